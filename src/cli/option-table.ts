@@ -1,0 +1,74 @@
+/**
+ * Every command-line option, with the reference's names, so existing command lines keep working.
+ * Options added by websockify-ts are marked `ours`. An option whose feature is not built yet is
+ * marked `planned`: it is recognised (so prefixes stay unambiguous and typos are caught) and
+ * refused with "not yet supported", never silently ignored.
+ */
+export type OptionKind = 'flag' | 'string' | 'int' | 'number' | 'bytes' | 'choice';
+
+export interface OptionSpec {
+  /** Long name without the leading dashes; this is also the key in the parsed result. */
+  long: string;
+  short?: string;
+  kind: OptionKind;
+  choices?: readonly string[];
+  metavar?: string;
+  help: string;
+  /** Added by websockify-ts; absent from the reference. */
+  ours?: boolean;
+  /** Recognised but refused until the issue that builds it lands. */
+  planned?: boolean;
+  /** May be given more than once; the parsed value is then a list. */
+  repeatable?: boolean;
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { long: 'help', short: 'h', kind: 'flag', help: 'show this help message and exit' },
+  { long: 'verbose', short: 'v', kind: 'flag', help: 'verbose messages' },
+  { long: 'traffic', kind: 'flag', help: 'per frame traffic', planned: true },
+  { long: 'record', kind: 'string', metavar: 'FILE', help: 'record sessions to FILE.[session_number]', planned: true },
+  { long: 'daemon', short: 'D', kind: 'flag', help: 'become a daemon (background process)', planned: true },
+  { long: 'run-once', kind: 'flag', help: 'handle a single WebSocket connection and exit' },
+  { long: 'timeout', kind: 'int', metavar: 'SECONDS', help: 'stop accepting connections SECONDS after launch and exit when the last session ends' },
+  { long: 'idle-timeout', kind: 'int', metavar: 'SECONDS', help: 'exit after SECONDS without any open connection' },
+  { long: 'cert', kind: 'string', metavar: 'FILE', help: 'SSL certificate file (default self.pem)', planned: true },
+  { long: 'key', kind: 'string', metavar: 'FILE', help: 'SSL key file (if separate from cert)', planned: true },
+  { long: 'key-password', kind: 'string', metavar: 'PASSWORD', help: 'SSL key password', planned: true },
+  { long: 'ssl-only', kind: 'flag', help: 'disallow non-encrypted client connections', planned: true },
+  { long: 'ssl-target', kind: 'flag', help: 'connect to SSL target as SSL client' },
+  { long: 'verify-client', kind: 'flag', help: 'require encrypted client to present a valid certificate', planned: true },
+  { long: 'cafile', kind: 'string', metavar: 'FILE', help: 'CA certificates to verify clients with (with --verify-client)', planned: true },
+  { long: 'ssl-version', kind: 'choice', choices: ['default', 'tlsv1_1', 'tlsv1_2', 'tlsv1_3'], help: 'minimum TLS version (default: TLS 1.2)', planned: true },
+  { long: 'ssl-ciphers', kind: 'string', metavar: 'CIPHERS', help: 'list of ciphers allowed for TLS 1.2 and below', planned: true },
+  { long: 'unix-listen', kind: 'string', metavar: 'FILE', help: 'listen on a unix domain socket instead of a TCP port' },
+  { long: 'unix-listen-mode', kind: 'string', metavar: 'MODE', help: 'file mode of the --unix-listen socket, octal (default 0600)' },
+  { long: 'unix-target', kind: 'string', metavar: 'FILE', help: 'connect to a unix domain socket target' },
+  { long: 'inetd', kind: 'flag', help: 'use fd 0, an already listening socket (inetd wait mode, systemd StandardInput=socket)' },
+  { long: 'web', kind: 'string', metavar: 'DIR', help: 'run a web server on the same port, serving files from DIR', planned: true },
+  { long: 'web-auth', kind: 'flag', help: 'require authentication to access the web server too', planned: true },
+  { long: 'file-only', kind: 'flag', help: 'do not allow directory listings', planned: true },
+  { long: 'wrap-mode', kind: 'choice', choices: ['exit', 'ignore', 'respawn'], help: 'action to take when the wrapped program exits (default exit)', planned: true },
+  { long: 'prefer-ipv6', short: '6', kind: 'flag', help: 'prefer IPv6 when resolving the listen address' },
+  { long: 'libserver', kind: 'flag', help: 'ignored: the reference library server mode (one server here)' },
+  { long: 'target-config', kind: 'string', metavar: 'FILE', help: 'deprecated: same as --token-plugin TokenFile --token-source FILE', planned: true },
+  { long: 'token-plugin', kind: 'string', metavar: 'CLASS', help: 'token plugin that maps a token to a target', planned: true },
+  { long: 'token-source', kind: 'string', metavar: 'ARG', help: 'argument passed to the token plugin', planned: true },
+  { long: 'host-token', kind: 'flag', help: 'take the token from the Host header instead of ?token=', planned: true },
+  { long: 'auth-plugin', kind: 'string', metavar: 'CLASS', help: 'authentication plugin', planned: true },
+  { long: 'auth-source', kind: 'string', metavar: 'ARG', help: 'argument passed to the authentication plugin', planned: true },
+  { long: 'heartbeat', kind: 'int', metavar: 'SECONDS', help: 'send a ping to the client every SECONDS' },
+  { long: 'log-file', kind: 'string', metavar: 'FILE', help: 'also write log lines to FILE', planned: true },
+  { long: 'syslog', kind: 'string', metavar: 'SERVER', help: 'log to syslog: host:port (UDP) or a unix socket path', planned: true },
+  { long: 'legacy-syslog', kind: 'flag', help: 'use the old BSD syslog header (with --syslog)', planned: true },
+
+  // websockify-ts additions: limits and liveness. See docs/cli.md.
+  { long: 'heartbeat-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'close a client that has not answered a heartbeat ping within SECONDS (default: never, as the reference)' },
+  { long: 'max-message-size', kind: 'bytes', metavar: 'BYTES', ours: true, help: 'largest WebSocket message accepted from a client; larger ones close with 1009 (default 16M)' },
+  { long: 'handshake-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'time allowed from accept to a complete request (default 10)' },
+  { long: 'max-header-size', kind: 'bytes', metavar: 'BYTES', ours: true, help: 'largest request line plus headers; beyond it 431 (default 16K)' },
+  { long: 'max-headers', kind: 'int', metavar: 'COUNT', ours: true, help: 'most request headers; beyond it 431 (default 100)' },
+  { long: 'connect-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'time allowed to connect to the target; then close 1011 (default 10)' },
+  { long: 'max-connections', kind: 'int', metavar: 'COUNT', ours: true, help: 'most open client connections; beyond it 503 (default 20000, 0 = no cap)' },
+  { long: 'buffer-size', kind: 'bytes', metavar: 'BYTES', ours: true, help: 'bytes queued towards a slow side before the other side is paused (default 1M)' },
+  { long: 'shutdown-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'on SIGTERM/SIGINT, time to flush queued bytes after sending 1001 (default 5)' },
+];

@@ -1,0 +1,163 @@
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import type { ParsedArgv, OptionValue } from '../cli/argv-parser.js';
+import { DEFAULT_LIMITS, type Config, type ListenSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
+import { parseHostPort } from './host-port.js';
+
+export interface BuildContext {
+  /** Directory relative paths are resolved against (the caller's working directory). */
+  cwd: string;
+}
+
+/**
+ * Turns parsed argv into the frozen Config. Checks run in the reference's order so the first
+ * complaint a user sees is the one Python websockify would print; each is a UsageError (exit 2).
+ * Paths are made absolute here, once, so nothing breaks after -D changes directory (the
+ * reference forgets --token-source and --unix-target; see docs/deviations.md).
+ */
+export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
+  const opt = argv.options;
+  const str = (name: string): string | null => (opt.has(name) ? String(opt.get(name)) : null);
+  const num = (name: string, fallback: number): number => (opt.has(name) ? Number(opt.get(name)) : fallback);
+  const flag = (name: string): boolean => opt.get(name) === true;
+  const abs = (p: string | null): string | null => (p === null ? null : path.resolve(ctx.cwd, p));
+
+  let tokenPluginName = str('token-plugin');
+  let tokenSource = str('token-source');
+  const targetConfig = str('target-config');
+  if (targetConfig !== null) {
+    tokenPluginName = 'TokenFile';
+    tokenSource = targetConfig;
+  }
+  if (tokenSource !== null && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --token-source');
+  if (flag('host-token') && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --host-token');
+  if (opt.has('auth-source') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --auth-source');
+  if (flag('web-auth') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --web-auth');
+  if (flag('web-auth') && !opt.has('web')) throw new UsageError('You must use --web to use --web-auth');
+  if (flag('legacy-syslog') && !opt.has('syslog')) throw new UsageError('You must use --syslog to use --legacy-syslog');
+
+  const positionals = [...argv.positionals];
+  const unixListen = str('unix-listen');
+  const inetd = flag('inetd');
+  if (unixListen !== null && inetd) throw new UsageError('--unix-listen and --inetd cannot be used together');
+
+  let listen: ListenSpec;
+  if (inetd) {
+    listen = { kind: 'fd', fd: 0, label: 'inetd' };
+  } else if (unixListen !== null) {
+    listen = { kind: 'unix', path: abs(unixListen)!, mode: parseMode(str('unix-listen-mode')) };
+  } else {
+    const first = positionals.shift();
+    if (first === undefined) throw new UsageError('Too few arguments');
+    const { host, port } = parseHostPort(first, 'listen');
+    listen = { kind: 'tcp', host, port, preferIpv6: flag('prefer-ipv6') };
+  }
+
+  const wrapCommand = argv.afterDoubleDash;
+  const unixTarget = str('unix-target');
+  let target: TargetSpec | null = null;
+  if (wrapCommand !== null) {
+    if (wrapCommand.length === 0) throw new UsageError('No command given after --');
+  } else if (unixTarget !== null) {
+    target = { kind: 'unix', path: abs(unixTarget)! };
+  } else if (tokenPluginName === null) {
+    const text = positionals.shift();
+    if (text === undefined) throw new UsageError('Too few arguments');
+    const { host, port } = parseHostPort(text, 'target');
+    target = { kind: 'tcp', host, port };
+  }
+  if (positionals.length > 0) throw new UsageError('Too many arguments');
+
+  const tokenPlugin = tokenPluginName === null ? null : { name: tokenPluginName, source: tokenSource };
+  const authPlugin = opt.has('auth-plugin') ? { name: str('auth-plugin')!, source: str('auth-source') } : null;
+
+  const handshakeTimeoutMs = seconds(num('handshake-timeout', DEFAULT_LIMITS.handshakeTimeoutMs / 1000), 'handshake-timeout');
+  const connectTimeoutMs = seconds(num('connect-timeout', DEFAULT_LIMITS.connectTimeoutMs / 1000), 'connect-timeout');
+  const maxMessageBytes = num('max-message-size', DEFAULT_LIMITS.maxMessageBytes);
+  if (maxMessageBytes < 1) throw new UsageError('--max-message-size must be at least 1 byte');
+  const maxHeaderBytes = num('max-header-size', DEFAULT_LIMITS.maxHeaderBytes);
+  if (maxHeaderBytes < 1024) throw new UsageError('--max-header-size must be at least 1K');
+  const maxHeaderCount = num('max-headers', DEFAULT_LIMITS.maxHeaderCount);
+  if (maxHeaderCount < 8) throw new UsageError('--max-headers must be at least 8');
+  const bufferHighWaterBytes = num('buffer-size', DEFAULT_LIMITS.bufferHighWaterBytes);
+  if (bufferHighWaterBytes < 1024) throw new UsageError('--buffer-size must be at least 1K');
+  const maxConnections = num('max-connections', DEFAULT_LIMITS.maxConnections);
+  if (maxConnections < 0) throw new UsageError('--max-connections must not be negative');
+
+  const heartbeatSec = num('heartbeat', 0);
+  const heartbeatTimeoutSec = num('heartbeat-timeout', 0);
+  if (heartbeatSec < 0) throw new UsageError('--heartbeat must not be negative');
+  if (heartbeatTimeoutSec > 0 && heartbeatSec === 0) throw new UsageError('You must use --heartbeat to use --heartbeat-timeout');
+  const timeoutSec = num('timeout', 0);
+  const idleTimeoutSec = num('idle-timeout', 0);
+  if (timeoutSec < 0 || idleTimeoutSec < 0) throw new UsageError('--timeout and --idle-timeout must not be negative');
+
+  const config: Config = {
+    listen,
+    target,
+    targetTls: flag('ssl-target'),
+    tokenPlugin,
+    hostToken: flag('host-token'),
+    authPlugin,
+    wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode },
+    web: opt.has('web') ? { root: abs(str('web'))!, fileOnly: flag('file-only'), webAuth: flag('web-auth') } : null,
+    tls: {
+      cert: abs(str('cert') ?? 'self.pem')!,
+      key: abs(str('key')),
+      keyPassword: str('key-password'),
+      sslOnly: flag('ssl-only'),
+      sslVersion: (str('ssl-version') ?? 'default') as SslVersion,
+      sslCiphers: str('ssl-ciphers'),
+      verifyClient: flag('verify-client'),
+      cafile: abs(str('cafile')),
+    },
+    record: abs(str('record')),
+    traffic: flag('traffic'),
+    verbose: flag('verbose'),
+    daemon: flag('daemon'),
+    runOnce: flag('run-once'),
+    timeoutSec,
+    idleTimeoutSec,
+    heartbeatSec,
+    heartbeatTimeoutSec,
+    log: { file: abs(str('log-file')), syslog: str('syslog'), legacySyslog: flag('legacy-syslog') },
+    limits: {
+      maxMessageBytes,
+      handshakeTimeoutMs,
+      maxHeaderBytes,
+      maxHeaderCount,
+      maxUriBytes: Math.min(DEFAULT_LIMITS.maxUriBytes, maxHeaderBytes),
+      connectTimeoutMs,
+      maxConnections,
+      bufferHighWaterBytes,
+      shutdownTimeoutMs: seconds(num('shutdown-timeout', DEFAULT_LIMITS.shutdownTimeoutMs / 1000), 'shutdown-timeout'),
+    },
+  };
+  return deepFreeze(config);
+}
+
+function parseMode(text: string | null): number {
+  if (text === null) return 0o600;
+  if (!/^[0-7]{1,4}$/.test(text.trim())) throw new UsageError('Error parsing listen unix socket mode');
+  return parseInt(text.trim(), 8);
+}
+
+function seconds(value: number, name: string): number {
+  if (!(value > 0)) throw new UsageError(`--${name} must be greater than 0`);
+  return Math.round(value * 1000);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value as Record<string, unknown>)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Options recognised but not built yet; see OptionSpec.planned. */
+export function refusePlanned(options: Map<string, OptionValue>, planned: ReadonlySet<string>): void {
+  for (const name of options.keys()) {
+    if (planned.has(name)) throw new UsageError(`--${name} is not yet supported by this version of websockify-ts`);
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The one configuration value. Every input (argv today; files and env later) is turned into a
+ * `Config` once, validated once, frozen, and passed down. Nothing below cli/ reads argv or env.
+ */
+
+export type ListenSpec =
+  /** TCP. `host` '' means "all addresses" (0.0.0.0, or :: with preferIpv6), as the reference. */
+  | { kind: 'tcp'; host: string; port: number; preferIpv6: boolean }
+  /** --unix-listen PATH with --unix-listen-mode (an existing socket file is replaced). */
+  | { kind: 'unix'; path: string; mode: number }
+  /** An already-listening socket handed to us: fd 0 for --inetd, 3.. for systemd LISTEN_FDS. */
+  | { kind: 'fd'; fd: number; label: string };
+
+export type TargetSpec =
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'unix'; path: string };
+
+export type WrapMode = 'exit' | 'ignore' | 'respawn';
+export type SslVersion = 'default' | 'tlsv1_1' | 'tlsv1_2' | 'tlsv1_3';
+
+export interface TlsConfig {
+  cert: string;
+  key: string | null;
+  keyPassword: string | null;
+  sslOnly: boolean;
+  sslVersion: SslVersion;
+  sslCiphers: string | null;
+  verifyClient: boolean;
+  cafile: string | null;
+}
+
+export interface PluginSpec {
+  /** Reference class name (`TokenFile`) or `path/to/module.js:ExportName` for a user plugin. */
+  name: string;
+  source: string | null;
+}
+
+export interface Limits {
+  /** Largest WebSocket message accepted from a client, in bytes (close 1009 beyond). */
+  maxMessageBytes: number;
+  /** From accept to a complete upgrade request; slowloris protection. */
+  handshakeTimeoutMs: number;
+  /** Total size of the request line plus headers (431 beyond; 414 for the URI alone). */
+  maxHeaderBytes: number;
+  maxHeaderCount: number;
+  maxUriBytes: number;
+  connectTimeoutMs: number;
+  /** Open client connections (HTTP and WebSocket together); 503 beyond. 0 = no cap. */
+  maxConnections: number;
+  /** Bytes queued towards one side before the other side is paused. */
+  bufferHighWaterBytes: number;
+  /** How long SIGTERM/SIGINT waits for queued bytes after sending 1001. */
+  shutdownTimeoutMs: number;
+}
+
+export interface Config {
+  listen: ListenSpec;
+  /** Fixed target, or null when a token plugin (or the wrapped program) decides. */
+  target: TargetSpec | null;
+  targetTls: boolean;
+  tokenPlugin: PluginSpec | null;
+  hostToken: boolean;
+  authPlugin: PluginSpec | null;
+  wrap: { command: string[]; mode: WrapMode } | null;
+  web: { root: string; fileOnly: boolean; webAuth: boolean } | null;
+  tls: TlsConfig;
+  record: string | null;
+  traffic: boolean;
+  verbose: boolean;
+  daemon: boolean;
+  runOnce: boolean;
+  /** Stop accepting this many seconds after launch (reference --timeout). 0 = off. */
+  timeoutSec: number;
+  /** Exit after this many seconds without any open connection (reference --idle-timeout). 0 = off. */
+  idleTimeoutSec: number;
+  /** Ping every N seconds. 0 = off. */
+  heartbeatSec: number;
+  /** Drop a peer that has not answered a ping within N seconds. 0 = never (the reference). */
+  heartbeatTimeoutSec: number;
+  log: { file: string | null; syslog: string | null; legacySyslog: boolean };
+  limits: Limits;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxMessageBytes: 16 * 1024 * 1024,
+  handshakeTimeoutMs: 10_000,
+  maxHeaderBytes: 16 * 1024,
+  maxHeaderCount: 100,
+  maxUriBytes: 8 * 1024,
+  connectTimeoutMs: 10_000,
+  maxConnections: 20_000,
+  bufferHighWaterBytes: 1024 * 1024,
+  shutdownTimeoutMs: 5_000,
+});
+
+export function describeTarget(target: TargetSpec): string {
+  return target.kind === 'unix' ? target.path : `${formatHost(target.host)}:${target.port}`;
+}
+
+export function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

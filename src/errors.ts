@@ -1,0 +1,85 @@
+/**
+ * Every error the proxy raises on purpose. Each carries a stable `code` users can match on
+ * (listed in docs/errors.md) and, where it applies, the HTTP status it becomes before the
+ * upgrade or the WebSocket close code it becomes after it.
+ */
+export type ErrorCode =
+  | 'WSFY_ERR_USAGE'
+  | 'WSFY_ERR_CONFIG'
+  | 'WSFY_ERR_LISTEN'
+  | 'WSFY_ERR_HANDSHAKE'
+  | 'WSFY_ERR_METHOD'
+  | 'WSFY_ERR_NOT_IMPLEMENTED'
+  | 'WSFY_ERR_URI_TOO_LONG'
+  | 'WSFY_ERR_HEADERS_TOO_LARGE'
+  | 'WSFY_ERR_VERSION'
+  | 'WSFY_ERR_PROTOCOL_SELECT'
+  | 'WSFY_ERR_CAPACITY'
+  | 'WSFY_ERR_TARGET_CONNECT'
+  | 'WSFY_ERR_TOKEN_MISSING'
+  | 'WSFY_ERR_TOKEN_UNKNOWN'
+  | 'WSFY_ERR_AUTH'
+  | 'WSFY_ERR_FORBIDDEN'
+  | 'WSFY_ERR_PLUGIN'
+  | 'WSFY_ERR_NOT_SUPPORTED';
+
+export interface WebsockifyErrorOptions {
+  /** HTTP status to answer with when the error happens before the upgrade. */
+  httpStatus?: number;
+  /** WebSocket close code to send when the error happens after the upgrade. */
+  closeCode?: number;
+  /** Extra response headers (e.g. WWW-Authenticate, Sec-WebSocket-Version). */
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
+
+export class WebsockifyError extends Error {
+  readonly code: ErrorCode;
+  readonly httpStatus: number | undefined;
+  readonly closeCode: number | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(code: ErrorCode, message: string, options: WebsockifyErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.httpStatus = options.httpStatus;
+    this.closeCode = options.closeCode;
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** A bad command line: usage is printed, then `<prog>: error: <message>`, exit status 2. */
+export class UsageError extends WebsockifyError {
+  constructor(message: string) {
+    super('WSFY_ERR_USAGE', message);
+  }
+}
+
+/** A configuration that parses but cannot run (missing file, bad combination). Exit status 1. */
+export class ConfigError extends WebsockifyError {
+  constructor(message: string, cause?: unknown) {
+    super('WSFY_ERR_CONFIG', message, { cause });
+  }
+}
+
+/** The listener could not be opened. Exit status 1 (the reference exits 0 here; see docs/deviations.md). */
+export class ListenError extends WebsockifyError {
+  constructor(message: string, cause?: unknown) {
+    super('WSFY_ERR_LISTEN', message, { cause });
+  }
+}
+
+/** A request refused before the upgrade; becomes an HTTP response with `httpStatus`. */
+export class HttpRejection extends WebsockifyError {
+  constructor(code: ErrorCode, httpStatus: number, message: string, headers?: Record<string, string>) {
+    super(code, message, { httpStatus, headers: headers ?? {} });
+  }
+}
+
+/** The target could not be reached; becomes close 1011 after the upgrade. */
+export class TargetConnectError extends WebsockifyError {
+  constructor(message: string, cause?: unknown) {
+    super('WSFY_ERR_TARGET_CONNECT', message, { closeCode: 1011, cause });
+  }
+}

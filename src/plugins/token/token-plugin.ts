@@ -1,0 +1,15 @@
+import type { TargetSpec } from '../../config/config.js';
+
+/**
+ * The token plugin contract (reference: `lookup(token)` on a class built once with one source
+ * argument). A lookup answers a target, or null when the token is unknown. It may throw a
+ * WebsockifyError; any other exception is treated as a plugin failure (HTTP 500, logged) and
+ * never takes the process down.
+ */
+export interface TokenPlugin {
+  lookup(token: string): Promise<TargetSpec | null>;
+  /** Release connections, watchers, timers. */
+  close?(): Promise<void>;
+}
+
+export type TokenPluginFactory = (source: string | null) => TokenPlugin | Promise<TokenPlugin>;
