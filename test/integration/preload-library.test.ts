@@ -103,6 +103,36 @@ describe('rebind mode', () => {
   });
 });
 
+describe('parent watch', () => {
+  it('with WSFY_PRELOAD_PARENT the direct child is terminated when that parent is killed (no orphan)', async () => {
+    // sh is the "proxy": it starts a long sleep under the library naming itself as the parent,
+    // prints the child's pid, and is then killed with SIGKILL, which it cannot clean up after.
+    const script = 'WSFY_PRELOAD_PARENT=$$ python3 -c "import time; time.sleep(60)" & echo CHILD $!; wait';
+    const p = track(start('sh', ['-c', script], envWith({})));
+    const m = await p.waitFor(/CHILD (\d+)/);
+    const child = Number(m[1]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(alive(child), 'child runs while its parent does');
+    p.child.kill('SIGKILL');
+    let gone = false;
+    for (let i = 0; i < 100 && !gone; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      gone = !alive(child);
+    }
+    assert.ok(gone, 'child ended with its parent');
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    // A zombie waiting for its new parent to reap it has already ended.
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 describe('unsock mode', () => {
   it('puts a Python server bound to 0.0.0.0:PORT on DIR/PORT.sock with UNSOCK_MODE, and it reports IPv4 addresses', async () => {
     const dir = privateDir();
