@@ -29,6 +29,11 @@ export interface WrapRuntime {
   respawnWindowMs?: number;
   /** For tests: a library path instead of the built one. */
   library?: string;
+  /**
+   * Told where to dial whenever that changes: at start in unsock mode with a known port (the
+   * path is fixed), else after each run's bind is reported (null while a new run starts).
+   */
+  onTarget?: (target: TargetSpec | null) => void;
 }
 
 export interface WrappedProgramEvents {
@@ -168,9 +173,36 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
     return null;
   }
 
+  /** Follows the current run's report until its bind shows up, then tells onTarget. */
+  private watchReport(): void {
+    const run = this.spawnCount;
+    let delay = 25;
+    const check = (): void => {
+      if (this.stopping || run !== this.spawnCount) return;
+      const t = this.target();
+      if (t) {
+        this.logger.info(`wrapped program listening on ${t.kind === 'unix' ? t.path : `${t.host}:${t.port}`}`);
+        this.runtime.onTarget?.(t);
+        return;
+      }
+      delay = Math.min(delay * 2, 500);
+      setTimeout(check, delay).unref();
+    };
+    setTimeout(check, delay).unref();
+  }
+
   private spawnOnce(): Promise<void> {
     this.spawnCount++;
     this.reportedTarget = null;
+    if (this.fixedTarget) {
+      if (this.spawnCount === 1) {
+        this.logger.info(`wrapped program's port ${this.plan.kind === 'unsock' ? this.plan.port : ''} moved to ${this.fixedTarget.kind === 'unix' ? this.fixedTarget.path : ''}`);
+        this.runtime.onTarget?.(this.fixedTarget);
+      }
+    } else {
+      if (this.spawnCount > 1) this.runtime.onTarget?.(null);
+      this.watchReport();
+    }
     const env = preloadEnvironment(this.runtime.env, this.library, this.plan, this.reportFile(), process.pid);
     this.logger.info(`Starting '${this.command.join(' ')}'`);
     this.limiter.started(performance.now());
@@ -186,6 +218,7 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
     return new Promise((resolve, reject) => {
       child.once('spawn', () => {
         this.groups.add(child.pid!);
+        this.logger.debug(`wrapped program pid ${child.pid}`);
         this.emit('spawn', child.pid!);
         resolve();
       });
