@@ -194,6 +194,8 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
   private spawnOnce(): Promise<void> {
     this.spawnCount++;
     this.reportedTarget = null;
+    const env = preloadEnvironment(this.runtime.env, this.library, this.plan, this.reportFile(), process.pid);
+    this.logger.info(`Starting '${this.command.join(' ')}'`);
     if (this.fixedTarget) {
       if (this.spawnCount === 1) {
         this.logger.info(`wrapped program's port ${this.plan.kind === 'unsock' ? this.plan.port : ''} moved to ${this.fixedTarget.kind === 'unix' ? this.fixedTarget.path : ''}`);
@@ -203,8 +205,6 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
       if (this.spawnCount > 1) this.runtime.onTarget?.(null);
       this.watchReport();
     }
-    const env = preloadEnvironment(this.runtime.env, this.library, this.plan, this.reportFile(), process.pid);
-    this.logger.info(`Starting '${this.command.join(' ')}'`);
     this.limiter.started(performance.now());
     // detached: the program leads its own process group (setsid), so stop() reaches everything
     // it forked. stdin: not ours under --inetd (fd 0 is the listening socket).
