@@ -6,6 +6,7 @@ import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { Logger } from '../log/logger.js';
 import { StreamSink } from '../log/stream-sink.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
+import { findPreloadLibrary } from '../wrap/preload-library.js';
 import { startWrappedProgram, type WrappedProgram } from '../wrap/wrapped-program.js';
 import { parseArgv } from './argv-parser.js';
 import { bannerText } from './banner.js';
@@ -43,6 +44,8 @@ async function main(): Promise<void> {
   const config = parseCommandLine(process.argv.slice(2));
   if (!config) return;
   const logger = new Logger([new StreamSink(process.stderr)], config.verbose ? 'debug' : 'info');
+  // Wrap mode without its library cannot work: say so before taking the port.
+  if (config.wrap) findPreloadLibrary();
   const server = new WebsockifyServer(config, logger);
 
   let description: string;
