@@ -175,3 +175,15 @@ export function groupAlive(pgid: number): boolean {
     return false;
   }
 }
+
+/**
+ * Holds a TCP port on 0.0.0.0 for the whole test: a program told to bind it can only succeed
+ * if the preload library moved its bind elsewhere, and no other process can take the port
+ * meanwhile (unlike a port that was merely free a moment ago).
+ */
+export async function holdPort(): Promise<{ port: number; release: () => Promise<void> }> {
+  const server = net.createServer((c) => c.destroy());
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: '0.0.0.0', exclusive: true }, resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return { port, release: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}

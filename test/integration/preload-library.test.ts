@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { findPreloadLibrary, packageRoot } from '../../src/wrap/preload-library.js';
 import { NODE_ECHO, PY_ECHO } from '../helpers/echo-servers.js';
-import { exchange, freePort, requireTool, run, start, tcpOpen, tempDir, type Running } from '../helpers/programs.js';
+import { exchange, freePort, holdPort, requireTool, run, start, tempDir, type Running } from '../helpers/programs.js';
 
 let lib: string;
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -44,12 +44,14 @@ function privateDir(): string {
 
 describe('rebind mode', () => {
   it('moves an IPv4 bind of the old port on 0.0.0.0 to 127.0.0.1:NEW and nothing listens on the old port', async () => {
-    const [oldPort, newPort] = [await freePort(), await freePort()];
+    // We hold the old port: the program's bind of it can only succeed if it was moved.
+    const held = await holdPort();
+    cleanups.push(held.release);
+    const [oldPort, newPort] = [held.port, await freePort()];
     const p = track(start('python3', ['-c', PY_ECHO, '0.0.0.0', String(oldPort)], envWith({ REBIND_OLD_PORT: String(oldPort), REBIND_NEW_PORT: String(newPort) })));
     const m = await p.waitFor(/LISTENING (.*)/);
     assert.deepEqual(JSON.parse(m[1]!), ['127.0.0.1', newPort]);
     assert.match(await exchange({ host: '127.0.0.1', port: newPort }, 'ping\n', /ping\n/), /^HELLO .*ping\n$/s);
-    assert.equal(await tcpOpen('127.0.0.1', oldPort), false);
   });
 
   it('moves a dual-stack IPv6 bind to the v4-mapped loopback so 127.0.0.1:NEW answers', async () => {
@@ -136,7 +138,9 @@ function alive(pid: number): boolean {
 describe('unsock mode', () => {
   it('puts a Python server bound to 0.0.0.0:PORT on DIR/PORT.sock with UNSOCK_MODE, and it reports IPv4 addresses', async () => {
     const dir = privateDir();
-    const port = await freePort();
+    const held = await holdPort(); // the TCP port is ours: the program can only bind it moved
+    cleanups.push(held.release);
+    const port = held.port;
     const p = track(start('python3', ['-c', PY_ECHO, '0.0.0.0', String(port)], envWith({ UNSOCK_DIR: dir, UNSOCK_ADDR: '127.0.0.1/0', UNSOCK_PORT: String(port), UNSOCK_MODE: '640' })));
     const m = await p.waitFor(/LISTENING (.*)/);
     assert.deepEqual(JSON.parse(m[1]!), ['127.0.0.1', port]);
@@ -144,14 +148,15 @@ describe('unsock mode', () => {
     const st = lstatSync(sock);
     assert.ok(st.isSocket());
     assert.equal(st.mode & 0o7777, 0o640);
-    assert.equal(await tcpOpen('127.0.0.1', port), false, 'the TCP port must stay closed');
     const got = await exchange({ path: sock }, 'data\n', /data\n/);
     assert.equal(got, `HELLO peer=["127.0.0.1", 0] sock=["127.0.0.1", ${port}]\ndata\n`);
   });
 
   it('puts a Node server listening on the default host on DIR/PORT.sock when IPv6 is blocked', async () => {
     const dir = privateDir();
-    const port = await freePort();
+    const held = await holdPort();
+    cleanups.push(held.release);
+    const port = held.port;
     const p = track(start('node', ['-e', NODE_ECHO, String(port)], envWith({ UNSOCK_DIR: dir, UNSOCK_ADDR: '127.0.0.1/0', UNSOCK_PORT: String(port), UNSOCK_BLOCK_INET6: '1' })));
     const m = await p.waitFor(/LISTENING (.*)/);
     assert.equal(JSON.parse(m[1]!).port, port);
@@ -258,7 +263,7 @@ print('PEER', peer, flush=True)
     const port = await freePort();
     track(start('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, 'SYSTEM:echo socat-here'], envWith({ UNSOCK_DIR: dir, UNSOCK_ADDR: '127.0.0.1', UNSOCK_PORT: String(port) })));
     const sock = path.join(dir, `${port}.sock`);
-    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 250 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(await exchange({ path: sock }, '', /socat-here\n/), 'socat-here\n');
   });
 
