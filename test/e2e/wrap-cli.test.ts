@@ -88,6 +88,31 @@ describe('wrap mode through the CLI', () => {
     assert.equal(cli.child.exitCode, null, 'the proxy keeps running');
   });
 
+  it('in ignore mode keeps proxying to a program that daemonized (its leader exited), and still stops it on SIGTERM', async () => {
+    const port = await freePort();
+    // Like vncserver: the started process forks the real server into the background and exits.
+    const daemonize = 'python3 -c "$1" 0.0.0.0 "$2" </dev/null >/dev/null & exit 0';
+    const cli = track(await startCli(['-v', '--wrap-mode', 'ignore', String(port), '--', 'sh', '-c', daemonize, 'sh', PY_ECHO, String(port)]));
+    const pgid = await wrappedPid(cli);
+    await cli.waitFor(/Wrapped command exited \(or daemon\)\. Returned 0/);
+    const got = await eventually(() => wsExchange(`ws://127.0.0.1:${port}/`, 'daemon\n', /daemon\n/));
+    assert.match(got, /^HELLO .*daemon\n$/s);
+    assert.ok(groupAlive(pgid), 'the background server lives on in the group');
+    cli.child.kill('SIGTERM');
+    assert.equal((await exited(cli)).code, 0);
+    assert.equal(groupAlive(pgid), false, 'and is stopped with us');
+  });
+
+  it('with --wrap-loopback and respawn follows each run to its new kernel-chosen port', async () => {
+    const port = await freePort();
+    const cli = track(await startCli(['--wrap-loopback', '--wrap-mode', 'respawn', String(port), '--', 'python3', '-c', PY_ONE_SHOT, String(port)]));
+    const first = await eventually(() => wsExchange(`ws://127.0.0.1:${port}/`, null, /RUN pid=\d+\n/));
+    const second = await eventually(() => wsExchange(`ws://127.0.0.1:${port}/`, null, /RUN pid=\d+\n/));
+    assert.notEqual(first, second);
+    const ports = [...cli.stderr().matchAll(/wrapped program listening on 127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+    assert.ok(ports.length >= 2, cli.stderr());
+  });
+
   it('leaves no process of the program\'s group after SIGTERM, even one that ignores SIGTERM', async () => {
     const port = await freePort();
     const cli = track(await startCli(['-v', '--shutdown-timeout', '1', String(port), '--', 'sh', '-c', 'trap "" TERM; sleep 300 & sleep 300 & wait']));
