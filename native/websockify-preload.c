@@ -187,7 +187,8 @@ static void parse_unsock(void) {
     struct stat st;
     if (stat(cfg.dir, &st) != 0) {
         /* unsock creates a missing directory (0755); so do we, but only one level. */
-        if (errno != ENOENT || mkdir(cfg.dir, 0755) != 0)
+        /* Another process of the same program may create it at the same moment: EEXIST is fine. */
+        if (errno != ENOENT || (mkdir(cfg.dir, 0755) != 0 && errno != EEXIST))
             die("UNSOCK_DIR %s cannot be used: %s", cfg.dir, strerror(errno));
     } else if (!S_ISDIR(st.st_mode)) {
         die("UNSOCK_DIR %s is not a directory", cfg.dir);
