@@ -60,6 +60,7 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
   private childGone: Promise<void> = Promise.resolve();
   private spawnCount = 0;
   private stopping = false;
+  private stopped: Promise<void> | null = null;
   private respawnTimer: NodeJS.Timeout | null = null;
   private resolveExit!: (code: number) => void;
   private readonly limiter: RespawnLimiter;
@@ -118,30 +119,33 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
 
   /**
    * Stops the program and its process group: SIGTERM, then SIGKILL after the grace period; no
-   * respawn. Removes the private directory. Safe to call twice.
+   * respawn. Removes the private directory. Every call returns the same promise.
    */
-  async stop(): Promise<void> {
-    if (!this.stopping) {
-      this.stopping = true;
-      if (this.respawnTimer) clearTimeout(this.respawnTimer);
-      const alive = (): number[] => [...this.groups].filter(groupAlive);
+  stop(): Promise<void> {
+    this.stopped ??= this.stopNow();
+    return this.stopped;
+  }
+
+  private async stopNow(): Promise<void> {
+    this.stopping = true;
+    if (this.respawnTimer) clearTimeout(this.respawnTimer);
+    const alive = (): number[] => [...this.groups].filter(groupAlive);
+    if (alive().length > 0) {
+      this.killGroup('SIGTERM');
+      const grace = this.runtime.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+      const deadline = Date.now() + grace;
+      while (alive().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       if (alive().length > 0) {
-        this.killGroup('SIGTERM');
-        const grace = this.runtime.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
-        const deadline = Date.now() + grace;
-        while (alive().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-        if (alive().length > 0) {
-          this.logger.warn(`wrapped program did not stop within ${grace} ms; killing it`, { pid: alive()[0] });
-          this.killGroup('SIGKILL');
-          // SIGKILL cannot be refused, but the members vanish only once reaped; give init a moment.
-          const reapBy = Date.now() + 2_000;
-          while (alive().length > 0 && Date.now() < reapBy) await new Promise((r) => setTimeout(r, 10));
-        }
+        this.logger.warn(`wrapped program did not stop within ${grace} ms; killing it`, { pid: alive()[0] });
+        this.killGroup('SIGKILL');
+        // SIGKILL cannot be refused, but the members vanish only once reaped; give init a moment.
+        const reapBy = Date.now() + 2_000;
+        while (alive().length > 0 && Date.now() < reapBy) await new Promise((r) => setTimeout(r, 10));
       }
-      await this.childGone;
-      process.removeListener('exit', this.onProcessExit);
-      rmSync(this.dir, { recursive: true, force: true });
     }
+    await this.childGone;
+    process.removeListener('exit', this.onProcessExit);
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   private reportFile(): string {
