@@ -1,15 +1,30 @@
 // The load clients' side of one connection: plain TCP for the relay, or a minimal RFC 6455
 // client for the proxies. The WebSocket side is written by hand rather than with `ws` because
-// the client must never be the bottleneck: it masks with an all-zero key (RFC 6455 §5.3 allows
-// any key; the server still runs its unmask loop, so the proxy does the same work), so payloads
-// go out without a copy, and incoming frames are counted, not assembled into messages.
+// the client must never be the bottleneck: payloads are masked once when a message is prepared
+// and the same framed bytes are written again and again, small messages go out as pre-framed
+// blocks in one write, and incoming frames are counted, not assembled into messages.
+//
+// The mask key is random and non-zero, as a browser's would be. It is one key per process rather
+// than one per frame (RFC 6455 §5.3 asks for a fresh one; the server cannot tell), which is what
+// lets a message be masked once. An all-zero key would flatter the proxy: ws skips unmasking
+// when the key is zero, Python websockify does not.
 import { createConnection, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Endpoint } from './bench-protocol.js';
 
-const ZERO_MASK = Buffer.alloc(4);
+const MASK = ((): Buffer => {
+  const key = randomBytes(4);
+  if (key.readUInt32BE(0) === 0) key[0] = 1;
+  return key;
+})();
 
-/** The header of one client frame (FIN, opcode, masked with the zero key). */
+function masked(payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(payload.length);
+  for (let i = 0; i < payload.length; i += 1) out[i] = (payload[i] as number) ^ (MASK[i & 3] as number);
+  return out;
+}
+
+/** The header of one client frame (FIN, opcode, the process's mask key). */
 function frameHeader(opcode: number, length: number): Buffer {
   let header: Buffer;
   if (length < 126) {
@@ -25,8 +40,14 @@ function frameHeader(opcode: number, length: number): Buffer {
     header.writeBigUInt64BE(BigInt(length), 2);
   }
   header[0] = 0x80 | opcode;
-  ZERO_MASK.copy(header, header.length - 4);
+  MASK.copy(header, header.length - 4);
   return header;
+}
+
+/** One message, framed and masked for the transport once, to be written any number of times. */
+export function prepareMessage(transport: Endpoint['transport'], payload: Buffer): Buffer {
+  if (transport === 'tcp') return payload;
+  return Buffer.concat([frameHeader(0x2, payload.length), masked(payload)]);
 }
 
 /**
@@ -34,10 +55,8 @@ function frameHeader(opcode: number, length: number): Buffer {
  * Small-message runs write these blocks so the client spends its time in one write per block.
  */
 export function buildMessageBlock(transport: Endpoint['transport'], payloadBytes: number, count: number): Buffer {
-  const payload = Buffer.alloc(payloadBytes, 0x6d);
   if (transport === 'tcp') return Buffer.alloc(payloadBytes * count, 0x6d);
-  const header = frameHeader(0x2, payloadBytes);
-  const unit = Buffer.concat([header, payload]);
+  const unit = prepareMessage(transport, Buffer.alloc(payloadBytes, 0x6d));
   const block = Buffer.alloc(unit.length * count);
   for (let i = 0; i < count; i += 1) unit.copy(block, i * unit.length);
   return block;
@@ -187,7 +206,7 @@ export class BenchConnection {
   private writeFrame(opcode: number, payload: Buffer): boolean {
     this.socket.cork();
     this.socket.write(frameHeader(opcode, payload.length));
-    const more = this.socket.write(payload);
+    const more = this.socket.write(masked(payload));
     this.socket.uncork();
     return more;
   }
@@ -198,8 +217,8 @@ export class BenchConnection {
     return this.writeFrame(0x2, payload);
   }
 
-  /** Writes bytes already framed by buildMessageBlock. */
-  sendBlock(block: Buffer): boolean {
+  /** Writes bytes already framed by prepareMessage or buildMessageBlock. */
+  sendPrepared(block: Buffer): boolean {
     return this.socket.write(block);
   }
 

@@ -1,6 +1,6 @@
 // The load client process: runs one job at a time for bench.ts over IPC and reports numbers.
 // Kept apart from the proxy and the targets so the proxy's CPU is measured alone.
-import { BenchConnection, buildMessageBlock } from './bench-connection.js';
+import { BenchConnection, buildMessageBlock, prepareMessage } from './bench-connection.js';
 import { Mode, MiB, modeHeader, type ClientJob, type ClientReady, type ClientResult } from './bench-protocol.js';
 
 const OPEN_TIMEOUT_MS = 10_000;
@@ -45,7 +45,7 @@ function capped(capMs: number, body: (done: () => void) => void): Promise<boolea
 async function runUp(job: Extract<ClientJob, { kind: 'up' }>): Promise<ClientResult> {
   const connection = await BenchConnection.open(job.endpoint, OPEN_TIMEOUT_MS);
   const cpu = cpuMeter();
-  const message = Buffer.alloc(job.messageBytes, 0x75);
+  const message = prepareMessage(job.endpoint.transport, Buffer.alloc(job.messageBytes, 0x75));
   const start = nowMs();
   let lastTick = start;
   let sent = 0;
@@ -59,7 +59,9 @@ async function runUp(job: Extract<ClientJob, { kind: 'up' }>): Promise<ClientRes
       while (sent < job.bytes) {
         const n = Math.min(job.messageBytes, job.bytes - sent);
         sent += n;
-        if (!connection.send(n === message.length ? message : message.subarray(0, n))) {
+        const more =
+          n === job.messageBytes ? connection.sendPrepared(message) : connection.send(Buffer.alloc(n, 0x75));
+        if (!more) {
           connection.socket.once('drain', pump);
           return;
         }
@@ -102,7 +104,7 @@ function percentile(sorted: number[], p: number): number {
 async function runLatency(job: Extract<ClientJob, { kind: 'latency' }>): Promise<ClientResult> {
   const connection = await BenchConnection.open(job.endpoint, OPEN_TIMEOUT_MS);
   const cpu = cpuMeter();
-  const message = Buffer.alloc(job.messageBytes, 0x6c);
+  const message = prepareMessage(job.endpoint.transport, Buffer.alloc(job.messageBytes, 0x6c));
   const samples: number[] = [];
   connection.send(modeHeader(Mode.echo, 0));
   let round = 0;
@@ -112,7 +114,7 @@ async function runLatency(job: Extract<ClientJob, { kind: 'latency' }>): Promise
     const next = (): void => {
       expected += job.messageBytes;
       t0 = process.hrtime.bigint();
-      connection.send(message);
+      connection.sendPrepared(message);
     };
     connection.onPayload = () => {
       if (connection.received < expected) return;
@@ -160,7 +162,7 @@ async function runSmall(job: Extract<ClientJob, { kind: 'small' }>): Promise<Cli
     if (stopped) return;
     while ((sentMessages - echoed()) * job.messageBytes < job.windowBytes) {
       sentMessages += perBlock;
-      if (!connection.sendBlock(block)) {
+      if (!connection.sendPrepared(block)) {
         connection.socket.once('drain', pump);
         return;
       }

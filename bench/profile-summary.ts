@@ -41,7 +41,7 @@ export function summariseProfiles(directory: string, top = 15): string {
     }
   }
   const rows = [...selfHits.entries()]
-    .filter(([key]) => key !== '(idle)' && key !== '(program)')
+    .filter(([key]) => key !== '(idle)' && key !== '(program)' && key !== '(garbage collector)')
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
     .map(([key, hits]) => `  ${((hits / Math.max(1, totalHits)) * 100).toFixed(1).padStart(5)}%  ${key}`);
