@@ -1,6 +1,6 @@
 // `npm run bench`: our proxy, Python websockify and a plain Node TCP relay, side by side in one
 // run, on loopback only. See docs/bench.md for what each scenario measures and how to read it.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BenchWorker, killAllWorkers } from './bench-worker.js';
@@ -143,6 +143,10 @@ async function main(): Promise<number> {
   let failed = false;
   const skipped: string[] = [];
 
+  if (subjects.includes('ours') && !existsSync(options.oursEntry)) {
+    log(`bench: our CLI is not built: ${options.oursEntry} is missing (npm run build)`);
+    return 1;
+  }
   if (subjects.includes('python')) {
     const problem = ensurePythonWebsockify(log);
     if (problem !== null) {
