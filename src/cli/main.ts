@@ -6,6 +6,7 @@ import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { Logger } from '../log/logger.js';
 import { StreamSink } from '../log/stream-sink.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
+import { setUpWorkers } from '../server/workers.js';
 import { findPreloadLibrary } from '../wrap/preload-library.js';
 import { startWrappedProgram, type WrappedProgram } from '../wrap/wrapped-program.js';
 import { parseArgv } from './argv-parser.js';
@@ -44,9 +45,17 @@ async function main(): Promise<void> {
   const config = parseCommandLine(process.argv.slice(2));
   if (!config) return;
   const logger = new Logger([new StreamSink(process.stderr)], config.verbose ? 'debug' : 'info');
+  // --workers N: this process only supervises N workers, each of which runs the rest of main().
+  const workers = setUpWorkers(config, logger, process.env);
+  if (workers.primary) {
+    const code = await workers.primary;
+    await logger.close();
+    process.exit(code);
+  }
   // Wrap mode without its library cannot work: say so before taking the port.
   if (config.wrap) findPreloadLibrary();
   const server = new WebsockifyServer(config, logger);
+  workers.attach(server, logger);
 
   let description: string;
   try {

@@ -71,5 +71,6 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'max-connections', kind: 'int', metavar: 'COUNT', ours: true, help: 'most open client connections; beyond it 503 (default 20000, 0 = no cap)' },
   { long: 'buffer-size', kind: 'bytes', metavar: 'BYTES', ours: true, help: 'bytes queued towards a slow side before the other side is paused (default 1M)' },
   { long: 'wrap-loopback', kind: 'flag', ours: true, help: 'wrap mode: move the program\'s port to a loopback TCP port (as the reference) instead of a private unix socket' },
+  { long: 'workers', kind: 'string', metavar: 'N', ours: true, help: 'serve from N processes sharing the listener, or "auto" for one per core (default 1; --run-once and wrapped programs use 1)' },
   { long: 'shutdown-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'on SIGTERM/SIGINT, time to flush queued bytes after sending 1001 (default 5)' },
 ];

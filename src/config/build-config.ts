@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ParsedArgv, OptionValue } from '../cli/argv-parser.js';
@@ -96,6 +97,8 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   const idleTimeoutSec = num('idle-timeout', 0);
   if (timeoutSec < 0 || idleTimeoutSec < 0) throw new UsageError('--timeout and --idle-timeout must not be negative');
 
+  const workers = parseWorkers(str('workers'), flag('run-once') || wrapCommand !== null);
+
   const config: Config = {
     listen,
     target,
@@ -136,8 +139,21 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       bufferHighWaterBytes,
       shutdownTimeoutMs: seconds(num('shutdown-timeout', DEFAULT_LIMITS.shutdownTimeoutMs / 1000), 'shutdown-timeout'),
     },
+    workers,
   };
   return deepFreeze(config);
+}
+
+/**
+ * --workers N | auto. --run-once (one session, then exit) and a wrapped program (one program,
+ * started once) only make sense in one process, so they force 1 (docs/workers.md).
+ */
+function parseWorkers(text: string | null, singleProcess: boolean): number {
+  if (text === null) return 1;
+  const value = text.trim().toLowerCase();
+  const count = value === 'auto' ? os.availableParallelism() : /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(count >= 1 && count <= 1024)) throw new UsageError(`option --workers: invalid value: '${text}' (a number from 1 to 1024, or auto)`);
+  return singleProcess ? 1 : count;
 }
 
 function parseMode(text: string | null): number {

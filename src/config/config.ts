@@ -84,6 +84,11 @@ export interface Config {
   heartbeatTimeoutSec: number;
   log: { file: string | null; syslog: string | null; legacySyslog: boolean };
   limits: Limits;
+  /**
+   * Processes serving the listener (--workers; docs/workers.md). 1 = this process alone; more
+   * makes this process a supervisor of that many node:cluster workers.
+   */
+  workers: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({

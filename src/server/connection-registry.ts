@@ -10,22 +10,54 @@ export interface LiveSession {
 }
 
 /**
+ * Decides whether one more connection fits under --max-connections when the count is shared
+ * with other processes (--workers): `open` is this process's count before the new one.
+ * Answers at once when it can, or with a promise when another process must be asked.
+ */
+export interface CapacityGate {
+  acquire(open: number): boolean | Promise<boolean>;
+  /** A connection admitted by `acquire` has closed; `open` is the count after it left. */
+  release(open: number): void;
+}
+
+/**
  * Every open client connection (HTTP or WebSocket) and every live session. The id counter
  * increases for every accepted connection, as the reference's handler id does, so record files
  * and log prefixes keep their meaning.
  */
 export class ConnectionRegistry {
   private nextId = 1;
+  private idStep = 1;
   private readonly sockets = new Set<net.Socket>();
   readonly sessions = new Set<LiveSession>();
   private lastActivity = Date.now();
+  /** Set by the workers module; null: the cap is this process's alone. */
+  capacityGate: CapacityGate | null = null;
 
   allocateId(): number {
-    return this.nextId++;
+    const id = this.nextId;
+    this.nextId += this.idStep;
+    return id;
+  }
+
+  /**
+   * With N workers, worker k numbers its connections first, first + N, ... so ids never
+   * repeat across the server (record files and log lines stay unambiguous).
+   */
+  numberIds(first: number, step: number): void {
+    this.nextId = first;
+    this.idStep = step;
   }
 
   get openConnections(): number {
     return this.sockets.size;
+  }
+
+  /** Whether one more connection fits under `cap` (0 = no cap). */
+  admit(cap: number): boolean | Promise<boolean> {
+    if (cap <= 0) return true;
+    if (this.capacityGate) return this.capacityGate.acquire(this.sockets.size);
+    return this.sockets.size < cap;
   }
 
   /** Milliseconds since the last connection closed, or 0 while any is open. */
@@ -34,10 +66,16 @@ export class ConnectionRegistry {
   }
 
   trackSocket(socket: net.Socket): void {
+    if (socket.closed) {
+      // Admitted after waiting for another process, but already gone: hand the slot back.
+      this.capacityGate?.release(this.sockets.size);
+      return;
+    }
     this.sockets.add(socket);
     socket.once('close', () => {
       this.sockets.delete(socket);
       this.lastActivity = Date.now();
+      this.capacityGate?.release(this.sockets.size);
     });
   }
 

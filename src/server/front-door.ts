@@ -64,12 +64,23 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
     const logger = options.logger.child({ client, session: id });
     socket.on('error', (err: NodeJS.ErrnoException) => logger.debug(`client socket error: ${err.code ?? err.message}`));
 
-    if (limits.maxConnections > 0 && registry.openConnections >= limits.maxConnections) {
-      logger.warn(`connection refused: limit of ${limits.maxConnections} open connections reached`);
-      writeRawHttpError(socket, 503, 'Service Unavailable: too many connections', { 'Retry-After': '1' });
-      return;
+    const admitted = registry.admit(limits.maxConnections);
+    if (admitted === true) openConnection(socket, id, client, logger);
+    else if (admitted === false) refuseConnection(socket, logger);
+    else {
+      // With --workers the cap is shared: another process answered (see server/workers.ts).
+      void admitted.then((ok) => (ok ? openConnection(socket, id, client, logger) : refuseConnection(socket, logger)));
     }
+  };
+
+  function refuseConnection(socket: net.Socket, logger: Logger): void {
+    logger.warn(`connection refused: limit of ${limits.maxConnections} open connections reached`);
+    writeRawHttpError(socket, 503, 'Service Unavailable: too many connections', { 'Retry-After': '1' });
+  }
+
+  function openConnection(socket: net.Socket, id: number, client: string, logger: Logger): void {
     registry.trackSocket(socket);
+    if (socket.closed) return;
 
     const info: ConnectionInfo = { id, client, logger, secure: false, raw: socket, deadline: null };
     info.deadline = setTimeout(() => {
@@ -110,5 +121,5 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
       // its parser through 'data' on the next tick, before any new I/O, so order is kept.
       socket.resume();
     });
-  };
+  }
 }

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { promises as dns } from 'node:dns';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -30,7 +31,9 @@ export async function openListener(spec: ListenSpec, onConnection: (socket: net.
         return { server, description: `${formatHost(address.address)}:${address.port}` };
       }
       case 'unix': {
-        removeStaleSocket(spec.path);
+        // Under --workers the primary binds the path for every worker (node:cluster) and has
+        // already replaced a stale socket; a worker removing it would unlink the live one.
+        if (!cluster.isWorker) removeStaleSocket(spec.path);
         // Bind under a umask so the socket never exists with wider permissions than asked.
         const previous = process.umask(~spec.mode & 0o777);
         let listening: Promise<void>;
@@ -76,7 +79,7 @@ function listen(server: net.Server, options: net.ListenOptions): Promise<void> {
 }
 
 /** The reference unlinks whatever is at the path; we only replace a socket, never a regular file. */
-function removeStaleSocket(socketPath: string): void {
+export function removeStaleSocket(socketPath: string): void {
   let stat: fs.Stats;
   try {
     stat = fs.lstatSync(socketPath);

@@ -1,9 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The built CLI, as users run it. */
 export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/**
+ * Arguments put before every test's own, from WSFY_TEST_EXTRA_ARGS (split on spaces), so the
+ * whole suite can run against another mode: `WSFY_TEST_EXTRA_ARGS="--workers 2" ./run-tests integration`.
+ */
+export const EXTRA_ARGS: readonly string[] = (process.env.WSFY_TEST_EXTRA_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 export interface ExitStatus {
   code: number | null;
@@ -33,7 +39,7 @@ export interface StartOptions {
 }
 
 export async function startProxy(args: readonly string[], options: StartOptions = {}): Promise<ProxyProcess> {
-  const proc = spawn(process.execPath, [CLI_PATH, ...args], {
+  const proc = spawn(process.execPath, [CLI_PATH, ...EXTRA_ARGS, ...args], {
     cwd: options.cwd ?? process.cwd(),
     env: options.env ?? process.env,
     stdio: [options.stdio0 ?? 'ignore', 'pipe', 'pipe'],
@@ -86,8 +92,15 @@ export async function startProxy(args: readonly string[], options: StartOptions 
       return status;
     },
     rssKiB() {
-      const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
-      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      // With --workers the server is a process tree: count every process in it.
+      return processTree(proc.pid ?? 0).reduce((sum, pid) => {
+        try {
+          const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+          return sum + Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+        } catch {
+          return sum;
+        }
+      }, 0);
     },
   };
   if (options.waitForListen !== false) {
@@ -103,7 +116,7 @@ export async function startProxy(args: readonly string[], options: StartOptions 
 
 /** Runs the CLI to completion (for usage errors and --help). */
 export async function runCli(args: readonly string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [CLI_PATH, ...EXTRA_ARGS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -112,4 +125,26 @@ export async function runCli(args: readonly string[], timeoutMs = 10_000): Promi
   const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
   return { code, stdout, stderr };
+}
+
+/** `pid` and all its descendants, from /proc/PID/task/TID/children. */
+export function processTree(pid: number): number[] {
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${all[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tasks) {
+      try {
+        const children = readFileSync(`/proc/${all[i]}/task/${tid}/children`, 'utf8').trim();
+        if (children) all.push(...children.split(/\s+/).map(Number));
+      } catch {
+        // The task ended meanwhile.
+      }
+    }
+  }
+  return all;
 }
