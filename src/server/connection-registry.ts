@@ -11,13 +11,14 @@ export interface LiveSession {
 
 /**
  * Decides whether one more connection fits under --max-connections when the count is shared
- * with other processes (--workers): `open` is this process's count before the new one.
- * Answers at once when it can, or with a promise when another process must be asked.
+ * with other processes (--workers). Answers at once when it can, or with a promise when another
+ * process must be asked. It keeps its own count: a grant can arrive in the same turn as the
+ * next connection, before the granted one is tracked here.
  */
 export interface CapacityGate {
-  acquire(open: number): boolean | Promise<boolean>;
-  /** A connection admitted by `acquire` has closed; `open` is the count after it left. */
-  release(open: number): void;
+  acquire(): boolean | Promise<boolean>;
+  /** A connection admitted by `acquire` has closed. */
+  release(): void;
 }
 
 /**
@@ -56,7 +57,7 @@ export class ConnectionRegistry {
   /** Whether one more connection fits under `cap` (0 = no cap). */
   admit(cap: number): boolean | Promise<boolean> {
     if (cap <= 0) return true;
-    if (this.capacityGate) return this.capacityGate.acquire(this.sockets.size);
+    if (this.capacityGate) return this.capacityGate.acquire();
     return this.sockets.size < cap;
   }
 
@@ -68,14 +69,14 @@ export class ConnectionRegistry {
   trackSocket(socket: net.Socket): void {
     if (socket.closed) {
       // Admitted after waiting for another process, but already gone: hand the slot back.
-      this.capacityGate?.release(this.sockets.size);
+      this.capacityGate?.release();
       return;
     }
     this.sockets.add(socket);
     socket.once('close', () => {
       this.sockets.delete(socket);
       this.lastActivity = Date.now();
-      this.capacityGate?.release(this.sockets.size);
+      this.capacityGate?.release();
     });
   }
 

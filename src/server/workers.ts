@@ -316,6 +316,8 @@ class Supervisor {
 
 /** The worker's side of the shared connection cap (see capacityShare). */
 class SharedCapacity implements CapacityGate {
+  /** Connections admitted and not yet closed. */
+  private held = 0;
   private borrowed = 0;
   private seq = 0;
   private readonly waiting = new Map<number, (granted: boolean) => void>();
@@ -325,8 +327,11 @@ class SharedCapacity implements CapacityGate {
     private readonly send: (message: ToPrimary) => boolean,
   ) {}
 
-  acquire(open: number): boolean | Promise<boolean> {
-    if (open < this.share + this.borrowed) return true;
+  acquire(): boolean | Promise<boolean> {
+    if (this.held < this.share + this.borrowed) {
+      this.held += 1;
+      return true;
+    }
     return new Promise((resolve) => {
       const seq = ++this.seq;
       this.waiting.set(seq, resolve);
@@ -338,12 +343,16 @@ class SharedCapacity implements CapacityGate {
     const resolve = this.waiting.get(seq);
     if (!resolve) return;
     this.waiting.delete(seq);
-    if (granted) this.borrowed += 1;
+    if (granted) {
+      this.borrowed += 1;
+      this.held += 1;
+    }
     resolve(granted);
   }
 
-  release(open: number): void {
-    if (this.borrowed > 0 && open < this.share + this.borrowed) {
+  release(): void {
+    this.held -= 1;
+    if (this.borrowed > 0 && this.held < this.share + this.borrowed) {
       this.borrowed -= 1;
       this.send({ wsfy: 'release' });
     }
