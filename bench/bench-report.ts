@@ -64,6 +64,15 @@ export function scenarioTable(scenario: Scenario, title: string, records: Scenar
       ),
     ]);
   }
+  const twoWorkers = records['ours-w2'];
+  if (ours !== undefined && twoWorkers !== undefined) {
+    rows.push([
+      'ours-w2/ours',
+      ...scenario.metrics.map((m) =>
+        m.ratio === false ? '' : formatRatio(ratio(median(twoWorkers.values[m.key]), median(ours.values[m.key]))),
+      ),
+    ]);
+  }
   const notes: string[] = [];
   for (const s of shown) {
     const record = records[s] as SubjectRecord;
@@ -151,6 +160,13 @@ export function targetChecks(records: BenchRecords, quick: boolean): TargetCheck
       Number.isFinite(sessionsHeld) ? sessionKib : NaN,
       (v) => sessionsHeld >= 10_000 && v <= 10,
       (v) => `${sessionsHeld} held, ${v.toFixed(1)} KiB each`,
+    ),
+    check(
+      7,
+      '8 streams with --workers 2 >= 1.7x 1 worker',
+      ratio(value(records, 'streams', 'ours-w2', 'mibps'), value(records, 'streams', 'ours', 'mibps')),
+      (v) => v >= 1.7,
+      x,
     ),
   ];
 }

@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { BenchConnection } from './bench-connection.js';
 import { Mode, modeHeader, type Endpoint } from './bench-protocol.js';
 
-export type SubjectName = 'ours' | 'python' | 'relay';
-export const SUBJECT_NAMES: readonly SubjectName[] = ['ours', 'python', 'relay'];
+/** `ours-w2`: our proxy with --workers 2 (only in the scenarios that compare worker counts). */
+export type SubjectName = 'ours' | 'ours-w2' | 'python' | 'relay';
+export const SUBJECT_NAMES: readonly SubjectName[] = ['ours', 'ours-w2', 'python', 'relay'];
 
 export const PYTHON_WEBSOCKIFY = '/usr/bin/websockify';
 
@@ -45,9 +46,10 @@ export class Subject {
     let command: string;
     let args: string[];
     let fixedPort: number | null = null;
-    if (name === 'ours') {
+    if (name === 'ours' || name === 'ours-w2') {
       command = process.execPath;
-      args = [...options.oursNodeArgs, options.oursEntry, '127.0.0.1:0', `127.0.0.1:${targetPort}`];
+      const workers = name === 'ours-w2' ? ['--workers', '2'] : [];
+      args = [...options.oursNodeArgs, options.oursEntry, ...workers, '127.0.0.1:0', `127.0.0.1:${targetPort}`];
     } else if (name === 'python') {
       fixedPort = await freePort();
       command = PYTHON_WEBSOCKIFY;

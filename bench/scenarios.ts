@@ -284,7 +284,8 @@ const streams: Scenario = {
   name: 'streams',
   title: (ctx) => `8 concurrent streams down, ${sizes(ctx).streamMiB} MiB each, aggregate (issue 7)`,
   full: true,
-  subjects: ALL,
+  // ours-w2: the same with --workers 2, for the issue 7 ratio (2 workers vs 1).
+  subjects: ['ours', 'ours-w2', 'python', 'relay'],
   metrics: [
     { key: 'mibps', label: 'aggregate MiB/s', better: 'higher', digits: 1 },
     { key: 'cpuMsPerMiB', label: 'proxy CPU ms/MiB', better: 'lower', digits: 2 },
