@@ -1,4 +1,4 @@
-import path from 'node:path';
+import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ParsedArgv, OptionValue } from '../cli/argv-parser.js';
 import { DEFAULT_LIMITS, type Config, type ListenSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
