@@ -103,3 +103,18 @@ export class PluginTimeout extends WebsockifyError {
     super('WSFY_ERR_PLUGIN_TIMEOUT', message, { httpStatus: 504, cause });
   }
 }
+
+/**
+ * The token was missing or unknown. 404 before the upgrade, with one log line that does not
+ * contain the token. With --token-failure-close (`silent`), the connection is closed with no
+ * response, as the reference does (§2).
+ */
+export class TokenRejection extends HttpRejection {
+  constructor(
+    code: 'WSFY_ERR_TOKEN_MISSING' | 'WSFY_ERR_TOKEN_UNKNOWN',
+    message: string,
+    readonly silent: boolean,
+  ) {
+    super(code, 404, message);
+  }
+}
