@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { Logger } from '../log/logger.js';
 import { StreamSink } from '../log/stream-sink.js';
+import { loadAccessControl } from '../plugins/load-access-control.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
 import { parseArgv } from './argv-parser.js';
 import { bannerText } from './banner.js';
@@ -43,7 +44,10 @@ async function main(): Promise<void> {
   const config = parseCommandLine(process.argv.slice(2));
   if (!config) return;
   const logger = new Logger([new StreamSink(process.stderr)], config.verbose ? 'debug' : 'info');
-  const server = new WebsockifyServer(config, logger);
+  // Plugins are built once, before listening: a bad plugin name, source or file stops the
+  // start here with a clear message (exit 1) instead of failing every connection later.
+  const access = await loadAccessControl(config, logger);
+  const server = new WebsockifyServer(config, logger, { access });
 
   let description: string;
   try {
@@ -61,6 +65,7 @@ async function main(): Promise<void> {
     exiting = true;
     logger.info(why);
     await server.shutdown();
+    await access.close();
     await logger.close();
     process.exit(code);
   };

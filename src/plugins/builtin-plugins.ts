@@ -11,14 +11,6 @@ import { TokenFileName } from './token/token-file-name.js';
 import { TokenRedis } from './token/token-redis.js';
 import { UnixDomainSocketDirectory } from './token/unix-domain-socket-directory.js';
 
-/** Plugins a token source names a path for: the CLI makes that source absolute (§8 #13). */
-export const FILE_SOURCE_TOKEN_PLUGINS: ReadonlySet<string> = new Set([
-  'ReadOnlyTokenFile',
-  'TokenFile',
-  'TokenFileName',
-  'JWTTokenApi',
-  'UnixDomainSocketDirectory',
-]);
 
 /** Registers every reference plugin under its reference class name. Idempotent. */
 export function registerBuiltinPlugins(): void {

@@ -7,6 +7,7 @@ import { AuthChain } from './auth/auth-chain.js';
 import { ExpectOrigin } from './auth/expect-origin.js';
 import { registerBuiltinPlugins } from './builtin-plugins.js';
 import type { PluginContext } from './plugin-context.js';
+import { builtinName, parseUserModuleSpec } from './plugin-names.js';
 import { AUTH_PLUGINS, TOKEN_PLUGINS } from './registry.js';
 import type { TokenPlugin, TokenPluginFactory } from './token/token-plugin.js';
 
@@ -57,16 +58,10 @@ function checkPlugin<T>(kind: Kind, name: string, plugin: unknown): T {
   return plugin as T;
 }
 
-/** `path/to/module.js:ExportName`: a user plugin (docs/plugins.md, "User plugins"). */
-export function parseUserModuleSpec(name: string): { file: string; exportName: string } | null {
-  const match = /^(.*\.(?:js|mjs|cjs))(?::([A-Za-z_$][\w$]*))?$/.exec(name);
-  if (!match) return null;
-  return { file: match[1]!, exportName: match[2] ?? 'default' };
-}
 
 async function resolveFactory<F extends TokenPluginFactory | AuthPluginFactory>(kind: Kind, name: string, registry: Map<string, F>): Promise<F> {
   registerBuiltinPlugins();
-  const builtin = registry.get(name) ?? registry.get(name.startsWith(PYTHON_MODULE[kind]) ? name.slice(PYTHON_MODULE[kind].length) : '');
+  const builtin = registry.get(name) ?? (name.startsWith(PYTHON_MODULE[kind]) ? registry.get(builtinName(name)) : undefined);
   if (builtin) return builtin;
 
   const user = parseUserModuleSpec(name);

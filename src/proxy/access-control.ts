@@ -1,8 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PeerCertificate } from 'node:tls';
-import type { TargetSpec } from '../config/config.js';
+import type { Config, TargetSpec } from '../config/config.js';
 import { HttpRejection, PluginFailure, PluginTimeout, TokenRejection, WebsockifyError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
 import type { AuthPlugin, AuthRequest } from '../plugins/auth/auth-plugin.js';
 import { extractToken } from '../plugins/token/extract-token.js';
 import type { TokenPlugin } from '../plugins/token/token-plugin.js';
@@ -48,19 +47,21 @@ export interface Admission {
  * 3. the token: missing or unknown gives 404 (or a silent close with --token-failure-close);
  * 4. per-token session cap (429).
  * A plugin that throws, or answers garbage, gives 502; one that takes longer than
- * --plugin-timeout gives 504. Every refusal is one log line without the token.
+ * --plugin-timeout gives 504. No refusal message contains the token.
  */
 export class AccessControl {
   readonly limits: SessionLimits;
 
-  constructor(
-    private readonly options: AccessOptions,
-    private readonly logger: Logger,
-  ) {
+  constructor(private readonly options: AccessOptions) {
     this.limits = new SessionLimits(options.maxSessionsPerToken, options.maxSessionsPerIp);
   }
 
-  async admit(request: AccessRequest, log: Logger = this.logger): Promise<Admission> {
+  /**
+   * `fixedTarget` is what auth plugins are shown when there is no token plugin (the reference
+   * passes the target to auth); with a token plugin they see null, since auth runs first.
+   * Refusals are thrown, not logged: the caller writes the one log line and the response.
+   */
+  async admit(request: AccessRequest, fixedTarget: TargetSpec | null = null): Promise<Admission> {
     const releases: Array<() => void> = [];
     const release = (): void => {
       for (const r of releases.splice(0)) r();
@@ -72,7 +73,7 @@ export class AccessControl {
       }
       releases.push(ipSlot);
 
-      await this.authenticate(request, null);
+      await this.authenticate(request, this.options.tokenPlugin === null ? fixedTarget : null);
 
       let target: TargetSpec | null = null;
       const plugin = this.options.tokenPlugin;
@@ -92,9 +93,7 @@ export class AccessControl {
       return { target, release };
     } catch (err) {
       release();
-      const refusal = toRefusal(err);
-      log.info(`${refusal.message}`, { code: refusal.code, status: refusal.httpStatus });
-      throw refusal;
+      throw toRefusal(err);
     }
   }
 
@@ -143,4 +142,21 @@ export class AccessControl {
 function toRefusal(err: unknown): WebsockifyError {
   if (err instanceof WebsockifyError && err.httpStatus !== undefined) return err;
   return new PluginFailure(`admission failed: ${err instanceof Error ? err.message : String(err)}`, err);
+}
+
+/** The AccessControl a Config asks for, with the plugins already built (see loadAccessControl). */
+export function accessOptionsFrom(
+  config: Pick<Config, 'hostToken' | 'silentTokenFailure' | 'limits'>,
+  tokenPlugin: TokenPlugin | null,
+  auth: AuthPlugin | null,
+): AccessOptions {
+  return {
+    tokenPlugin,
+    auth,
+    hostToken: config.hostToken,
+    silentTokenFailure: config.silentTokenFailure,
+    maxSessionsPerToken: config.limits.maxSessionsPerToken,
+    maxSessionsPerIp: config.limits.maxSessionsPerIp,
+    pluginTimeoutMs: config.limits.pluginTimeoutMs,
+  };
 }
