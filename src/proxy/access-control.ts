@@ -129,6 +129,13 @@ export class AccessControl {
       return await Promise.race([Promise.resolve().then(call), timeout]);
     } catch (err) {
       if (err instanceof WebsockifyError) throw err;
+      // A user plugin may throw its own error with an HTTP status (its copy of HttpRejection,
+      // or a plain object): honour 4xx refusals rather than turning them into 502s.
+      const status = (err as { httpStatus?: unknown } | null)?.httpStatus;
+      if (typeof status === 'number' && status >= 400 && status < 500) {
+        const headers = (err as { headers?: Record<string, string> }).headers ?? {};
+        throw new HttpRejection(kind === 'auth' ? 'WSFY_ERR_AUTH' : 'WSFY_ERR_PLUGIN', status, (err as Error).message || 'Forbidden', { ...headers });
+      }
       // A user plugin's message could quote the token: never let it reach the log.
       let message = err instanceof Error ? err.message : String(err);
       if (token !== null && token !== '') message = message.split(token).join('[token]');

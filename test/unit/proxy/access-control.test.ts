@@ -117,6 +117,17 @@ describe('AccessControl: admission order and statuses', () => {
     assert.equal((await refusal(access.admit(req(`/?token=${SECRET}`)))).httpStatus, 502);
   });
 
+  it('honours a 4xx status on an error thrown by a user plugin that is not our HttpRejection', async () => {
+    const auth = {
+      authenticate: async () => {
+        throw Object.assign(new Error('ticket required'), { httpStatus: 401, headers: { 'WWW-Authenticate': 'Ticket' } });
+      },
+    };
+    const err = await refusal(gate({ auth }).access.admit(req('/')));
+    assert.equal(err.httpStatus, 401);
+    assert.deepEqual(err.headers, { 'WWW-Authenticate': 'Ticket' });
+  });
+
   it('answers 504 when a plugin hangs past --plugin-timeout', async () => {
     const plugin = new RecordingPlugin(() => new Promise(() => {}));
     const { access } = gate({ tokenPlugin: plugin, pluginTimeoutMs: 100 });
