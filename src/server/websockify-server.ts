@@ -6,7 +6,7 @@ import { WebSocketServer } from 'ws';
 import type { Config, TargetSpec } from '../config/config.js';
 import { PluginFailure, PluginTimeout, TokenRejection, WebsockifyError } from '../errors.js';
 import { writeRawHttpError } from '../http/error-response.js';
-import { redactPath } from '../log/redact.js';
+import { redactPath, redactTokenPath } from '../log/redact.js';
 import type { Logger } from '../log/logger.js';
 import { AccessControl, accessOptionsFrom } from '../proxy/access-control.js';
 import { admit } from '../proxy/admit.js';
@@ -90,7 +90,8 @@ export class WebsockifyServer {
           return;
         }
         log.info(`${info?.secure ? 'SSL/TLS (wss://)' : 'Plain non-SSL (ws://)'} WebSocket connection`);
-        if ((req.url ?? '/') !== '/') log.info(`Path: '${redactPath(req.url ?? '')}'`);
+        const redact = config.tokenPlugin !== null && !config.hostToken ? redactTokenPath : redactPath;
+        if ((req.url ?? '/') !== '/') log.info(`Path: '${redact(req.url ?? '')}'`);
         const facts = {
           clientAddress: info?.client ?? (socket as net.Socket).remoteAddress ?? '',
           peerCertificate: info?.secure ? peerCertificateOf(socket as TLSSocket) : null,

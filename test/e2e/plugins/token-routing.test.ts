@@ -77,6 +77,11 @@ describe('TokenFile routing through the built CLI', () => {
     answer.socket.destroy();
   });
 
+  it('never writes a token to the log, whatever source carried it', () => {
+    assert.ok(proxy.output().includes("Path: '/websockify/[redacted]'"), proxy.output());
+    assert.ok(!proxy.output().includes(SECRET), 'the token must not appear in the log');
+  });
+
   it('sees a token added to the file without a restart', async () => {
     writeFileSync(tokens, `added: 127.0.0.1:${echo.port}\n`, { flag: 'a' });
     await echoSession(`${url}/?token=added`);
