@@ -8,9 +8,9 @@ import { spawn } from 'node:child_process';
 import { startProxy, type ProxyProcess } from '../../support/proxy-process.js';
 import { readToEnd, sendRaw, upgradeRequest } from '../../support/raw-ws.js';
 import { startEchoTarget, type TcpTarget } from '../../support/targets.js';
-import { echoSession, openSession } from '../../helpers/echo-session.js';
-import { startRedis } from '../../helpers/redis-server.js';
-import { tempDir } from '../../helpers/temp-dir.js';
+import { echoSession, openSession } from '../../support/echo-session.js';
+import { startRedis } from '../../support/redis-server.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 async function status(port: number, options: Parameters<typeof upgradeRequest>[0]): Promise<{ status: number; headers: Record<string, string>; body: string }> {
   const answer = await sendRaw(port, upgradeRequest(options));

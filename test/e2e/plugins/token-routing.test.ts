@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { runCli, startProxy, type ProxyProcess } from '../../support/proxy-process.js';
 import { readToEnd, sendRaw, upgradeRequest, connect } from '../../support/raw-ws.js';
 import { ipv6LoopbackAvailable, startEchoTarget, type TcpTarget } from '../../support/targets.js';
-import { echoSession } from '../../helpers/echo-session.js';
-import { tempDir } from '../../helpers/temp-dir.js';
+import { echoSession } from '../../support/echo-session.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const SECRET = 'Zq9-secret-token';
 

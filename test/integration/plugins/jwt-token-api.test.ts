@@ -5,8 +5,8 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CompactEncrypt, SignJWT } from 'jose';
 import { JWTTokenApi } from '../../../src/plugins/token/jwt-token-api.js';
-import { captureLogger } from '../../helpers/capture-logger.js';
-import { tempDir } from '../../helpers/temp-dir.js';
+import { captureLogger } from '../../support/capture-logger.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const CLAIMS = { host: 'remote_host', port: 5900 };
 const TARGET = { kind: 'tcp', host: 'remote_host', port: 5900 };

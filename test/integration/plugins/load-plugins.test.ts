@@ -7,8 +7,8 @@ import { AuthChain } from '../../../src/plugins/auth/auth-chain.js';
 import { ExpectOrigin } from '../../../src/plugins/auth/expect-origin.js';
 import { loadAuthPlugin, loadAuthPlugins, loadTokenPlugin } from '../../../src/plugins/load-plugins.js';
 import { TokenFile } from '../../../src/plugins/token/token-file.js';
-import { captureLogger } from '../../helpers/capture-logger.js';
-import { tempDir } from '../../helpers/temp-dir.js';
+import { captureLogger } from '../../support/capture-logger.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const ctx = () => ({ logger: captureLogger().logger, timeoutMs: 1000 });
 

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, PluginFailure, PluginTimeout } from '../../../src/errors.js';
 import { BaseTokenAPI } from '../../../src/plugins/token/base-token-api.js';
 import { JSONTokenApi } from '../../../src/plugins/token/json-token-api.js';
-import { captureLogger } from '../../helpers/capture-logger.js';
+import { captureLogger } from '../../support/capture-logger.js';
 
 /**
  * A token API on loopback. It records every raw request path, so tests can prove how the token

@@ -6,8 +6,8 @@ import { ConfigError, PluginFailure } from '../../../src/errors.js';
 import { ReadOnlyTokenFile } from '../../../src/plugins/token/read-only-token-file.js';
 import { TokenFile } from '../../../src/plugins/token/token-file.js';
 import { TokenFileName } from '../../../src/plugins/token/token-file-name.js';
-import { captureLogger } from '../../helpers/capture-logger.js';
-import { tempDir } from '../../helpers/temp-dir.js';
+import { captureLogger } from '../../support/capture-logger.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 describe('ReadOnlyTokenFile and TokenFile with real files', () => {
   let tmp: ReturnType<typeof tempDir>;

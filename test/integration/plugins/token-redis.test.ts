@@ -2,8 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { ConfigError, PluginFailure, PluginTimeout } from '../../../src/errors.js';
 import { TokenRedis } from '../../../src/plugins/token/token-redis.js';
-import { captureLogger } from '../../helpers/capture-logger.js';
-import { freePort, startRedis, type RunningRedis } from '../../helpers/redis-server.js';
+import { captureLogger } from '../../support/capture-logger.js';
+import { freePort, startRedis, type RunningRedis } from '../../support/redis-server.js';
 
 describe('TokenRedis against a real redis-server', () => {
   let redis: RunningRedis;

@@ -4,8 +4,8 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { UnixDomainSocketDirectory } from '../../../src/plugins/token/unix-domain-socket-directory.js';
-import { captureLogger } from '../../helpers/capture-logger.js';
-import { tempDir } from '../../helpers/temp-dir.js';
+import { captureLogger } from '../../support/capture-logger.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 function listenUnix(file: string): Promise<net.Server> {
   return new Promise((resolve, reject) => {

@@ -9,8 +9,8 @@ import { AuthChain } from '../../../src/plugins/auth/auth-chain.js';
 import { BasicHTTPAuth } from '../../../src/plugins/auth/basic-http-auth.js';
 import { ClientCertCNAuth } from '../../../src/plugins/auth/client-cert-cn-auth.js';
 import { ExpectOrigin } from '../../../src/plugins/auth/expect-origin.js';
-import { captureLogger } from '../../helpers/capture-logger.js';
-import { tempDir } from '../../helpers/temp-dir.js';
+import { captureLogger } from '../../support/capture-logger.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const ctx = () => ({ logger: captureLogger().logger, timeoutMs: 1000 });
 

@@ -5,7 +5,7 @@ import { HttpRejection, TokenRejection, WebsockifyError } from '../../../src/err
 import { BasicHTTPAuth } from '../../../src/plugins/auth/basic-http-auth.js';
 import type { TokenPlugin } from '../../../src/plugins/token/token-plugin.js';
 import { AccessControl, type AccessOptions, type AccessRequest } from '../../../src/proxy/access-control.js';
-import { captureLogger } from '../../helpers/capture-logger.js';
+import { captureLogger } from '../../support/capture-logger.js';
 import { ExpectOrigin } from '../../../src/plugins/auth/expect-origin.js';
 
 const SECRET = 's3cr3t-token-value';

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { receiveBytes } from '../support/ws-client.js';
+import { receiveBytes } from './ws-client.js';
 
 /**
  * Opens a real WebSocket through the proxy, sends random bytes, expects them echoed by the
