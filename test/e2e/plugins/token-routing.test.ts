@@ -156,3 +156,25 @@ describe('plugin start-up failures', () => {
     });
   }
 });
+
+describe('--host-token through the built CLI', () => {
+  it('routes by the Host header, IPv6 literals included, and ignores ?token=', async () => {
+    const tmp = tempDir();
+    const echo = await startEchoTarget();
+    const tokens = path.join(tmp.dir, 'tokens.cfg');
+    writeFileSync(tokens, `desk1.example: 127.0.0.1:${echo.port}\n::1: 127.0.0.1:${echo.port}\n`);
+    const proxy = await startProxy(['--token-plugin', 'TokenFile', '--token-source', tokens, '--host-token', '127.0.0.1:0']);
+    try {
+      const url = `ws://127.0.0.1:${proxy.port}/`;
+      await echoSession(url, { Host: `desk1.example:${proxy.port}` });
+      await echoSession(url, { Host: `[::1]:${proxy.port}` });
+      const answer = await sendRaw(proxy.port, upgradeRequest({ host: 'other.example', path: '/?token=desk1.example' }));
+      assert.equal(answer.status, 404);
+      answer.socket.destroy();
+    } finally {
+      await proxy.stop();
+      await echo.close();
+      tmp.cleanup();
+    }
+  });
+});
