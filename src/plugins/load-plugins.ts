@@ -5,7 +5,7 @@ import type { PluginSpec } from '../config/config.js';
 import type { AuthPlugin, AuthPluginFactory } from './auth/auth-plugin.js';
 import { AuthChain } from './auth/auth-chain.js';
 import { ExpectOrigin } from './auth/expect-origin.js';
-import { registerBuiltinPlugins } from './builtin-plugins.js';
+import { registerBuiltinPlugins } from './register-builtin-plugins.js';
 import type { PluginContext } from './plugin-context.js';
 import { builtinName, parseUserModuleSpec } from './plugin-names.js';
 import { AUTH_PLUGINS, TOKEN_PLUGINS } from './registry.js';

@@ -2,7 +2,7 @@ import { promises as fsp, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import type { TargetSpec } from '../../config/config.js';
 import type { Logger } from '../../log/logger.js';
-import { parseTokenFile } from './token-file-grammar.js';
+import { parseTokenFile } from './parse-token-file.js';
 
 interface FileEntry {
   signature: string;

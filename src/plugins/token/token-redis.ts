@@ -4,7 +4,7 @@ import type { TargetSpec } from '../../config/config.js';
 import type { PluginContext } from '../plugin-context.js';
 import type { TokenPlugin } from './token-plugin.js';
 import { parseTarget, targetFromParts } from './parse-target.js';
-import { parseRedisSource, type RedisSource } from './redis-source.js';
+import { parseRedisSource, type RedisSource } from './parse-redis-source.js';
 
 /** How often a lasting Redis outage is logged again (the client retries far more often). */
 const ERROR_LOG_INTERVAL_MS = 30_000;

@@ -2,7 +2,7 @@
  * Splits a TokenRedis source like `str.split(':')`, except that a field wrapped in double
  * quotes may contain colons: `host::::"ns1:ns2"`. This reproduces the reference's
  * `parse_source_args` field by field, including its edge cases (table tests in
- * test/unit/plugins/redis-source.test.ts):
+ * test/unit/plugins/parse-redis-source.test.ts):
  *
  * - a field starts at the beginning and after each colon that ends a field;
  * - a field that starts with `"` and whose next `"` (with at least one character between) is

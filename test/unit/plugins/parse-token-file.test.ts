@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
 import type { TargetSpec } from '../../../src/config/config.js';
-import { parseTokenFile } from '../../../src/plugins/token/token-file-grammar.js';
+import { parseTokenFile } from '../../../src/plugins/token/parse-token-file.js';
 import { parseTarget } from '../../../src/plugins/token/parse-target.js';
 
 const tcp = (host: string, port: number): TargetSpec => ({ kind: 'tcp', host, port });

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { parseRedisSource, parseSourceArgs } from '../../../src/plugins/token/redis-source.js';
+import { parseRedisSource, parseSourceArgs } from '../../../src/plugins/token/parse-redis-source.js';
 
 // The reference's parse_source_args cases (tests/test_token_plugins.py), ported as a table.
 const SPLIT: Array<[string, string[]]> = [
