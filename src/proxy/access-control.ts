@@ -4,6 +4,7 @@ import type { Config, TargetSpec } from '../config/config.js';
 import { HttpRejection, PluginFailure, PluginTimeout, TokenRejection, WebsockifyError } from '../errors.js';
 import type { AuthPlugin, AuthRequest } from '../plugins/auth/auth-plugin.js';
 import { extractToken } from '../plugins/token/extract-token.js';
+import { targetFromParts } from '../plugins/token/parse-target.js';
 import type { TokenPlugin } from '../plugins/token/token-plugin.js';
 import { SessionLimits } from './session-limits.js';
 
@@ -80,7 +81,7 @@ export class AccessControl {
       if (plugin !== null) {
         const found = extractToken(request.url, request.headers, { hostToken: this.options.hostToken });
         if (found === null) throw new TokenRejection('WSFY_ERR_TOKEN_MISSING', 'Token not present', this.options.silentTokenFailure);
-        target = await this.guard('token', found.token, () => plugin.lookup(found.token));
+        target = normalizeTarget(await this.guard('token', found.token, () => plugin.lookup(found.token)));
         if (target === null) {
           throw new TokenRejection('WSFY_ERR_TOKEN_UNKNOWN', `token not found (from ${found.from})`, this.options.silentTokenFailure);
         }
@@ -144,6 +145,24 @@ export class AccessControl {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * A lookup answer checked before it reaches the dialer: a user plugin might answer anything.
+ * The reference's tuple shapes `[host, port]` and `['unix_socket', path]` are accepted too.
+ */
+function normalizeTarget(answer: unknown): TargetSpec | null {
+  if (answer === null || answer === undefined) return null;
+  let target: TargetSpec | null = null;
+  if (Array.isArray(answer) && answer.length === 2) {
+    target = targetFromParts(answer[0], answer[1]);
+  } else if (typeof answer === 'object') {
+    const a = answer as { kind?: unknown; host?: unknown; port?: unknown; path?: unknown };
+    if (a.kind === 'unix' && typeof a.path === 'string' && a.path !== '') target = { kind: 'unix', path: a.path };
+    else if (a.kind === 'tcp') target = targetFromParts(a.host, a.port);
+  }
+  if (target === null) throw new PluginFailure('token plugin answered something that is not a target');
+  return target;
 }
 
 function toRefusal(err: unknown): WebsockifyError {

@@ -128,6 +128,21 @@ describe('AccessControl: admission order and statuses', () => {
     assert.deepEqual(err.headers, { 'WWW-Authenticate': 'Ticket' });
   });
 
+  it('accepts the reference tuple shapes and refuses a malformed answer with 502', async () => {
+    const answers: Record<string, unknown> = {
+      tuple: ['127.0.0.1', '5901'],
+      unix: ['unix_socket', '/run/x.sock'],
+      junk: { host: 'x' },
+      badport: { kind: 'tcp', host: 'x', port: 99999 },
+    };
+    const plugin = { lookup: async (t: string) => answers[t] as TargetSpec };
+    const { access } = gate({ tokenPlugin: plugin });
+    assert.deepEqual((await access.admit(req('/?token=tuple'))).target, { kind: 'tcp', host: '127.0.0.1', port: 5901 });
+    assert.deepEqual((await access.admit(req('/?token=unix'))).target, { kind: 'unix', path: '/run/x.sock' });
+    assert.equal((await refusal(access.admit(req('/?token=junk')))).httpStatus, 502);
+    assert.equal((await refusal(access.admit(req('/?token=badport')))).httpStatus, 502);
+  });
+
   it('answers 504 when a plugin hangs past --plugin-timeout', async () => {
     const plugin = new RecordingPlugin(() => new Promise(() => {}));
     const { access } = gate({ tokenPlugin: plugin, pluginTimeoutMs: 100 });
