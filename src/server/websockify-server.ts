@@ -109,16 +109,22 @@ export class WebsockifyServer {
             clearDeadline(socket);
             this.sessionSockets.add(info?.raw ?? socket);
             (req as IncomingMessage & { wsfyProtocol?: string }).wsfyProtocol = admission.handshake.protocol ?? undefined;
-            const session = startSession(sessionContext, {
-              id: info?.id ?? 0,
-              client: facts.clientAddress,
-              logger: log,
-              req,
-              socket,
-              head,
-              handshake: admission.handshake,
-              target: admission.target,
-            });
+            let session: LiveSession;
+            try {
+              session = startSession(sessionContext, {
+                id: info?.id ?? 0,
+                client: facts.clientAddress,
+                logger: log,
+                req,
+                socket,
+                head,
+                handshake: admission.handshake,
+                target: admission.target,
+              });
+            } catch (err) {
+              admission.release();
+              throw err;
+            }
             void session.done.then(admission.release, admission.release);
             this.registry.addSession(session);
             this.onSessionStart?.(session);
@@ -138,7 +144,10 @@ export class WebsockifyServer {
               writeRawHttpError(socket, 500, 'Internal Server Error');
             }
           },
-        );
+        ).catch((err: unknown) => {
+          log.error(`handler exception: ${(err as Error)?.message ?? String(err)}`);
+          socket.destroy();
+        });
       },
     });
 
