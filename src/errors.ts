@@ -23,7 +23,8 @@ export type ErrorCode =
   | 'WSFY_ERR_PLUGIN'
   | 'WSFY_ERR_PLUGIN_TIMEOUT'
   | 'WSFY_ERR_SESSION_LIMIT'
-  | 'WSFY_ERR_NOT_SUPPORTED';
+  | 'WSFY_ERR_NOT_SUPPORTED'
+  | 'WSFY_ERR_WRAP';
 
 export interface WebsockifyErrorOptions {
   /** HTTP status to answer with when the error happens before the upgrade. */
@@ -106,7 +107,7 @@ export class PluginTimeout extends WebsockifyError {
 
 /**
  * The token was missing or unknown. 404 before the upgrade, with one log line that does not
- * contain the token. With --token-failure-close (`silent`), the connection is closed with no
+ * contain the token. With --silent-token-failure (`silent`), the connection is closed with no
  * response, as the reference does (§2).
  */
 export class TokenRejection extends HttpRejection {
@@ -116,5 +117,15 @@ export class TokenRejection extends HttpRejection {
     readonly silent: boolean,
   ) {
     super(code, 404, message);
+  }
+}
+
+/**
+ * Wrap mode cannot run: the preload library is missing or unusable, or the wrapped program could
+ * not be started. Exit status 1; the message names the fix.
+ */
+export class WrapError extends WebsockifyError {
+  constructor(message: string, cause?: unknown) {
+    super('WSFY_ERR_WRAP', message, { cause });
   }
 }

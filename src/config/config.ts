@@ -72,7 +72,12 @@ export interface Config {
   allowOrigins: string[];
   /** --silent-token-failure: missing/unknown token closes with no response, as the reference. */
   silentTokenFailure: boolean;
-  wrap: { command: string[]; mode: WrapMode } | null;
+  /**
+   * `PORT -- PROGRAM ARGS`: run PROGRAM under the preload library. `loopback` keeps the
+   * reference's move to a loopback TCP port; by default the port becomes a unix socket in a
+   * private directory (docs/wrap.md).
+   */
+  wrap: { command: string[]; mode: WrapMode; loopback: boolean } | null;
   web: { root: string; fileOnly: boolean; webAuth: boolean } | null;
   tls: TlsConfig;
   record: string | null;
