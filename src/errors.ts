@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'WSFY_ERR_AUTH'
   | 'WSFY_ERR_FORBIDDEN'
   | 'WSFY_ERR_PLUGIN'
-  | 'WSFY_ERR_NOT_SUPPORTED';
+  | 'WSFY_ERR_NOT_SUPPORTED'
+  | 'WSFY_ERR_PROXY_PROTOCOL';
 
 export interface WebsockifyErrorOptions {
   /** HTTP status to answer with when the error happens before the upgrade. */
