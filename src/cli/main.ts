@@ -3,9 +3,9 @@ import path from 'node:path';
 import { buildConfig, refusePlanned } from '../config/build-config.js';
 import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
-import { Logger } from '../log/logger.js';
-import { StreamSink } from '../log/stream-sink.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
+import { DAEMON_CWD_ENV, isDaemonChild, reportDaemonFailed, reportDaemonReady, runDaemonParent } from './daemonize.js';
+import { createLogger, OpsRuntime } from './ops-runtime.js';
 import { parseArgv } from './argv-parser.js';
 import { bannerText } from './banner.js';
 import { OPTIONS } from './option-table.js';
@@ -29,7 +29,9 @@ function parseCommandLine(argv: readonly string[]): Config | null {
     }
     refusePlanned(parsed.options, new Set(OPTIONS.filter((o) => o.planned).map((o) => o.long)));
     if (parsed.afterDoubleDash !== null) throw new UsageError('wrapping a program (-- COMMAND) is not yet supported by this version of websockify-ts');
-    return buildConfig(parsed, { cwd: process.cwd() });
+    // A daemon child resolves relative paths against the directory its parent was started in.
+    const cwd = (isDaemonChild() && process.env[DAEMON_CWD_ENV]) || process.cwd();
+    return buildConfig(parsed, { cwd, ...systemdSocket(parsed.options.get('systemd-socket') === true) });
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`${usageText(prog)}\n${prog}: error: ${err.message}\n`);
@@ -39,11 +41,40 @@ function parseCommandLine(argv: readonly string[]): Config | null {
   }
 }
 
+/**
+ * --systemd-socket: sd_listen_fds(3) semantics. The socket is ours only when LISTEN_PID names
+ * this process; the variables are then removed so a wrapped program does not take it too.
+ */
+function systemdSocket(wanted: boolean): { systemdFd?: number } {
+  if (!wanted) return {};
+  const pid = process.env.LISTEN_PID;
+  const count = Number(process.env.LISTEN_FDS ?? '0');
+  if (pid !== String(process.pid) || !(count >= 1)) {
+    throw new UsageError('--systemd-socket: no socket was passed (LISTEN_PID/LISTEN_FDS are not set for this process)');
+  }
+  delete process.env.LISTEN_PID;
+  delete process.env.LISTEN_FDS;
+  delete process.env.LISTEN_FDNAMES;
+  return { systemdFd: 3 };
+}
+
 async function main(): Promise<void> {
   const config = parseCommandLine(process.argv.slice(2));
   if (!config) return;
-  const logger = new Logger([new StreamSink(process.stderr)], config.verbose ? 'debug' : 'info');
-  const server = new WebsockifyServer(config, logger);
+  const daemonChild = isDaemonChild();
+  if (config.daemon && !daemonChild) {
+    // -D: re-spawn detached; this process exits once the daemon listens (see daemonize.ts).
+    const code = await runDaemonParent({ argv: process.argv.slice(2), cwd: process.cwd(), childCwd: config.web?.root ?? '/', stderr: process.stderr });
+    process.exit(code);
+  }
+  const failStartup = async (message: string): Promise<never> => {
+    process.stderr.write(`websockify: ${message}\n`);
+    if (daemonChild) await reportDaemonFailed(message);
+    process.exit(EXIT_FAILURE);
+  };
+  const logger = await createLogger(config, { stderr: process.stderr, daemonChild }).catch((err: Error) => failStartup(err.message));
+  const ops = new OpsRuntime(config);
+  const server = new WebsockifyServer(config, logger, { ...ops.serverParts(process.stdout) });
 
   let description: string;
   try {
@@ -51,9 +82,18 @@ async function main(): Promise<void> {
   } catch (err) {
     const message = err instanceof ListenError ? err.message : `Opening socket failed: ${(err as Error).message}`;
     logger.error(message);
+    if (daemonChild) await reportDaemonFailed(message);
     process.exit(EXIT_FAILURE);
   }
-  logger.raw(bannerText(config, description, false));
+  try {
+    await ops.start(server, logger);
+  } catch (err) {
+    logger.error((err as Error).message);
+    await failStartup((err as Error).message);
+  }
+  const banner = bannerText(config, description, false);
+  logger.raw(banner);
+  if (daemonChild) reportDaemonReady(banner);
 
   let exiting = false;
   const exit = async (why: string, code = 0): Promise<void> => {
@@ -61,15 +101,32 @@ async function main(): Promise<void> {
     exiting = true;
     logger.info(why);
     await server.shutdown();
+    await ops.stop();
     await logger.close();
     process.exit(code);
   };
+  let stopSignals = 0;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
-      if (exiting) process.exit(EXIT_FAILURE); // a second signal: stop waiting
-      void exit(`In exit (${signal})`);
+      stopSignals++;
+      if (stopSignals === 1) {
+        logger.info(`In exit (${signal})`);
+        // --drain-timeout: readiness fails and sessions may end on their own before the 1001.
+        void ops.drain(server, logger).then(() => exit('closing remaining sessions'));
+      } else if (!exiting) {
+        void exit('second signal: closing remaining sessions now');
+      } else {
+        process.exit(EXIT_FAILURE); // a third signal: stop waiting
+      }
     });
   }
+  // SIGHUP: reopen logs and reload what registered (certificates, token sources); sessions stay.
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading');
+    void ops.reload.run(logger);
+  });
+  // SIGUSR1: reopen log files only (logrotate's usual postrotate signal).
+  process.on('SIGUSR1', () => logger.reopen());
 
   // --run-once: the first WebSocket session (whatever its outcome) is the last.
   if (config.runOnce) {

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { SessionObserver, SessionSummary } from '../record/session-observer.js';
+import type { SessionObserver, SessionSummary } from '../proxy/session-observer.js';
 
 /** Bytes of sessions still open, summed at scrape time by whoever owns the session registry. */
 export type LiveBytes = () => { fromClient: number; toClient: number };
@@ -69,7 +69,7 @@ export class Metrics {
     });
     this.closeCodes = new Counter({
       name: 'websockify_close_codes_total',
-      help: 'Ended sessions by WebSocket close code ("none" when the socket dropped without one)',
+      help: 'Ended sessions by WebSocket close code (1006: the connection dropped without a close frame)',
       labelNames: ['code'],
       registers,
     });
@@ -90,10 +90,6 @@ export class Metrics {
     this.handshakeFailures.inc({ reason });
   }
 
-  targetConnectFailed(): void {
-    this.targetConnectFailures.inc();
-  }
-
   /** A session passed the upgrade; returns the observer whose onClose closes the books. */
   sessionStarted(handshakeMs: number): SessionObserver {
     this.sessionsTotal.inc();
@@ -106,8 +102,9 @@ export class Metrics {
         closed = true;
         this.sessionsOpen.dec();
         this.closedFromClient += summary.bytesFromClient;
-        this.closedToClient += summary.bytesToClient;
-        this.closeCodes.inc({ code: summary.closeCode === undefined ? 'none' : String(summary.closeCode) });
+        this.closedToClient += summary.bytesFromTarget;
+        if (summary.closedBy === 'connect') this.targetConnectFailures.inc();
+        this.closeCodes.inc({ code: String(summary.closeCode) });
       },
     };
   }

@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { RECORD_FOOTER, RECORD_HEADER, recordEntry } from './record-escape.js';
-import type { SessionObserver } from './session-observer.js';
+import type { SessionObserver } from '../proxy/session-observer.js';
 
 export interface RecordWriterOptions {
   /** The --record base path, already absolute; the file is `<base>.<session>` as the reference. */

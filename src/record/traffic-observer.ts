@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { SessionObserver } from './session-observer.js';
+import type { SessionObserver } from '../proxy/session-observer.js';
 
 /**
  * The reference's legend, byte for byte (it is printed with Python's print(), hence the blank

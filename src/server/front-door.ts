@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import { writeRawHttpError } from '../http/error-response.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import { proxiedPeerOf } from './proxy-protocol.js';
 
 /**
  * Turns a raw socket into TLS when its first byte says so (0x16 handshake record, 0x80 SSLv2
@@ -32,6 +33,8 @@ export interface ConnectionInfo {
   /** The raw TCP/unix socket under any TLS layer. */
   raw: net.Socket;
   deadline: NodeJS.Timeout | null;
+  /** Accept time (ms since the epoch): the start of the handshake latency metric. */
+  acceptedAt: number;
 }
 
 const connectionInfo = new WeakMap<Duplex, ConnectionInfo>();
@@ -60,7 +63,8 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
 
   return function acceptConnection(socket: net.Socket): void {
     const id = registry.allocateId();
-    const client = socket.remoteAddress ?? options.unixLabel ?? 'unix';
+    // With --proxy-protocol the balancer's header names the client (read before we get here).
+    const client = proxiedPeerOf(socket)?.address ?? socket.remoteAddress ?? options.unixLabel ?? 'unix';
     const logger = options.logger.child({ client, session: id });
     socket.on('error', (err: NodeJS.ErrnoException) => logger.debug(`client socket error: ${err.code ?? err.message}`));
 
@@ -71,7 +75,7 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
     }
     registry.trackSocket(socket);
 
-    const info: ConnectionInfo = { id, client, logger, secure: false, raw: socket, deadline: null };
+    const info: ConnectionInfo = { id, client, logger, secure: false, raw: socket, deadline: null, acceptedAt: Date.now() };
     info.deadline = setTimeout(() => {
       info.deadline = null;
       logger.info(`handshake timed out after ${limits.handshakeTimeoutMs / 1000}s`);

@@ -21,6 +21,8 @@ export interface HttpFrontOptions {
   onRequestComplete?: (socket: Duplex) => void;
   /** The web server, when --web (or the built-in console) is on. */
   requestHandler?: RequestHandler;
+  /** --metrics-path / --health-path on the main port; true when it answered. */
+  opsHandler?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /**
@@ -72,6 +74,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
       sendHttpError(res, 501, `Unsupported method ('${method}')`);
       return;
     }
+    if (options.opsHandler?.(req, res)) return;
     if (options.requestHandler && (method === 'GET' || method === 'HEAD')) {
       options.requestHandler(req, res);
       return;

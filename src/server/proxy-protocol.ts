@@ -263,3 +263,38 @@ export async function acceptProxyProtocol(
   }
   return readProxyHeader(socket, timeoutMs);
 }
+
+const proxiedPeers = new WeakMap<Socket, ProxyEndpoint>();
+
+/** The client a PROXY header named for this raw socket, if any. */
+export function proxiedPeerOf(socket: Socket): ProxyEndpoint | undefined {
+  return proxiedPeers.get(socket);
+}
+
+/**
+ * Wraps the front door for `--proxy-protocol`: each connection's header is read first (trusted
+ * peers only, with a deadline and a size cap), the named client is remembered for the socket,
+ * and then the connection goes on to the TLS sniff and HTTP as usual.
+ */
+export function withProxyProtocol(
+  next: (socket: Socket) => void,
+  isTrusted: (address: string | undefined) => boolean,
+  timeoutMs: number,
+  onRefused: (socket: Socket, err: Error) => void,
+): (socket: Socket) => void {
+  return function acceptProxied(socket: Socket): void {
+    socket.on('error', () => undefined);
+    acceptProxyProtocol(socket, isTrusted, timeoutMs).then(
+      (header) => {
+        if (socket.destroyed) return;
+        if (header.source) proxiedPeers.set(socket, header.source);
+        next(socket);
+        socket.resume();
+      },
+      (err: Error) => {
+        onRefused(socket, err);
+        socket.destroy();
+      },
+    );
+  };
+}

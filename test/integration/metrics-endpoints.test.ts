@@ -4,6 +4,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { OpsEndpoints, startOpsListener } from '../../src/metrics/ops-endpoints.js';
+import type { SessionSummary } from '../../src/proxy/session-observer.js';
 
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
@@ -15,6 +16,10 @@ function get(port: number, path: string, method = 'GET'): Promise<{ status: numb
     req.on('error', reject);
     req.end();
   });
+}
+
+function summary(part: Pick<SessionSummary, 'id' | 'bytesFromClient' | 'bytesFromTarget' | 'closeCode' | 'closedBy'>): SessionSummary {
+  return { client: '127.0.0.1', target: { kind: 'tcp', host: '127.0.0.1', port: 5900 }, startedAt: 0, durationMs: 10, ...part };
 }
 
 function value(text: string, series: string): number {
@@ -37,7 +42,6 @@ test('the metrics listener reports sessions, bytes, failures, close codes and ha
     metrics.handshakeFailed('bad-token');
     metrics.handshakeFailed('bad-token');
     metrics.handshakeFailed('version');
-    metrics.targetConnectFailed();
     live = { fromClient: 100, toClient: 5000 };
     let scrape = await get(port, '/metrics');
     assert.equal(scrape.status, 200);
@@ -46,9 +50,9 @@ test('the metrics listener reports sessions, bytes, failures, close codes and ha
     assert.equal(value(scrape.body, 'websockify_bytes_to_client_total'), 5000);
 
     // Session a closes: its bytes leave the live sum and enter the closed total; totals never drop.
-    a.onClose!({ session: 1, peer: '127.0.0.1', bytesFromClient: 60, bytesToClient: 3000, durationMs: 10, closeCode: 1000 });
-    a.onClose!({ session: 1, peer: '127.0.0.1', bytesFromClient: 60, bytesToClient: 3000, durationMs: 10, closeCode: 1000 });
-    b.onClose!({ session: 2, peer: '127.0.0.1', bytesFromClient: 0, bytesToClient: 0, durationMs: 10 });
+    a.onClose!(summary({ id: 1, bytesFromClient: 60, bytesFromTarget: 3000, closeCode: 1000, closedBy: 'target' }));
+    a.onClose!(summary({ id: 1, bytesFromClient: 60, bytesFromTarget: 3000, closeCode: 1000, closedBy: 'target' }));
+    b.onClose!(summary({ id: 2, bytesFromClient: 0, bytesFromTarget: 0, closeCode: 1011, closedBy: 'connect' }));
     live = { fromClient: 40 + 7, toClient: 2000 + 11 };
     scrape = await get(port, '/metrics');
     const text = scrape.body;
@@ -60,7 +64,7 @@ test('the metrics listener reports sessions, bytes, failures, close codes and ha
     assert.equal(value(text, 'websockify_handshake_failures_total{reason="version"}'), 1);
     assert.equal(value(text, 'websockify_target_connect_failures_total'), 1);
     assert.equal(value(text, 'websockify_close_codes_total{code="1000"}'), 1);
-    assert.equal(value(text, 'websockify_close_codes_total{code="none"}'), 1);
+    assert.equal(value(text, 'websockify_close_codes_total{code="1011"}'), 1);
     assert.equal(value(text, 'websockify_handshake_duration_seconds_count'), 3);
     assert.equal(value(text, 'websockify_handshake_duration_seconds_bucket{le="0.025"}'), 1);
     assert.equal(value(text, 'websockify_handshake_duration_seconds_bucket{le="0.05"}'), 2);

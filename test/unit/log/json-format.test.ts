@@ -22,8 +22,8 @@ test('json log lines parse and carry session, peer, real client, target, bytes, 
   logger.raw('WebSocket server settings:\n  - Listen on 127.0.0.1:6080\n');
   const session = logger.child({ session: 12, client: '10.0.0.5' });
   session.info('connecting to: 127.0.0.1:5900');
-  session.info('session closed', {
-    client: '203.0.113.9',
+  session.child({ realClient: '203.0.113.9' }).info('session closed', {
+    peer: '10.0.0.5',
     target: '127.0.0.1:5900',
     bytes_from_client: 1200,
     bytes_to_client: 98000,
@@ -50,6 +50,8 @@ test('json log lines parse and carry session, peer, real client, target, bytes, 
   assert.equal(close.bytes_to_client, 98000);
   assert.equal(close.duration_ms, 5321);
   assert.equal(close.close_code, 1000);
+  assert.equal(close.peer, '10.0.0.5');
+  assert.equal(close.field_peer, undefined);
   // A field cannot overwrite the fixed keys.
   assert.equal(close.field_msg, 'spoof attempt');
 });
