@@ -79,10 +79,6 @@ function matchLong(name: string, specs: readonly OptionSpec[]): OptionSpec {
   if (exact) return exact;
   const candidates = name === '' ? [] : specs.filter((s) => s.long.startsWith(name));
   if (candidates.length === 1) return candidates[0]!;
-  // Our added options must not break abbreviations that are unique among the reference's own
-  // options (`--heart 5`, `--rec FILE`, `--log FILE` keep their reference meaning).
-  const reference = candidates.filter((s) => !s.ours);
-  if (reference.length === 1 && candidates.length > 1) return reference[0]!;
   if (candidates.length === 0) throw new UsageError(`no such option: --${name}`);
   // Our added options must not make a prefix that worked with the reference ambiguous:
   // `--heart 5` still means --heartbeat although --heartbeat-timeout now exists.
