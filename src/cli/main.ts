@@ -93,7 +93,10 @@ async function main(): Promise<void> {
   }
   const banner = bannerText(config, description, false);
   logger.raw(banner);
-  if (daemonChild) reportDaemonReady(banner);
+  if (daemonChild) {
+    logger.info(`running in the background as pid ${process.pid}`);
+    reportDaemonReady(banner);
+  }
 
   let exiting = false;
   const exit = async (why: string, code = 0): Promise<void> => {

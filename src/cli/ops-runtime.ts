@@ -126,7 +126,9 @@ export class OpsRuntime {
    */
   async drain(server: WebsockifyServer, logger: Logger): Promise<void> {
     this.draining = true;
-    await server.stopAccepting();
+    // server.close() resolves only once every connection is gone, so do not wait for it here:
+    // the listener stops accepting at once, which is all the drain needs.
+    void server.stopAccepting();
     const timeoutMs = this.config.ops.drainTimeoutMs;
     const open = [...server.registry.sessions];
     if (timeoutMs <= 0 || open.length === 0) return;
