@@ -52,7 +52,8 @@ export class RecordWriter implements SessionObserver {
     });
     options.logger.info(`opening record file: ${this.path}`);
     this.push(Buffer.from(RECORD_HEADER, 'latin1'));
-    open(this.path, 'w').then(
+    // 0600: a recording holds everything typed in the session (passwords included).
+    open(this.path, 'w', 0o600).then(
       (handle) => {
         this.handle = handle;
         void this.pump();

@@ -51,6 +51,7 @@ test('a recording matches the reference sample byte for byte', async () => {
     const want = await readFile(fixturePath('record', 'reference-sample.rec'));
     assert.equal(got.toString('latin1'), want.toString('latin1'));
     assert.deepEqual(got, want);
+    assert.equal((await stat(path.join(dir, 'rec.7'))).mode & 0o777, 0o600);
     assert.deepEqual(sink.messages(), [`opening record file: ${path.join(dir, 'rec.7')}`]);
   } finally {
     await rm(dir, { recursive: true, force: true });
