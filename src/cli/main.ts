@@ -4,6 +4,8 @@ import { buildConfig, refusePlanned } from '../config/build-config.js';
 import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
+import { findPreloadLibrary } from '../wrap/preload-library.js';
+import { startWrappedProgram, type WrappedProgram } from '../wrap/wrapped-program.js';
 import { DAEMON_CWD_ENV, isDaemonChild, reportDaemonFailed, reportDaemonReady, runDaemonParent } from './daemonize.js';
 import { createLogger, OpsRuntime } from './ops-runtime.js';
 import { parseArgv } from './argv-parser.js';
@@ -28,7 +30,6 @@ function parseCommandLine(argv: readonly string[]): Config | null {
       return null;
     }
     refusePlanned(parsed.options, new Set(OPTIONS.filter((o) => o.planned).map((o) => o.long)));
-    if (parsed.afterDoubleDash !== null) throw new UsageError('wrapping a program (-- COMMAND) is not yet supported by this version of websockify-ts');
     // A daemon child resolves relative paths against the directory its parent was started in.
     const cwd = (isDaemonChild() && process.env[DAEMON_CWD_ENV]) || process.cwd();
     return buildConfig(parsed, { cwd, ...systemdSocket(parsed.options.get('systemd-socket') === true) });
@@ -73,6 +74,8 @@ async function main(): Promise<void> {
     process.exit(EXIT_FAILURE);
   };
   const logger = await createLogger(config, { stderr: process.stderr, daemonChild }).catch((err: Error) => failStartup(err.message));
+  // Wrap mode without its library cannot work: say so before taking the port.
+  if (config.wrap) findPreloadLibrary();
   const ops = new OpsRuntime(config);
   const server = new WebsockifyServer(config, logger, { ...ops.serverParts(process.stdout) });
 
@@ -99,12 +102,16 @@ async function main(): Promise<void> {
   }
 
   let exiting = false;
+  let wrapped: WrappedProgram | null = null;
   const exit = async (why: string, code = 0): Promise<void> => {
     if (exiting) return;
     exiting = true;
     logger.info(why);
+    // Sessions first (they close with 1001 while the program still answers), then the program
+    // and its process group (the reference left it running).
     await server.shutdown();
     await ops.stop();
+    await wrapped?.stop();
     await logger.close();
     process.exit(code);
   };
@@ -130,6 +137,18 @@ async function main(): Promise<void> {
   });
   // SIGUSR1: reopen log files only (logrotate's usual postrotate signal).
   process.on('SIGUSR1', () => logger.reopen());
+
+  // Wrap mode: the program starts once we listen (the reference's started()), so it binds the
+  // port we really got; exit mode ends us with the program's own exit code.
+  if (config.wrap) {
+    const listenPort = config.listen.kind === 'tcp' ? Number(description.slice(description.lastIndexOf(':') + 1)) : null;
+    wrapped = await startWrappedProgram(config, logger, {
+      listenPort,
+      env: process.env,
+      onTarget: (target) => server.setTarget(target),
+    });
+    if (config.wrap.mode === 'exit') void wrapped.exitCode.then((code) => exit(`wrapped program exited with status ${code}`, code));
+  }
 
   // --run-once: the first WebSocket session (whatever its outcome) is the last.
   if (config.runOnce) {
