@@ -5,22 +5,16 @@
  * below 0x20 and 0x7f..0xff -> `\xNN` (lower-case hex), printable ASCII unchanged. The quote is
  * then escaped so the entry stays inside its JavaScript string. noVNC's playback reads it back.
  */
-const TABLE: Buffer[] = buildTable();
-
-function buildTable(): Buffer[] {
-  const table: Buffer[] = [];
-  for (let b = 0; b < 256; b++) {
-    let text: string;
-    if (b === 0x5c) text = '\\\\';
-    else if (b === 0x27) text = "\\'";
-    else if (b === 0x09) text = '\\t';
-    else if (b === 0x0a) text = '\\n';
-    else if (b === 0x0d) text = '\\r';
-    else if (b < 0x20 || b >= 0x7f) text = '\\x' + b.toString(16).padStart(2, '0');
-    else text = String.fromCharCode(b);
-    table.push(Buffer.from(text, 'latin1'));
-  }
-  return table;
+/** Per byte: 0 = as is, else the character after the backslash (`x` means `\xNN`). */
+const ESCAPE = new Uint8Array(256);
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
+for (let b = 0; b < 256; b++) {
+  if (b === 0x5c) ESCAPE[b] = 0x5c; // \\
+  else if (b === 0x27) ESCAPE[b] = 0x27; // \'
+  else if (b === 0x09) ESCAPE[b] = 0x74; // \t
+  else if (b === 0x0a) ESCAPE[b] = 0x6e; // \n
+  else if (b === 0x0d) ESCAPE[b] = 0x72; // \r
+  else if (b < 0x20 || b >= 0x7f) ESCAPE[b] = 0x78; // \xNN
 }
 
 export const RECORD_HEADER = 'var VNC_frame_data = [\n';
@@ -36,8 +30,17 @@ export function recordEntry(direction: '}' | '{', ms: number, data: Uint8Array):
   let at = out.write(head, 0, 'latin1');
   for (let i = 0; i < data.length; i++) {
     const b = data[i]!;
-    if (b >= 0x20 && b < 0x7f && b !== 0x5c && b !== 0x27) out[at++] = b;
-    else at += TABLE[b]!.copy(out, at);
+    const e = ESCAPE[b]!;
+    if (e === 0) {
+      out[at++] = b;
+      continue;
+    }
+    out[at++] = 0x5c;
+    out[at++] = e;
+    if (e === 0x78) {
+      out[at++] = HEX[b >> 4]!;
+      out[at++] = HEX[b & 15]!;
+    }
   }
   out[at++] = 0x27; // '
   out[at++] = 0x2c; // ,
