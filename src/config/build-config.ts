@@ -45,6 +45,8 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   if (unixListen !== null && inetd) throw new UsageError('--unix-listen and --inetd cannot be used together');
   const systemdSocket = flag('systemd-socket');
   if (systemdSocket && (inetd || unixListen !== null)) throw new UsageError('--systemd-socket cannot be used with --inetd or --unix-listen');
+  // Our -D is a re-spawned process (Node cannot fork); an inherited listening fd would not follow.
+  if (flag('daemon') && (inetd || systemdSocket)) throw new UsageError('-D cannot be used with --inetd or --systemd-socket (the service manager already runs us in the background)');
 
   let listen: ListenSpec;
   if (systemdSocket) {
