@@ -107,6 +107,8 @@ test('syslog to a real unix datagram socket (python3 listener) gets one datagram
   });
   try {
     await ready;
+    // Node has no AF_UNIX datagram sockets; the optional unix-dgram package (built by node-gyp:
+    // Debian make, g++, python3) provides them. Its absence must fail here, loudly.
     const sink = await SyslogSink.open({ target: { kind: 'unix', path: sockPath }, legacy: true, facility: 'user' });
     const logger = new Logger([sink]);
     logger.info('first line');
