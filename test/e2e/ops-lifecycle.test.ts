@@ -155,3 +155,37 @@ test('-D daemonizes: the parent exits 0 after the child listens, relative paths 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('--syslog through the CLI: RFC 5424 lines with facility user, and facility daemon under -D', async () => {
+  const dgram = await import('node:dgram');
+  const server = dgram.createSocket('udp4');
+  const got: string[] = [];
+  server.on('message', (m) => got.push(m.toString('utf8')));
+  await new Promise<void>((resolve) => server.bind(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  const target = await startEchoTarget();
+  let daemonPid = 0;
+  try {
+    const fg = await startProxy(['--syslog', `127.0.0.1:${port}`, '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    await waitFor(() => got.some((l) => l.includes('Listen on')));
+    const banner = got.find((l) => l.includes('Listen on'))!;
+    assert.match(banner, new RegExp(`^<14>1 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\S+ websockify ${fg.proc.pid} - -   - Listen on 127\\.0\\.0\\.1:${fg.port}$`));
+    await fg.stop();
+
+    got.length = 0;
+    const parent = spawn(process.execPath, [CLI_PATH, '-D', '--legacy-syslog', '--syslog', `127.0.0.1:${port}`, '127.0.0.1:0', `127.0.0.1:${target.port}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const code = await new Promise((r) => parent.once('exit', r));
+    assert.equal(code, 0);
+    await waitFor(() => got.some((l) => l.includes('running in the background as pid')));
+    const line = got.find((l) => l.includes('running in the background as pid'))!;
+    daemonPid = Number(/as pid (\d+)/.exec(line)![1]);
+    // daemon (3) * 8 + info (6) = 30, legacy header with the daemon's own pid.
+    assert.match(line, new RegExp(`^<30>websockify\\[${daemonPid}\\]: `));
+  } finally {
+    if (daemonPid) process.kill(daemonPid, 'SIGTERM');
+    server.close();
+    await target.close();
+  }
+});
