@@ -20,6 +20,8 @@ export interface FrontDoorOptions {
   registry: ConnectionRegistry;
   httpServer: http.Server;
   tls?: TlsUpgrader;
+  /** Counts connections refused here by reason (metrics). */
+  onRejected?: (reason: string) => void;
   /** Address to show for clients of a unix listener (the reference shows the socket path). */
   unixLabel?: string;
 }
@@ -70,6 +72,7 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
 
     if (limits.maxConnections > 0 && registry.openConnections >= limits.maxConnections) {
       logger.warn(`connection refused: limit of ${limits.maxConnections} open connections reached`);
+      options.onRejected?.('capacity');
       writeRawHttpError(socket, 503, 'Service Unavailable: too many connections', { 'Retry-After': '1' });
       return;
     }
@@ -79,6 +82,7 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
     info.deadline = setTimeout(() => {
       info.deadline = null;
       logger.info(`handshake timed out after ${limits.handshakeTimeoutMs / 1000}s`);
+      options.onRejected?.('handshake_timeout');
       socket.destroy();
     }, limits.handshakeTimeoutMs);
     socket.once('close', () => clearDeadline(socket));
@@ -105,6 +109,7 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
         httpServer.emit('connection', secure);
       } else if (config.tls.sslOnly) {
         logger.info('non-SSL connection received but disallowed');
+        options.onRejected?.('ssl_only');
         socket.destroy();
         return;
       } else {

@@ -96,6 +96,7 @@ export class WebsockifyServer {
       onRequestComplete: clearDeadline,
       ...(parts.requestHandler ? { requestHandler: parts.requestHandler } : {}),
       ...(parts.opsHandler ? { opsHandler: parts.opsHandler } : {}),
+      ...(parts.onHandshakeFailure ? { onRejected: parts.onHandshakeFailure } : {}),
       onUpgrade: (req, socket, head) => {
         const info = infoFor(socket);
         let log = info?.logger ?? logger;
@@ -169,11 +170,13 @@ export class WebsockifyServer {
       httpServer,
       ...(parts.tls ? { tls: parts.tls } : {}),
       ...(config.listen.kind === 'unix' ? { unixLabel: config.listen.path } : {}),
+      ...(parts.onHandshakeFailure ? { onRejected: parts.onHandshakeFailure } : {}),
     });
     if (config.ops.proxyProtocol) {
-      frontDoor = withProxyProtocol(frontDoor, (a) => this.trusted.isTrusted(a), config.limits.handshakeTimeoutMs, (socket, err) =>
-        logger.child({ client: socket.remoteAddress ?? 'unix' }).info(`connection refused: ${err.message}`),
-      );
+      frontDoor = withProxyProtocol(frontDoor, (a) => this.trusted.isTrusted(a), config.limits.handshakeTimeoutMs, (socket, err) => {
+        logger.child({ client: socket.remoteAddress ?? 'unix' }).info(`connection refused: ${err.message}`);
+        parts.onHandshakeFailure?.('proxy_protocol');
+      });
     }
     this.listener = await openListener(config.listen, frontDoor);
     this.listener.server.on('error', (err: Error) => logger.error(`listener error: ${err.message}`));

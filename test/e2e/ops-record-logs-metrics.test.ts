@@ -141,6 +141,10 @@ test('--metrics: a scrape after real sessions counts them, their bytes, close co
     const refused = await sendRaw(proxy.port, upgradeRequest({ headers: { 'Sec-WebSocket-Version': '99' } }));
     assert.ok(refused.status >= 400, refused.statusLine);
     refused.socket.destroy();
+    // One refused by the HTTP layer itself (an upgrade without Connection: Upgrade).
+    const noConnection = await sendRaw(proxy.port, upgradeRequest({ omit: ['Connection'] }));
+    assert.equal(noConnection.status, 400);
+    noConnection.socket.destroy();
     await waitFor(() => (proxy.output().match(/session closed/g) ?? []).length >= 2);
     const { status, body } = await get(`http://${base}/metrics`);
     assert.equal(status, 200);
@@ -150,7 +154,8 @@ test('--metrics: a scrape after real sessions counts them, their bytes, close co
     assert.equal(metricValue(body, 'websockify_bytes_to_client_total'), 650);
     assert.equal(metricValue(body, 'websockify_close_codes_total{code="1000"}'), 2);
     assert.equal(metricValue(body, 'websockify_handshake_duration_seconds_count'), 3);
-    assert.ok(body.split('\n').some((l) => l.startsWith('websockify_handshake_failures_total{reason=')), body);
+    assert.equal(metricValue(body, 'websockify_handshake_failures_total{reason="version"}'), 1);
+    assert.equal(metricValue(body, 'websockify_handshake_failures_total{reason="connection_header"}'), 1);
     assert.equal((await get(`http://${base}/readyz`)).status, 200);
     assert.equal((await get(`http://127.0.0.1:${proxy.port}/lb-check`)).status, 200);
     open.close(1000);
