@@ -1,13 +1,17 @@
 import os from 'node:os';
-import path from 'node:path';
+import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ParsedArgv, OptionValue } from '../cli/argv-parser.js';
-import { DEFAULT_LIMITS, type Config, type ListenSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
+import { DEFAULT_LIMITS, type Config, type OpsConfig, type ListenSpec, type PluginSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
 import { parseHostPort } from './host-port.js';
+import { FILE_SOURCE_TOKEN_PLUGINS, builtinName, parseUserModuleSpec } from '../plugins/plugin-names.js';
+import { TrustedProxies } from '../server/trusted-proxies.js';
 
 export interface BuildContext {
   /** Directory relative paths are resolved against (the caller's working directory). */
   cwd: string;
+  /** The socket systemd passed (LISTEN_FDS), checked by cli/; used with --systemd-socket. */
+  systemdFd?: number;
 }
 
 /**
@@ -21,6 +25,10 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   const str = (name: string): string | null => (opt.has(name) ? String(opt.get(name)) : null);
   const num = (name: string, fallback: number): number => (opt.has(name) ? Number(opt.get(name)) : fallback);
   const flag = (name: string): boolean => opt.get(name) === true;
+  const list = (name: string): string[] => {
+    const value = opt.get(name);
+    return value === undefined ? [] : Array.isArray(value) ? value : [String(value)];
+  };
   const abs = (p: string | null): string | null => (p === null ? null : path.resolve(ctx.cwd, p));
 
   let tokenPluginName = str('token-plugin');
@@ -41,9 +49,16 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   const unixListen = str('unix-listen');
   const inetd = flag('inetd');
   if (unixListen !== null && inetd) throw new UsageError('--unix-listen and --inetd cannot be used together');
+  const systemdSocket = flag('systemd-socket');
+  if (systemdSocket && (inetd || unixListen !== null)) throw new UsageError('--systemd-socket cannot be used with --inetd or --unix-listen');
+  // Our -D is a re-spawned process (Node cannot fork); an inherited listening fd would not follow.
+  if (flag('daemon') && (inetd || systemdSocket)) throw new UsageError('-D cannot be used with --inetd or --systemd-socket (the service manager already runs us in the background)');
 
   let listen: ListenSpec;
-  if (inetd) {
+  if (systemdSocket) {
+    // sd_listen_fds(3): the first passed socket is fd 3; cli/ checked LISTEN_PID/LISTEN_FDS.
+    listen = { kind: 'fd', fd: ctx.systemdFd ?? 3, label: 'systemd socket' };
+  } else if (inetd) {
     listen = { kind: 'fd', fd: 0, label: 'inetd' };
   } else if (unixListen !== null) {
     listen = { kind: 'unix', path: abs(unixListen)!, mode: parseMode(str('unix-listen-mode')) };
@@ -73,8 +88,11 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   }
   if (positionals.length > 0) throw new UsageError('Too many arguments');
 
-  const tokenPlugin = tokenPluginName === null ? null : { name: tokenPluginName, source: tokenSource };
-  const authPlugin = opt.has('auth-plugin') ? { name: str('auth-plugin')!, source: str('auth-source') } : null;
+  const tokenPlugin = tokenPluginName === null ? null : { name: absPluginName(tokenPluginName, ctx.cwd), source: absTokenSource(tokenPluginName, tokenSource, ctx.cwd) };
+  const authPlugins = pairAuthPlugins(list('auth-plugin'), list('auth-source'), ctx.cwd);
+  const maxSessionsPerToken = num('max-sessions-per-token', 0);
+  const maxSessionsPerIp = num('max-sessions-per-ip', 0);
+  if (maxSessionsPerToken < 0 || maxSessionsPerIp < 0) throw new UsageError('--max-sessions-per-token and --max-sessions-per-ip must not be negative');
 
   const handshakeTimeoutMs = seconds(num('handshake-timeout', DEFAULT_LIMITS.handshakeTimeoutMs / 1000), 'handshake-timeout');
   const connectTimeoutMs = seconds(num('connect-timeout', DEFAULT_LIMITS.connectTimeoutMs / 1000), 'connect-timeout');
@@ -98,6 +116,10 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   if (timeoutSec < 0 || idleTimeoutSec < 0) throw new UsageError('--timeout and --idle-timeout must not be negative');
 
   const workers = parseWorkers(str('workers'), flag('run-once') || wrapCommand !== null);
+  // Each worker counts its own sessions and bytes; a scrape would see one worker's share.
+  if (workers > 1 && (opt.has('metrics') || opt.has('metrics-path'))) {
+    throw new UsageError('--metrics and --metrics-path count one process: they cannot be used with --workers yet');
+  }
 
   const config: Config = {
     listen,
@@ -105,7 +127,9 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
     targetTls: flag('ssl-target'),
     tokenPlugin,
     hostToken: flag('host-token'),
-    authPlugin,
+    authPlugins,
+    allowOrigins: list('allow-origin').flatMap((o) => o.split(/\s+/)).filter((o) => o !== ''),
+    silentTokenFailure: flag('silent-token-failure'),
     wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode, loopback: flag('wrap-loopback') },
     web: opt.has('web') ? { root: abs(str('web'))!, fileOnly: flag('file-only'), webAuth: flag('web-auth') } : null,
     tls: {
@@ -127,7 +151,8 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
     idleTimeoutSec,
     heartbeatSec,
     heartbeatTimeoutSec,
-    log: { file: abs(str('log-file')), syslog: str('syslog'), legacySyslog: flag('legacy-syslog') },
+    log: { file: abs(str('log-file')), syslog: syslogTarget(str('syslog'), abs), legacySyslog: flag('legacy-syslog'), format: (str('log-format') ?? 'text') as 'text' | 'json' },
+    ops: buildOpsConfig(opt, str, num, flag),
     limits: {
       maxMessageBytes,
       handshakeTimeoutMs,
@@ -138,6 +163,9 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       maxConnections,
       bufferHighWaterBytes,
       shutdownTimeoutMs: seconds(num('shutdown-timeout', DEFAULT_LIMITS.shutdownTimeoutMs / 1000), 'shutdown-timeout'),
+      maxSessionsPerToken,
+      maxSessionsPerIp,
+      pluginTimeoutMs: seconds(num('plugin-timeout', DEFAULT_LIMITS.pluginTimeoutMs / 1000), 'plugin-timeout'),
     },
     workers,
   };
@@ -154,6 +182,92 @@ function parseWorkers(text: string | null, singleProcess: boolean): number {
   const count = value === 'auto' ? os.availableParallelism() : /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!(count >= 1 && count <= 1024)) throw new UsageError(`option --workers: invalid value: '${text}' (a number from 1 to 1024, or auto)`);
   return singleProcess ? 1 : count;
+}
+
+/**
+ * The i-th --auth-source goes to the i-th --auth-plugin (optparse keeps no order across
+ * options, so position is the only pairing). With no --auth-source at all, every plugin gets
+ * none (the reference passes None); otherwise the counts must match.
+ */
+function pairAuthPlugins(names: string[], sources: string[], cwd: string): PluginSpec[] {
+  if (sources.length > 0 && sources.length !== names.length) {
+    throw new UsageError(`${names.length} --auth-plugin but ${sources.length} --auth-source: give one --auth-source per --auth-plugin, in the same order`);
+  }
+  return names.map((name, i) => {
+    let source = sources[i] ?? null;
+    // BasicHTTPAuth's `@FILE` credentials file, made absolute like every other path.
+    if (builtinName(name) === 'BasicHTTPAuth' && source !== null && source.startsWith('@')) source = `@${path.resolve(cwd, source.slice(1))}`;
+    return { name: absPluginName(name, cwd), source };
+  });
+}
+
+/** A user plugin module path is made absolute now, so it survives a later chdir (-D). */
+function absPluginName(name: string, cwd: string): string {
+  const user = parseUserModuleSpec(name);
+  if (user === null) return name;
+  const file = path.resolve(cwd, user.file);
+  return user.exportName === 'default' && !name.endsWith(':default') ? file : `${file}:${user.exportName}`;
+}
+
+/**
+ * File and directory sources of the built-in plugins are made absolute (the reference made
+ * only --target-config absolute, so a relative --token-source broke under -D: §8 #13).
+ */
+function absTokenSource(name: string, source: string | null, cwd: string): string | null {
+  if (source === null || source === '' || !FILE_SOURCE_TOKEN_PLUGINS.has(builtinName(name))) return source;
+  return path.resolve(cwd, source);
+}
+
+/** `host:port` is UDP (port checked as the reference); anything else a unix socket path, made absolute. */
+function syslogTarget(value: string | null, abs: (p: string | null) => string | null): string | null {
+  if (value === null) return null;
+  if (value.includes(':')) {
+    const port = value.slice(value.lastIndexOf(':') + 1);
+    if (!/^\s*\d+\s*$/.test(port) || Number(port) > 65535) throw new UsageError('Error parsing syslog port');
+    return value;
+  }
+  return abs(value);
+}
+
+function buildOpsConfig(
+  opt: Map<string, OptionValue>,
+  str: (name: string) => string | null,
+  num: (name: string, fallback: number) => number,
+  flag: (name: string) => boolean,
+): OpsConfig {
+  const trustProxy = ((opt.get('trust-proxy') as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  // Validates every entry now (UsageError naming the bad one), not at the first connection.
+  new TrustedProxies(trustProxy);
+  const proxyProtocol = flag('proxy-protocol');
+  if (proxyProtocol && trustProxy.length === 0) throw new UsageError('You must use --trust-proxy to use --proxy-protocol');
+  const recordMaxBytes = num('max-record-size', 0);
+  if (recordMaxBytes !== 0 && recordMaxBytes < 4096) throw new UsageError('--max-record-size must be at least 4K');
+  if (recordMaxBytes !== 0 && !opt.has('record')) throw new UsageError('You must use --record to use --max-record-size');
+  const metrics = str('metrics');
+  let metricsListen: OpsConfig['metricsListen'] = null;
+  if (metrics !== null) {
+    if (!metrics.includes(':')) throw new UsageError('--metrics takes HOST:PORT (e.g. 127.0.0.1:9090)');
+    metricsListen = parseHostPort(metrics, 'listen');
+  }
+  const pathOption = (name: string): string | null => {
+    const value = str(name);
+    if (value !== null && !value.startsWith('/')) throw new UsageError(`--${name} must start with /`);
+    return value;
+  };
+  const metricsPath = pathOption('metrics-path');
+  const healthPath = pathOption('health-path');
+  if (metricsPath !== null && metricsPath === healthPath) throw new UsageError('--metrics-path and --health-path must differ');
+  return {
+    recordMaxBytes,
+    recordBufferBytes: 8 * 1024 * 1024,
+    trustProxy,
+    proxyProtocol,
+    sendProxyV2: flag('send-proxy-v2'),
+    metricsListen,
+    metricsPath,
+    healthPath,
+    drainTimeoutMs: Math.round(num('drain-timeout', 0) * 1000),
+  };
 }
 
 function parseMode(text: string | null): number {

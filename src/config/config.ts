@@ -51,6 +51,12 @@ export interface Limits {
   bufferHighWaterBytes: number;
   /** How long SIGTERM/SIGINT waits for queued bytes after sending 1001. */
   shutdownTimeoutMs: number;
+  /** Concurrent sessions for one token; 429 beyond. 0 = no cap. */
+  maxSessionsPerToken: number;
+  /** Concurrent sessions from one client address; 429 beyond. 0 = no cap. */
+  maxSessionsPerIp: number;
+  /** One token or auth plugin call (HTTP API, Redis); 504 beyond. */
+  pluginTimeoutMs: number;
 }
 
 export interface Config {
@@ -60,7 +66,12 @@ export interface Config {
   targetTls: boolean;
   tokenPlugin: PluginSpec | null;
   hostToken: boolean;
-  authPlugin: PluginSpec | null;
+  /** Every --auth-plugin, in order; all must allow (docs/plugins.md). */
+  authPlugins: PluginSpec[];
+  /** --allow-origin: the Origin allow-list, checked after the auth plugins. Empty = no check. */
+  allowOrigins: string[];
+  /** --silent-token-failure: missing/unknown token closes with no response, as the reference. */
+  silentTokenFailure: boolean;
   /**
    * `PORT -- PROGRAM ARGS`: run PROGRAM under the preload library. `loopback` keeps the
    * reference's move to a loopback TCP port; by default the port becomes a unix socket in a
@@ -82,13 +93,34 @@ export interface Config {
   heartbeatSec: number;
   /** Drop a peer that has not answered a ping within N seconds. 0 = never (the reference). */
   heartbeatTimeoutSec: number;
-  log: { file: string | null; syslog: string | null; legacySyslog: boolean };
+  log: { file: string | null; syslog: string | null; legacySyslog: boolean; format: 'text' | 'json' };
+  /** Operations features (issue 6, docs/operations.md); all off by default. */
+  ops: OpsConfig;
   limits: Limits;
   /**
    * Processes serving the listener (--workers; docs/workers.md). 1 = this process alone; more
    * makes this process a supervisor of that many node:cluster workers.
    */
   workers: number;
+}
+
+export interface OpsConfig {
+  /** --max-record-size: cap per --record file in bytes; 0 = none (the reference). */
+  recordMaxBytes: number;
+  /** Bytes a --record file may have queued for the disk before recording of that session stops. */
+  recordBufferBytes: number;
+  /** --trust-proxy entries (CIDRs, addresses, or `unix`), validated. */
+  trustProxy: string[];
+  /** --proxy-protocol: a PROXY v1/v2 header is required from trusted peers, refused from others. */
+  proxyProtocol: boolean;
+  /** --send-proxy-v2: prefix target connections with a PROXY v2 header. */
+  sendProxyV2: boolean;
+  /** --metrics HOST:PORT: own listener for /metrics, /healthz, /readyz. */
+  metricsListen: { host: string; port: number } | null;
+  metricsPath: string | null;
+  healthPath: string | null;
+  /** --drain-timeout: on SIGTERM, wait this long for sessions to end before sending 1001. */
+  drainTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -101,6 +133,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxConnections: 20_000,
   bufferHighWaterBytes: 1024 * 1024,
   shutdownTimeoutMs: 5_000,
+  maxSessionsPerToken: 0,
+  maxSessionsPerIp: 0,
+  pluginTimeoutMs: 5_000,
 });
 
 export function describeTarget(target: TargetSpec): string {

@@ -36,7 +36,14 @@ type ToWorker =
   | { wsfy: 'shutdown'; signal: NodeJS.Signals }
   | { wsfy: 'stop-accepting' }
   | { wsfy: 'capacity'; seq: number; granted: boolean };
+/** What cli/daemonize.ts sends a daemon's parent (type 'ready' or 'failed'). */
+type DaemonReport = { type: 'ready' | 'failed'; [key: string]: unknown };
 type ToPrimary = { wsfy: 'signalled' } | { wsfy: 'acquire'; seq: number } | { wsfy: 'release' };
+
+/** Whether this process is a worker started by setUpWorkers. */
+export function isWorkerProcess(env: NodeJS.ProcessEnv): boolean {
+  return cluster.isWorker && env[SLOT_ENV] !== undefined;
+}
 
 export interface WorkerSetup {
   /** In the primary: resolves with the exit status once every worker has stopped. Else null. */
@@ -51,7 +58,7 @@ export interface WorkerSetup {
  * and in a single process the caller goes on as usual and calls `attach` on its server.
  */
 export function setUpWorkers(config: Config, logger: Logger, env: NodeJS.ProcessEnv): WorkerSetup {
-  if (cluster.isWorker && env[SLOT_ENV] !== undefined) {
+  if (isWorkerProcess(env)) {
     return {
       primary: null,
       attach: (server, log) =>
@@ -198,7 +205,8 @@ class Supervisor {
     return worker;
   }
 
-  private onMessage(slot: Slot, worker: Worker, message: ToPrimary): void {
+  private onMessage(slot: Slot, worker: Worker, message: ToPrimary | DaemonReport): void {
+    if ('type' in message) return this.passOnDaemonReport(slot, message);
     switch (message?.wsfy) {
       case 'signalled':
         slot.signalled = true;
@@ -219,6 +227,16 @@ class Supervisor {
         }
         break;
     }
+  }
+
+  /**
+   * -D: the daemon parent waits on this process's channel for "ready" (with the banner) or
+   * "failed". Workers report to us; the banner worker's "ready" means every worker serves.
+   */
+  private passOnDaemonReport(slot: Slot, report: DaemonReport): void {
+    if (!process.send) return;
+    if (report.type === 'failed') process.send(report);
+    else if (slot.index === this.slots.length - 1 && slot.generation === 0) process.send(report, () => process.disconnect?.());
   }
 
   private onExit(slot: Slot, worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
