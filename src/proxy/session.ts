@@ -48,6 +48,7 @@ export function startSession(ctx: SessionContext, start: SessionStart): LiveSess
   // Long-lived closures below must not capture `start`: it holds the request, which would then
   // stay in memory for the whole session.
   const wireMode = start.handshake.mode;
+  const preamble = start.preamble;
   const startedAt = Date.now();
   const observer = ctx.observerFor?.(id, client, start) ?? null;
   const targetLabel = describeTarget(target);
@@ -137,7 +138,7 @@ export function startSession(ctx: SessionContext, start: SessionStart): LiveSess
           else client.once('close', (code: number) => finish({ closeCode: code, closedBy: 'client' }));
           return;
         }
-        if (start.preamble) targetSocket.write(start.preamble);
+        if (preamble) targetSocket.write(preamble);
         bridge = new Bridge(client, targetSocket as net.Socket, {
           mode: wireMode,
           highWaterBytes: config.limits.bufferHighWaterBytes,
