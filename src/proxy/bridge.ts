@@ -43,6 +43,38 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
 /** Messages this small are batched; larger ones gain nothing from it (measured: `up`). */
 const CORK_BELOW = 16 * 1024;
 
+const kBridge = Symbol('wsfy.bridge');
+interface Carrier {
+  [kBridge]: Bridge;
+}
+function bridgeOf(emitter: unknown): Bridge {
+  return (emitter as Carrier)[kBridge];
+}
+function wsOnMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  bridgeOf(this).onClientMessage(data, isBinary);
+}
+function wsOnClose(this: WebSocket, code: number): void {
+  bridgeOf(this).onClientClose(code);
+}
+function wsOnError(this: WebSocket, err: Error & { code?: string }): void {
+  bridgeOf(this).onClientError(err);
+}
+function targetOnData(this: net.Socket, chunk: Buffer): void {
+  bridgeOf(this).onTargetData(chunk);
+}
+function targetOnDrain(this: net.Socket): void {
+  bridgeOf(this).onTargetDrain();
+}
+function targetOnEnd(this: net.Socket): void {
+  bridgeOf(this).onTargetEnd();
+}
+function targetOnError(this: net.Socket, err: Error): void {
+  bridgeOf(this).onTargetError(err);
+}
+function targetOnClose(this: net.Socket): void {
+  bridgeOf(this).onTargetClose();
+}
+
 function uncorkTarget(bridge: Bridge): void {
   bridge.targetCorked = false;
   bridge.uncork();
@@ -63,6 +95,8 @@ export class Bridge {
   private flushTimer: NodeJS.Timeout | null = null;
   /** The target is corked for the rest of this tick (see onClientMessage). */
   targetCorked = false;
+  /** Made on the first send that crosses the high-water mark; most sessions never need it. */
+  private flushedCallback: (() => void) | null = null;
 
   constructor(
     private readonly ws: WebSocket,
@@ -70,14 +104,18 @@ export class Bridge {
     private readonly options: BridgeOptions,
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
-    ws.on('message', this.onClientMessage);
-    ws.on('close', this.onClientClose);
-    ws.on('error', this.onClientError);
-    target.on('data', this.onTargetData);
-    target.on('drain', this.onTargetDrain);
-    target.on('end', this.onTargetEnd);
-    target.on('error', this.onTargetError);
-    target.on('close', this.onTargetClose);
+    // Listeners are shared module functions that find the bridge on the emitter (as ws does),
+    // not per-session closures: an idle session keeps nine fewer function objects alive.
+    (ws as unknown as Carrier)[kBridge] = this;
+    (target as unknown as Carrier)[kBridge] = this;
+    ws.on('message', wsOnMessage);
+    ws.on('close', wsOnClose);
+    ws.on('error', wsOnError);
+    target.on('data', targetOnData);
+    target.on('drain', targetOnDrain);
+    target.on('end', targetOnEnd);
+    target.on('error', targetOnError);
+    target.on('close', targetOnClose);
     if (ws.readyState !== ws.OPEN) this.onClientClose(1006);
   }
 
@@ -107,7 +145,7 @@ export class Bridge {
     this.onClientMessage(data, isBinary);
   }
 
-  private readonly onClientMessage = (data: Buffer, isBinary: boolean): void => {
+  onClientMessage(data: Buffer, isBinary: boolean): void {
     if (this.target.writableEnded) return;
     let bytes = data;
     if (this.options.mode === 'base64') {
@@ -136,16 +174,16 @@ export class Bridge {
       this.clientPaused = true;
       this.ws.pause();
     }
-  };
+  }
 
-  private readonly onTargetDrain = (): void => {
+  onTargetDrain(): void {
     if (this.clientPaused) {
       this.clientPaused = false;
       this.ws.resume();
     }
-  };
+  }
 
-  private readonly onTargetData = (chunk: Buffer): void => {
+  onTargetData(chunk: Buffer): void {
     this.bytesFromTarget += chunk.length;
     this.options.observer?.onTargetData?.(chunk);
     const ws = this.ws;
@@ -154,47 +192,47 @@ export class Bridge {
     const payload = base64 ? chunk.toString('base64') : chunk;
     if (ws.bufferedAmount + chunk.length >= this.options.highWaterBytes) {
       this.target.pause();
-      ws.send(payload, base64 ? TEXT : BINARY, this.onClientFlushed);
+      ws.send(payload, base64 ? TEXT : BINARY, (this.flushedCallback ??= () => this.onClientFlushed()));
     } else {
       ws.send(payload, base64 ? TEXT : BINARY);
     }
-  };
+  }
 
-  private readonly onClientFlushed = (): void => {
+  onClientFlushed(): void {
     if (!this.targetClosed) this.target.resume();
-  };
+  }
 
-  private readonly onTargetEnd = (): void => {
+  onTargetEnd(): void {
     this.targetReadable = false;
     this.initiate(1000, 'Target closed', 'target');
-  };
+  }
 
-  private readonly onTargetError = (err: Error): void => {
+  onTargetError(err: Error): void {
     this.options.onTargetError?.((err as NodeJS.ErrnoException).code ?? err.message);
     this.initiate(1011, 'Target connection error', 'target');
-  };
+  }
 
-  private readonly onTargetClose = (): void => {
+  onTargetClose(): void {
     this.targetClosed = true;
     this.targetReadable = false;
     // A target that vanished without FIN or error (destroyed by us) still ends the session.
     if (!this.clientClosed) this.initiate(1000, 'Target closed', 'target');
     this.maybeFinish();
-  };
+  }
 
-  private readonly onClientError = (err: Error & { code?: string }): void => {
+  onClientError(err: Error & { code?: string }): void {
     const code = (err.code !== undefined ? WS_ERROR_CLOSE_CODES[err.code] : undefined) ?? 1002;
     if (!this.initiated) this.initiated = { code, by: 'client' };
     this.options.onProtocolError?.(err.message);
-  };
+  }
 
-  private readonly onClientClose = (code: number): void => {
+  onClientClose(code: number): void {
     if (this.clientClosed) return;
     this.clientClosed = true;
     this.clientCloseCode = code;
     this.endTarget(this.options.flushMs);
     this.maybeFinish();
-  };
+  }
 
   private initiate(code: number, reason: string, by: ClosedBy): void {
     if (this.initiated || this.clientClosed) return;
