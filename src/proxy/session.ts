@@ -97,6 +97,11 @@ export function startSession(ctx: SessionContext, start: SessionStart): LiveSess
     resolveDone();
   };
 
+  // Made here, not inside the upgrade callback: a closure made there would keep that whole
+  // scope (the early-bytes queue and its handlers) alive for the session's lifetime.
+  const onProtocolError = (message: string): void => logger.info(`client protocol error: ${message}`);
+  const onTargetError = (message: string): void => logger.info(`target connection error: ${message}`);
+
   const session: LiveSession = {
     id,
     done,
@@ -144,10 +149,11 @@ export function startSession(ctx: SessionContext, start: SessionStart): LiveSess
           highWaterBytes: config.limits.bufferHighWaterBytes,
           flushMs: config.limits.shutdownTimeoutMs,
           observer,
-          onProtocolError: (message) => logger.info(`client protocol error: ${message}`),
-          onTargetError: (message) => logger.info(`target connection error: ${message}`),
+          onProtocolError,
+          onTargetError,
         });
         for (const [data, isBinary] of early) bridge.replay(data, isBinary);
+        early.length = 0;
         startHeartbeat(client);
         client.resume();
         void bridge.done.then(finish);

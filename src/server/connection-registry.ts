@@ -23,6 +23,14 @@ export interface CapacityGate {
   release(): void;
 }
 
+const kRegistry = Symbol('wsfy.registry');
+type TrackedSocket = net.Socket & { [kRegistry]?: ConnectionRegistry };
+
+/** One shared listener instead of a closure and a once-wrapper per connection ('close' comes once). */
+function trackedSocketOnClose(this: TrackedSocket): void {
+  this[kRegistry]?.untrack(this);
+}
+
 /**
  * Every open client connection (HTTP or WebSocket) and every live session. The id counter
  * increases for every accepted connection, as the reference's handler id does, so record files
@@ -75,11 +83,15 @@ export class ConnectionRegistry {
       return;
     }
     this.sockets.add(socket);
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      this.lastActivity = Date.now();
-      this.capacityGate?.release();
-    });
+    (socket as TrackedSocket)[kRegistry] = this;
+    socket.on('close', trackedSocketOnClose);
+  }
+
+  /** @internal the tracked socket closed (see trackedSocketOnClose). */
+  untrack(socket: net.Socket): void {
+    this.sockets.delete(socket);
+    this.lastActivity = Date.now();
+    this.capacityGate?.release();
   }
 
   addSession(session: LiveSession): void {

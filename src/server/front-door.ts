@@ -45,6 +45,11 @@ export function infoFor(socket: Duplex): ConnectionInfo | undefined {
   return connectionInfo.get(socket);
 }
 
+/** A shared listener rather than a closure (and a once-wrapper) per connection. */
+function socketOnClose(this: Duplex): void {
+  clearDeadline(this);
+}
+
 /** The handshake deadline no longer applies once a request is complete or the upgrade is done. */
 export function clearDeadline(socket: Duplex): void {
   const info = connectionInfo.get(socket);
@@ -96,7 +101,7 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
       options.onRejected?.('handshake_timeout');
       socket.destroy();
     }, limits.handshakeTimeoutMs);
-    socket.once('close', () => clearDeadline(socket));
+    socket.on('close', socketOnClose);
     connectionInfo.set(socket, info);
 
     if (!options.tls) {
