@@ -312,6 +312,12 @@ class Supervisor {
   }
 
   private installSignalHandlers(): void {
+    // Reload and log reopening belong to the workers; unhandled, SIGHUP would end the primary.
+    for (const signal of ['SIGHUP', 'SIGUSR1'] as const) {
+      process.on(signal, () => {
+        for (const slot of this.slots) slot.worker?.process.kill(signal);
+      });
+    }
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.on(signal, () => {
         if (this.stopping && !this.finished) {
@@ -406,6 +412,9 @@ function attachWorker(config: Config, server: WebsockifyServer, logger: Logger, 
       send({ wsfy: 'signalled' });
     });
   }
+  // Until the CLI installs its own handlers (after listening), a SIGHUP or SIGUSR1 passed on
+  // by the primary would end this worker by default: ignore it instead.
+  for (const signal of ['SIGHUP', 'SIGUSR1'] as const) process.on(signal, () => undefined);
   process.on('message', (message: ToWorker) => {
     switch (message?.wsfy) {
       case 'shutdown':

@@ -189,6 +189,26 @@ describe('--workers: supervision', () => {
     }
   });
 
+  it('passes SIGHUP on to every worker (each reloads) and keeps serving', async () => {
+    const proxy = await startProxy([...TWO, '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+    try {
+      await proxy.waitForOutput(/worker 2 of 2 serving/);
+      proxy.proc.kill('SIGHUP');
+      for (let i = 0; i < 50 && (proxy.output().match(/SIGHUP: reloading/g)?.length ?? 0) < 2; i++) await sleep(100);
+      assert.equal(proxy.output().match(/SIGHUP: reloading/g)?.length, 2, proxy.output());
+      await echoOnce(proxy.port, Buffer.from('still here'));
+      assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+    } finally {
+      await proxy.stop('SIGKILL');
+    }
+  });
+
+  it('refuses --metrics with --workers: a scrape would report one worker as the whole', async () => {
+    const { code, stderr } = await runCli([...TWO, '--metrics', '127.0.0.1:0', '6080', 'a:1']);
+    assert.equal(code, 2);
+    assert.match(stderr, /--metrics and --metrics-path count one process/);
+  });
+
   it('shares --max-connections across workers: the cap is the server\'s', async () => {
     const proxy = await startProxy([...TWO, '--max-connections', '3', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
     try {
