@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -202,6 +202,34 @@ describe('--workers: supervision', () => {
       assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
     } finally {
       await proxy.stop('SIGKILL');
+    }
+  });
+
+  it('-D with --workers: the parent returns once every worker serves, and SIGTERM to the daemon stops them all', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wsfy-workers-'));
+    const log = path.join(dir, 'daemon.log');
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      const { code, stderr } = await runCli([...TWO, '-D', '--log-file', log, '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+      assert.equal(code, 0, stderr);
+      const port = Number(/Listen on 127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]);
+      const pids = workerPids(readFileSync(log, 'utf8'));
+      assert.equal(pids.size, 2, 'both workers served before the parent returned');
+      await echoOnce(port, Buffer.from('daemon'));
+      const primary = Number(readFileSync(`/proc/${pids.get(1)}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      process.kill(primary, 'SIGTERM');
+      const all = [primary, ...pids.values()];
+      for (let i = 0; i < 100 && all.some(alive); i++) await sleep(100);
+      assert.deepEqual(all.filter(alive), [], 'the daemon and its workers are gone');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
