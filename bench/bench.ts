@@ -17,7 +17,7 @@ import { cpuTable, scenarioTable, targetChecks, targetsBlock, type BenchRecords,
 
 const USAGE = `usage: npm run bench -- [options]
   --only LIST       subjects to run, comma separated: ours,ours-w2,python,relay (default: all;
-                    ours-w2 is ours with --workers 2, run by the streams scenario only)
+                    ours-w2 is ours with --workers 2, run by streams and latency-load only)
   --scenario LIST   scenarios to run, comma separated (default: all of the default set):
                     up, down, latency, small, hold, backpressure; with --full also
                     streams, sessions, latency-load (naming one runs it without --full)
