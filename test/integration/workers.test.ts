@@ -329,7 +329,7 @@ describe('--workers: supervision', () => {
     assert.deepEqual(await proxy.exited, { code: 0, signal: null });
   });
 
-  it('runs one process for --workers 1, --run-once, and auto on one core; auto means one per core', async () => {
+  it('runs one process for --workers 1 and for --run-once, and one worker per core for auto', async () => {
     for (const args of [['--workers', '1'], ['--workers', '3', '--run-once']]) {
       const proxy = await startProxy([...args, '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
       try {
