@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { findTool } from '../helpers/system-tool.js';
+import { startTelnetServer } from '../helpers/telnet-server.js';
+import { startStaticServer } from '../helpers/static-server.js';
+import { launchChromium } from '../helpers/browser.js';
+import { startMiniProxy } from '../helpers/mini-proxy.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const webRoot = join(repoRoot, 'dist', 'web');
+
+function screen(page: Page): Promise<string> {
+  return page.evaluate(() => (globalThis as unknown as { wstelnet: { screenText(): string } }).wstelnet.screenText());
+}
+
+async function waitForScreen(page: Page, re: RegExp, what: string): Promise<string> {
+  try {
+    await page.waitForFunction(
+      ([src, flags]) => new RegExp(src, flags).test((globalThis as unknown as { wstelnet: { screenText(): string } }).wstelnet.screenText()),
+      [re.source, re.flags] as const,
+      { timeout: 15_000, polling: 100 },
+    );
+  } catch {
+    assert.fail(`screen never showed ${what}; it shows:\n${await screen(page)}`);
+  }
+  return screen(page);
+}
+
+function termSize(page: Page): Promise<{ cols: number; rows: number }> {
+  return page.evaluate(() => {
+    const t = (globalThis as unknown as { wstelnet: { term: { cols: number; rows: number } } }).wstelnet.term;
+    return { cols: t.cols, rows: t.rows };
+  });
+}
+
+test('the terminal page gets a shell prompt from a real telnetd through the proxy, negotiates TTYPE and NAWS, and follows resizes', async (t) => {
+  const chromiumPath = findTool(t, '/usr/bin/chromium', 'chromium');
+  const telnetd = findTool(t, '/usr/sbin/telnetd', 'inetutils-telnetd');
+  if (chromiumPath === null || telnetd === null) return;
+  assert.ok(existsSync(join(webRoot, 'terminal', 'index.html')), 'dist/web is missing: run npm run build first');
+
+  const telnet = await startTelnetServer(telnetd);
+  const proxy = await startMiniProxy(telnet.port);
+  const web = await startStaticServer(webRoot);
+  const browser = await launchChromium(chromiumPath);
+  t.after(async () => {
+    await browser.close();
+    await web.close();
+    await proxy.close();
+    await telnet.close();
+  });
+
+  const page = await browser.context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  await page.goto(`http://127.0.0.1:${web.port}/terminal/index.html?host=127.0.0.1&port=${proxy.port}`);
+  await page.waitForSelector('#status[data-state="connected"]', { timeout: 10_000 });
+  assert.match(await page.textContent('#status') ?? '', /Connected \(binary\)/);
+  await waitForScreen(page, /bash-[\d.]+#\s*$/m, 'the bash prompt');
+
+  // Typing goes keyboard -> xterm -> telnet encoding -> Websock -> proxy -> telnetd -> bash.
+  const size = await termSize(page);
+  assert.ok(size.cols > 40 && size.rows > 10, `terminal fitted to the page: ${JSON.stringify(size)}`);
+  await page.keyboard.type('stty size; echo $((6*7)) $TERM');
+  await page.keyboard.press('Enter');
+  let text = await waitForScreen(page, /^42 xterm-256color$/m, 'the command output');
+  // NAWS told the pty the fitted size; TERMINAL-TYPE set $TERM.
+  assert.match(text, new RegExp(`^${size.rows} ${size.cols}$`, 'm'));
+
+  // A smaller window refits the terminal; the new size must reach the pty through NAWS.
+  await page.setViewportSize({ width: 600, height: 400 });
+  await page.waitForFunction((old) => {
+    const term = (globalThis as unknown as { wstelnet: { term: { cols: number } } }).wstelnet.term;
+    return term.cols < old;
+  }, size.cols, { timeout: 10_000 });
+  const smaller = await termSize(page);
+  await page.keyboard.type('clear; stty size');
+  await page.keyboard.press('Enter');
+  text = await waitForScreen(page, new RegExp(`^${smaller.rows} ${smaller.cols}$`, 'm'), `stty size ${smaller.rows} ${smaller.cols}`);
+
+  const negotiated = await page.evaluate(() => {
+    const n = (globalThis as unknown as { wstelnet: { negotiator: { remoteEcho: boolean } } }).wstelnet.negotiator;
+    return n.remoteEcho;
+  });
+  assert.equal(negotiated, true, 'telnetd took over echoing (WILL ECHO)');
+
+  await page.keyboard.type('exit');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#status[data-state="closed"]', { timeout: 10_000 });
+  assert.deepEqual(pageErrors, []);
+});
