@@ -4,11 +4,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { findTool } from '../helpers/system-tool.js';
-import { startTelnetServer } from '../helpers/telnet-server.js';
-import { startStaticServer } from '../helpers/static-server.js';
-import { launchChromium } from '../helpers/browser.js';
-import { startMiniProxy } from '../helpers/mini-proxy.js';
+import { findTool } from '../support/system-tool.js';
+import { startTelnetServer } from '../support/telnet-server.js';
+import { startStaticServer } from '../support/static-server.js';
+import { launchChromium } from '../support/browser.js';
+import { startProxy } from '../support/proxy-process.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const webRoot = join(repoRoot, 'dist', 'web');
@@ -44,13 +44,13 @@ test('the terminal page gets a shell prompt from a real telnetd through the prox
   assert.ok(existsSync(join(webRoot, 'terminal', 'index.html')), 'dist/web is missing: run npm run build first');
 
   const telnet = await startTelnetServer(telnetd);
-  const proxy = await startMiniProxy(telnet.port);
+  const proxy = await startProxy(['127.0.0.1:0', `127.0.0.1:${telnet.port}`]);
   const web = await startStaticServer(webRoot);
   const browser = await launchChromium(chromiumPath);
   t.after(async () => {
     await browser.close();
     await web.close();
-    await proxy.close();
+    await proxy.stop();
     await telnet.close();
   });
 

@@ -4,7 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Websock, type WebSocketConstructor, type WebsockEvents } from '../../web/websock/websock.js';
-import { startEchoServer, startMiniProxy } from '../helpers/mini-proxy.js';
+import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
+import { startEchoTarget, type TcpTarget } from '../support/targets.js';
+
+/** The real CLI in front of an echo target, as a browser would meet it. */
+async function startEchoBehindProxy(extra: string[] = []): Promise<{ echo: TcpTarget; proxy: ProxyProcess }> {
+  const echo = await startEchoTarget();
+  const proxy = await startProxy([...extra, '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+  return { echo, proxy };
+}
 
 const WS = WebSocket as unknown as WebSocketConstructor;
 
@@ -37,8 +45,7 @@ function readExactly(sock: Websock, len: number, timeoutMs = 10_000): Promise<Ui
 
 for (const mode of ['binary', 'base64'] as const) {
   test(`a ${mode} session echoes 1 MiB through the proxy byte for byte`, async () => {
-    const echo = await startEchoServer();
-    const proxy = await startMiniProxy(echo.port);
+    const { echo, proxy } = await startEchoBehindProxy();
     try {
       const sock = new Websock({ WebSocket: WS });
       const opened = nextEvent(sock, 'open');
@@ -65,7 +72,7 @@ for (const mode of ['binary', 'base64'] as const) {
       assert.equal(ev.code, 1000);
       assert.equal(sock.isOpen, false);
     } finally {
-      await proxy.close();
+      await proxy.stop();
       await echo.close();
     }
   });
@@ -99,8 +106,7 @@ test('base64 mode puts base64 text frames on the wire both ways', async () => {
 });
 
 test('the close event carries the proxy code and reason when the target hangs up', async () => {
-  const echo = await startEchoServer();
-  const proxy = await startMiniProxy(echo.port);
+  const { echo, proxy } = await startEchoBehindProxy();
   try {
     const sock = new Websock({ WebSocket: WS });
     const opened = nextEvent(sock, 'open');
@@ -114,7 +120,7 @@ test('the close event carries the proxy code and reason when the target hangs up
     assert.equal(ev.code, 1000);
     assert.equal(ev.reason, 'Target closed');
   } finally {
-    await proxy.close();
+    await proxy.stop();
   }
 });
 
