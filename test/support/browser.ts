@@ -2,14 +2,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type HTTPCredentials } from 'playwright-core';
 
 export interface Browser {
   context: BrowserContext;
   close(): Promise<void>;
 }
 
-export async function launchChromium(executablePath: string, extraArgs: string[] = []): Promise<Browser> {
+export async function launchChromium(
+  executablePath: string,
+  options: { extraArgs?: string[]; httpCredentials?: HTTPCredentials; ignoreHTTPSErrors?: boolean } = {},
+): Promise<Browser> {
   const profile = await mkdtemp(join(tmpdir(), 'wsfy-chromium-'));
   // launchPersistentContext owns --user-data-dir; a fresh temp dir gives a clean profile.
   const context = await chromium.launchPersistentContext(profile, {
@@ -19,8 +22,10 @@ export async function launchChromium(executablePath: string, extraArgs: string[]
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ...extraArgs,
+      ...(options.extraArgs ?? []),
     ],
+    ...(options.httpCredentials ? { httpCredentials: options.httpCredentials } : {}),
+    ...(options.ignoreHTTPSErrors ? { ignoreHTTPSErrors: true } : {}),
   });
   return {
     context,
