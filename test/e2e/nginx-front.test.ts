@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { findTool } from '../support/system-tool.js';
+import { deferCleanup } from '../support/cleanup.js';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { startEchoTarget, type TcpTarget } from '../support/targets.js';
 import { startNginx, htpasswdLine, selfSignedCert, type Nginx } from '../support/nginx.js';
@@ -34,14 +35,23 @@ async function startStack(
   const dir = await mkdtemp(join(tmpdir(), 'wsfy-edge-'));
   const socketPath = join(dir, 'websockify.sock');
   const target: TcpTarget | { port: number; close(): Promise<void> } = opts.target ?? (await startEchoTarget());
-  const proxy = await startProxy([...(opts.proxyArgs ?? []), '--unix-listen', socketPath, `127.0.0.1:${target.port}`]);
-  assert.match(proxy.output(), /Listen on unix socket/);
-  const conf = substitute(docBlock('nginx.md', name), [
-    [SOCKET_IN_DOCS, socketPath],
-    ...(opts.edits ?? []),
-  ]);
-  const nginx = await startNginx(nginxBin, conf, opts.files ?? {});
-  return { nginx, proxy, target, dir };
+  let proxy: ProxyProcess | undefined;
+  try {
+    proxy = await startProxy([...(opts.proxyArgs ?? []), '--unix-listen', socketPath, `127.0.0.1:${target.port}`]);
+    assert.match(proxy.output(), /Listen on unix socket/);
+    const conf = substitute(docBlock('nginx.md', name), [
+      [SOCKET_IN_DOCS, socketPath],
+      ...(opts.edits ?? []),
+    ]);
+    const nginx = await startNginx(nginxBin, conf, opts.files ?? {});
+    return { nginx, proxy, target, dir };
+  } catch (err) {
+    // Half-started: stop what runs, or the leftover child keeps the test runner alive.
+    await proxy?.stop('SIGKILL');
+    await target.close();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 async function stopStack(s: Stack): Promise<void> {
@@ -128,14 +138,11 @@ test('--heartbeat 1 keeps a session idle for 9 s alive through proxy_read_timeou
     ['listen 80;', 'listen 127.0.0.1:{{PORT}};'],
     ['proxy_read_timeout 61s;', 'proxy_read_timeout 3s;'],
   ] as const;
-  const [withHb, withoutHb] = await Promise.all([
-    startStack(nginxBin, 'unix-socket', { proxyArgs: ['--heartbeat', '1'], edits: [...edits] }),
-    startStack(nginxBin, 'unix-socket', { edits: [...edits] }),
-  ]);
-  t.after(async () => {
-    await stopStack(withHb);
-    await stopStack(withoutHb);
-  });
+  const defer = deferCleanup(t);
+  const withHb = await startStack(nginxBin, 'unix-socket', { proxyArgs: ['--heartbeat', '1'], edits: [...edits] });
+  defer(() => stopStack(withHb));
+  const withoutHb = await startStack(nginxBin, 'unix-socket', { edits: [...edits] });
+  defer(() => stopStack(withoutHb));
   const kept = await openWebsock(`ws://127.0.0.1:${withHb.nginx.port}/websockify`);
   const cut = await openWebsock(`ws://127.0.0.1:${withoutHb.nginx.port}/websockify`);
   await Promise.all([echoRoundTrip(kept, 1024), echoRoundTrip(cut, 1024)]);
@@ -175,7 +182,9 @@ test('chromium: the terminal page under /novnc/ behind basic auth reaches a teln
   const chromiumPath = findTool(t, '/usr/bin/chromium', 'chromium');
   const telnetd = findTool(t, '/usr/sbin/telnetd', 'inetutils-telnetd');
   if (nginxBin === null || chromiumPath === null || telnetd === null) return;
+  const defer = deferCleanup(t);
   const telnet = await startTelnetServer(telnetd);
+  defer(() => telnet.close());
   const s = await startStack(nginxBin, 'subpath-basic-auth', {
     target: telnet,
     edits: [
@@ -186,11 +195,9 @@ test('chromium: the terminal page under /novnc/ behind basic auth reaches a teln
     files: { htpasswd: await htpasswdLine('alice', 'pw-for-browser') },
   });
   // The browser answers nginx's 401 challenge as if the user typed the credentials in its prompt.
+  defer(() => stopStack(s));
   const browser = await launchChromium(chromiumPath, { httpCredentials: { username: 'alice', password: 'pw-for-browser' } });
-  t.after(async () => {
-    await browser.close();
-    await stopStack(s);
-  });
+  defer(() => browser.close());
   const page = await browser.context.newPage();
   await page.goto(`http://127.0.0.1:${s.nginx.port}/novnc/terminal/index.html?path=novnc/websockify`);
   await page.waitForSelector('#status[data-state="connected"]', { timeout: 10_000 });

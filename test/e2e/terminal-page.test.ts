@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { findTool } from '../support/system-tool.js';
+import { deferCleanup } from '../support/cleanup.js';
 import { startTelnetServer } from '../support/telnet-server.js';
 import { startStaticServer } from '../support/static-server.js';
 import { launchChromium } from '../support/browser.js';
@@ -43,16 +44,15 @@ test('the terminal page gets a shell prompt from a real telnetd through the prox
   if (chromiumPath === null || telnetd === null) return;
   assert.ok(existsSync(join(webRoot, 'terminal', 'index.html')), 'dist/web is missing: run npm run build first');
 
+  const defer = deferCleanup(t);
   const telnet = await startTelnetServer(telnetd);
+  defer(() => telnet.close());
   const proxy = await startProxy(['127.0.0.1:0', `127.0.0.1:${telnet.port}`]);
+  defer(() => proxy.stop());
   const web = await startStaticServer(webRoot);
+  defer(() => web.close());
   const browser = await launchChromium(chromiumPath);
-  t.after(async () => {
-    await browser.close();
-    await web.close();
-    await proxy.stop();
-    await telnet.close();
-  });
+  defer(() => browser.close());
 
   const page = await browser.context.newPage();
   const pageErrors: string[] = [];

@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { findTool } from '../support/system-tool.js';
+import { deferCleanup } from '../support/cleanup.js';
 import { startStaticServer } from '../support/static-server.js';
 import { launchChromium } from '../support/browser.js';
 import { startProxy } from '../support/proxy-process.js';
@@ -14,16 +15,15 @@ test('the browser build of Websock (an ES module from dist/web) echoes through t
   if (chromiumPath === null) return;
   const webRoot = join(REPO_ROOT, 'dist', 'web');
   assert.ok(existsSync(join(webRoot, 'websock', 'websock.js')), 'dist/web is missing: run npm run build first');
+  const defer = deferCleanup(t);
   const echo = await startEchoTarget();
+  defer(() => echo.close());
   const proxy = await startProxy(['127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+  defer(() => proxy.stop());
   const web = await startStaticServer(webRoot);
+  defer(() => web.close());
   const browser = await launchChromium(chromiumPath);
-  t.after(async () => {
-    await browser.close();
-    await web.close();
-    await proxy.stop();
-    await echo.close();
-  });
+  defer(() => browser.close());
   const page = await browser.context.newPage();
   await page.goto(`http://127.0.0.1:${web.port}/terminal/index.html?autoconnect=0`);
 

@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { findTool } from '../support/system-tool.js';
+import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
+import { startEchoTarget } from '../support/targets.js';
+import { startHaproxy } from '../support/haproxy.js';
+import { deferCleanup } from '../support/cleanup.js';
+import { docBlock, substitute } from '../support/doc-blocks.js';
+import { openWebsock, echoRoundTrip, nextEvent } from '../support/websock-node.js';
+import type { Websock } from '../../web/websock/websock.js';
+
+/** Sessions an instance has started, counted from its log ("connecting to: ..." per session). */
+function sessionsOn(proxy: ProxyProcess): number {
+  return proxy.output().match(/connecting to: /g)?.length ?? 0;
+}
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('two instances behind haproxy (docs/scaling.md): leastconn spreads sessions; SIGTERM on one ends its sessions with 1001 while new sessions land on the other', async (t) => {
+  const haproxyBin = findTool(t, '/usr/sbin/haproxy', 'haproxy');
+  if (haproxyBin === null) return;
+  const defer = deferCleanup(t);
+  const echo = await startEchoTarget();
+  defer(() => echo.close());
+  const a = await startProxy(['127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+  defer(() => a.stop('SIGKILL'));
+  const b = await startProxy(['127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+  defer(() => b.stop('SIGKILL'));
+  const config = substitute(docBlock('scaling.md', 'haproxy'), [
+    ['bind :6080', 'bind 127.0.0.1:{{PORT}}'],
+    ['10.0.0.11:6080', `127.0.0.1:${a.port}`],
+    ['10.0.0.12:6080', `127.0.0.1:${b.port}`],
+  ]);
+  const lb = await startHaproxy(haproxyBin, config);
+  defer(() => lb.stop());
+  const url = `ws://127.0.0.1:${lb.port}/websockify`;
+
+  // Four long-lived sessions: leastconn puts two on each instance.
+  const first: Websock[] = [];
+  for (let i = 0; i < 4; i++) {
+    const sock = await openWebsock(url);
+    await echoRoundTrip(sock, 8192);
+    first.push(sock);
+  }
+  assert.equal(sessionsOn(a), 2, a.output());
+  assert.equal(sessionsOn(b), 2, b.output());
+
+  // Which client sessions live on A? Stop A and see who gets 1001; exactly two must.
+  const closes = first.map((sock) => {
+    const ev: { code?: number; reason?: string; atMs?: number } = {};
+    sock.on('close', (e) => Object.assign(ev, { code: e.code, reason: e.reason, atMs: Date.now() }));
+    return ev;
+  });
+  const sigtermAt = Date.now();
+  a.proc.kill('SIGTERM');
+  await waitFor(() => closes.filter((c) => c.code !== undefined).length >= 2, 'the sessions on the stopped instance to close');
+  const exit = await a.exited;
+  assert.deepEqual(exit, { code: 0, signal: null }, 'the drained instance exits 0');
+  const closed = closes.filter((c) => c.code !== undefined);
+  assert.equal(closed.length, 2, 'only the stopped instance’s sessions end');
+  for (const c of closed) assert.deepEqual([c.code, c.reason], [1001, 'Server shutting down']);
+  const drainMs = Math.max(...closed.map((c) => c.atMs! - sigtermAt));
+  t.diagnostic(`sessions on the stopped instance got 1001 within ${drainMs} ms of SIGTERM`);
+
+  // The sessions on B are untouched and still carry data.
+  const survivors = first.filter((_, i) => closes[i]!.code === undefined);
+  for (const sock of survivors) await echoRoundTrip(sock, 65536);
+
+  // New sessions right after the SIGTERM all land on B (refused connects are redispatched).
+  const bBefore = sessionsOn(b);
+  const later: Websock[] = [];
+  for (let i = 0; i < 4; i++) {
+    const sock = await openWebsock(url);
+    await echoRoundTrip(sock, 8192);
+    later.push(sock);
+  }
+  assert.equal(sessionsOn(b) - bBefore, 4);
+  for (const sock of [...survivors, ...later]) {
+    const done = nextEvent(sock, 'close');
+    sock.close(1000);
+    await done;
+  }
+});
