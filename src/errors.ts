@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'WSFY_ERR_AUTH'
   | 'WSFY_ERR_FORBIDDEN'
   | 'WSFY_ERR_PLUGIN'
-  | 'WSFY_ERR_NOT_SUPPORTED';
+  | 'WSFY_ERR_NOT_SUPPORTED'
+  | 'WSFY_ERR_WRAP';
 
 export interface WebsockifyErrorOptions {
   /** HTTP status to answer with when the error happens before the upgrade. */
@@ -81,5 +82,15 @@ export class HttpRejection extends WebsockifyError {
 export class TargetConnectError extends WebsockifyError {
   constructor(message: string, cause?: unknown) {
     super('WSFY_ERR_TARGET_CONNECT', message, { closeCode: 1011, cause });
+  }
+}
+
+/**
+ * Wrap mode cannot run: the preload library is missing or unusable, or the wrapped program could
+ * not be started. Exit status 1; the message names the fix.
+ */
+export class WrapError extends WebsockifyError {
+  constructor(message: string, cause?: unknown) {
+    super('WSFY_ERR_WRAP', message, { cause });
   }
 }

@@ -6,6 +6,8 @@ import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { Logger } from '../log/logger.js';
 import { StreamSink } from '../log/stream-sink.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
+import { findPreloadLibrary } from '../wrap/preload-library.js';
+import { startWrappedProgram, type WrappedProgram } from '../wrap/wrapped-program.js';
 import { parseArgv } from './argv-parser.js';
 import { bannerText } from './banner.js';
 import { OPTIONS } from './option-table.js';
@@ -28,7 +30,6 @@ function parseCommandLine(argv: readonly string[]): Config | null {
       return null;
     }
     refusePlanned(parsed.options, new Set(OPTIONS.filter((o) => o.planned).map((o) => o.long)));
-    if (parsed.afterDoubleDash !== null) throw new UsageError('wrapping a program (-- COMMAND) is not yet supported by this version of websockify-ts');
     return buildConfig(parsed, { cwd: process.cwd() });
   } catch (err) {
     if (err instanceof UsageError) {
@@ -43,6 +44,8 @@ async function main(): Promise<void> {
   const config = parseCommandLine(process.argv.slice(2));
   if (!config) return;
   const logger = new Logger([new StreamSink(process.stderr)], config.verbose ? 'debug' : 'info');
+  // Wrap mode without its library cannot work: say so before taking the port.
+  if (config.wrap) findPreloadLibrary();
   const server = new WebsockifyServer(config, logger);
 
   let description: string;
@@ -56,11 +59,15 @@ async function main(): Promise<void> {
   logger.raw(bannerText(config, description, false));
 
   let exiting = false;
+  let wrapped: WrappedProgram | null = null;
   const exit = async (why: string, code = 0): Promise<void> => {
     if (exiting) return;
     exiting = true;
     logger.info(why);
+    // Sessions first (they close with 1001 while the program still answers), then the program
+    // and its process group (the reference left it running).
     await server.shutdown();
+    await wrapped?.stop();
     await logger.close();
     process.exit(code);
   };
@@ -69,6 +76,18 @@ async function main(): Promise<void> {
       if (exiting) process.exit(EXIT_FAILURE); // a second signal: stop waiting
       void exit(`In exit (${signal})`);
     });
+  }
+
+  // Wrap mode: the program starts once we listen (the reference's started()), so it binds the
+  // port we really got; exit mode ends us with the program's own exit code.
+  if (config.wrap) {
+    const listenPort = config.listen.kind === 'tcp' ? Number(description.slice(description.lastIndexOf(':') + 1)) : null;
+    wrapped = await startWrappedProgram(config, logger, {
+      listenPort,
+      env: process.env,
+      onTarget: (target) => server.setTarget(target),
+    });
+    if (config.wrap.mode === 'exit') void wrapped.exitCode.then((code) => exit(`wrapped program exited with status ${code}`, code));
   }
 
   // --run-once: the first WebSocket session (whatever its outcome) is the last.

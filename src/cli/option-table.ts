@@ -47,7 +47,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'web', kind: 'string', metavar: 'DIR', help: 'run a web server on the same port, serving files from DIR', planned: true },
   { long: 'web-auth', kind: 'flag', help: 'require authentication to access the web server too', planned: true },
   { long: 'file-only', kind: 'flag', help: 'do not allow directory listings', planned: true },
-  { long: 'wrap-mode', kind: 'choice', choices: ['exit', 'ignore', 'respawn'], help: 'action to take when the wrapped program exits (default exit)', planned: true },
+  { long: 'wrap-mode', kind: 'choice', choices: ['exit', 'ignore', 'respawn'], help: 'action to take when the wrapped program exits (default exit)' },
   { long: 'prefer-ipv6', short: '6', kind: 'flag', help: 'prefer IPv6 when resolving the listen address' },
   { long: 'libserver', kind: 'flag', help: 'ignored: the reference library server mode (one server here)' },
   { long: 'target-config', kind: 'string', metavar: 'FILE', help: 'deprecated: same as --token-plugin TokenFile --token-source FILE', planned: true },
@@ -70,5 +70,6 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'connect-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'time allowed to connect to the target; then close 1011 (default 10)' },
   { long: 'max-connections', kind: 'int', metavar: 'COUNT', ours: true, help: 'most open client connections; beyond it 503 (default 20000, 0 = no cap)' },
   { long: 'buffer-size', kind: 'bytes', metavar: 'BYTES', ours: true, help: 'bytes queued towards a slow side before the other side is paused (default 1M)' },
+  { long: 'wrap-loopback', kind: 'flag', ours: true, help: 'wrap mode: move the program\'s port to a loopback TCP port (as the reference) instead of a private unix socket' },
   { long: 'shutdown-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'on SIGTERM/SIGINT, time to flush queued bytes after sending 1001 (default 5)' },
 ];

@@ -58,6 +58,10 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   let target: TargetSpec | null = null;
   if (wrapCommand !== null) {
     if (wrapCommand.length === 0) throw new UsageError('No command given after --');
+    // The loopback move rebinds the program's copy of *our* listen port; there is none here.
+    if (flag('wrap-loopback') && listen.kind !== 'tcp') throw new UsageError('--wrap-loopback needs a TCP listen port (not --unix-listen or --inetd)');
+  } else if (flag('wrap-loopback')) {
+    throw new UsageError('You must give a command after -- to use --wrap-loopback');
   } else if (unixTarget !== null) {
     target = { kind: 'unix', path: abs(unixTarget)! };
   } else if (tokenPluginName === null) {
@@ -99,7 +103,7 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
     tokenPlugin,
     hostToken: flag('host-token'),
     authPlugin,
-    wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode },
+    wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode, loopback: flag('wrap-loopback') },
     web: opt.has('web') ? { root: abs(str('web'))!, fileOnly: flag('file-only'), webAuth: flag('web-auth') } : null,
     tls: {
       cert: abs(str('cert') ?? 'self.pem')!,

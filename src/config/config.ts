@@ -61,7 +61,12 @@ export interface Config {
   tokenPlugin: PluginSpec | null;
   hostToken: boolean;
   authPlugin: PluginSpec | null;
-  wrap: { command: string[]; mode: WrapMode } | null;
+  /**
+   * `PORT -- PROGRAM ARGS`: run PROGRAM under the preload library. `loopback` keeps the
+   * reference's move to a loopback TCP port; by default the port becomes a unix socket in a
+   * private directory (docs/wrap.md).
+   */
+  wrap: { command: string[]; mode: WrapMode; loopback: boolean } | null;
   web: { root: string; fileOnly: boolean; webAuth: boolean } | null;
   tls: TlsConfig;
   record: string | null;
