@@ -1,9 +1,10 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { findTool } from '../support/system-tool.js';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { startEchoTarget } from '../support/targets.js';
 import { startHaproxy } from '../support/haproxy.js';
+import { startNginx } from '../support/nginx.js';
 import { deferCleanup } from '../support/cleanup.js';
 import { docBlock, substitute } from '../support/doc-blocks.js';
 import { openWebsock, echoRoundTrip, nextEvent } from '../support/websock-node.js';
@@ -22,9 +23,9 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Pro
   }
 }
 
-test('two instances behind haproxy (docs/scaling.md): leastconn spreads sessions; SIGTERM on one ends its sessions with 1001 while new sessions land on the other', async (t) => {
-  const haproxyBin = findTool(t, '/usr/sbin/haproxy', 'haproxy');
-  if (haproxyBin === null) return;
+async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx'): Promise<void> {
+  const bin = balancer === 'haproxy' ? findTool(t, '/usr/sbin/haproxy', 'haproxy') : findTool(t, '/usr/sbin/nginx', 'nginx');
+  if (bin === null) return;
   const defer = deferCleanup(t);
   const echo = await startEchoTarget();
   defer(() => echo.close());
@@ -32,12 +33,14 @@ test('two instances behind haproxy (docs/scaling.md): leastconn spreads sessions
   defer(() => a.stop('SIGKILL'));
   const b = await startProxy(['127.0.0.1:0', `127.0.0.1:${echo.port}`]);
   defer(() => b.stop('SIGKILL'));
-  const config = substitute(docBlock('scaling.md', 'haproxy'), [
-    ['bind :6080', 'bind 127.0.0.1:{{PORT}}'],
+  const backends = [
     ['10.0.0.11:6080', `127.0.0.1:${a.port}`],
     ['10.0.0.12:6080', `127.0.0.1:${b.port}`],
-  ]);
-  const lb = await startHaproxy(haproxyBin, config);
+  ] as const;
+  const lb =
+    balancer === 'haproxy'
+      ? await startHaproxy(bin, substitute(docBlock('scaling.md', 'haproxy'), [['bind :6080', 'bind 127.0.0.1:{{PORT}}'], ...backends]))
+      : await startNginx(bin, substitute(docBlock('scaling.md', 'nginx-balancer'), [['listen 80;', 'listen 127.0.0.1:{{PORT}};'], ...backends]));
   defer(() => lb.stop());
   const url = `ws://127.0.0.1:${lb.port}/websockify`;
 
@@ -66,7 +69,7 @@ test('two instances behind haproxy (docs/scaling.md): leastconn spreads sessions
   assert.equal(closed.length, 2, 'only the stopped instance’s sessions end');
   for (const c of closed) assert.deepEqual([c.code, c.reason], [1001, 'Server shutting down']);
   const drainMs = Math.max(...closed.map((c) => c.atMs! - sigtermAt));
-  t.diagnostic(`sessions on the stopped instance got 1001 within ${drainMs} ms of SIGTERM`);
+  t.diagnostic(`${balancer}: sessions on the stopped instance got 1001 within ${drainMs} ms of SIGTERM`);
 
   // The sessions on B are untouched and still carry data.
   const survivors = first.filter((_, i) => closes[i]!.code === undefined);
@@ -86,4 +89,10 @@ test('two instances behind haproxy (docs/scaling.md): leastconn spreads sessions
     sock.close(1000);
     await done;
   }
-});
+}
+
+test('two instances behind haproxy (docs/scaling.md): leastconn spreads sessions; SIGTERM on one ends its sessions with 1001 while new sessions land on the other', (t) =>
+  drainScenario(t, 'haproxy'));
+
+test('two instances behind nginx least_conn (docs/scaling.md): the same drain, with nginx retrying the refused connect on the other instance', (t) =>
+  drainScenario(t, 'nginx'));
