@@ -152,7 +152,14 @@ export class Websock {
   close(code?: number, reason?: string): void {
     const socket = this.socket;
     if (socket === null) return;
-    if (socket.readyState <= OPEN) socket.close(code, reason);
+    if (socket.readyState > OPEN) return;
+    try {
+      socket.close(code, reason);
+    } catch {
+      // Browsers only let scripts send 1000 and 3000-4999 (WHATWG WebSockets, close() step 1);
+      // protocol codes such as 1003/1007/1009 throw there, so fall back to a normal close.
+      socket.close(1000, reason);
+    }
   }
 
   get mode(): WebsockMode {
