@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { WebSocketServer } from 'ws';
 import { findTool } from '../support/system-tool.js';
 import { deferCleanup } from '../support/cleanup.js';
 import { startStaticServer } from '../support/static-server.js';
@@ -60,4 +62,37 @@ test('the browser build of Websock (an ES module from dist/web) echoes through t
     );
     assert.deepEqual(result, { mode: protocols[0], magic: 0xcafebabe, same: true, closeCode: 1000 });
   }
+});
+
+test('in the browser, a text frame in binary mode gives an error event and a close the browser allows (1000)', async (t) => {
+  const chromiumPath = findTool(t, '/usr/bin/chromium', 'chromium');
+  if (chromiumPath === null) return;
+  const defer = deferCleanup(t);
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'binary' });
+  await once(wss, 'listening');
+  defer(() => new Promise((r) => { for (const c of wss.clients) c.terminate(); wss.close(r); }));
+  const serverSaw = new Promise<{ code: number; reason: string }>((resolve) => {
+    wss.on('connection', (ws) => {
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+      ws.send('this is text');
+    });
+  });
+  const web = await startStaticServer(join(REPO_ROOT, 'dist', 'web'));
+  defer(() => web.close());
+  const browser = await launchChromium(chromiumPath);
+  defer(() => browser.close());
+  const page = await browser.context.newPage();
+  await page.goto(`http://127.0.0.1:${web.port}/terminal/index.html?autoconnect=0`);
+  const port = (wss.address() as { port: number }).port;
+  const result = await page.evaluate(async (p) => {
+    const { Websock } = (await import('/websock/websock.js' as string)) as typeof import('../../web/websock/websock.js');
+    const sock = new Websock();
+    const errors: string[] = [];
+    sock.on('error', (e) => errors.push(e.message));
+    const closed = new Promise<number>((resolve) => sock.on('close', (e) => resolve(e.code)));
+    sock.open(`ws://127.0.0.1:${p}/`);
+    return { code: await closed, errors };
+  }, port);
+  assert.deepEqual(result, { code: 1000, errors: ['text frame in binary mode'] });
+  assert.deepEqual(await serverSaw, { code: 1000, reason: 'text frame in binary mode' });
 });
