@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { Logger } from '../log/logger.js';
 import { StreamSink } from '../log/stream-sink.js';
+import { loadAccessControl } from '../plugins/load-access-control.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
 import { findPreloadLibrary } from '../wrap/preload-library.js';
 import { startWrappedProgram, type WrappedProgram } from '../wrap/wrapped-program.js';
@@ -46,7 +47,10 @@ async function main(): Promise<void> {
   const logger = new Logger([new StreamSink(process.stderr)], config.verbose ? 'debug' : 'info');
   // Wrap mode without its library cannot work: say so before taking the port.
   if (config.wrap) findPreloadLibrary();
-  const server = new WebsockifyServer(config, logger);
+  // Plugins are built once, before listening: a bad plugin name, source or file stops the
+  // start here with a clear message (exit 1) instead of failing every connection later.
+  const access = await loadAccessControl(config, logger);
+  const server = new WebsockifyServer(config, logger, { access });
 
   let description: string;
   try {
@@ -67,6 +71,7 @@ async function main(): Promise<void> {
     // Sessions first (they close with 1001 while the program still answers), then the program
     // and its process group (the reference left it running).
     await server.shutdown();
+    await access.close();
     await wrapped?.stop();
     await logger.close();
     process.exit(code);

@@ -51,6 +51,12 @@ export interface Limits {
   bufferHighWaterBytes: number;
   /** How long SIGTERM/SIGINT waits for queued bytes after sending 1001. */
   shutdownTimeoutMs: number;
+  /** Concurrent sessions for one token; 429 beyond. 0 = no cap. */
+  maxSessionsPerToken: number;
+  /** Concurrent sessions from one client address; 429 beyond. 0 = no cap. */
+  maxSessionsPerIp: number;
+  /** One token or auth plugin call (HTTP API, Redis); 504 beyond. */
+  pluginTimeoutMs: number;
 }
 
 export interface Config {
@@ -60,7 +66,12 @@ export interface Config {
   targetTls: boolean;
   tokenPlugin: PluginSpec | null;
   hostToken: boolean;
-  authPlugin: PluginSpec | null;
+  /** Every --auth-plugin, in order; all must allow (docs/plugins.md). */
+  authPlugins: PluginSpec[];
+  /** --allow-origin: the Origin allow-list, checked after the auth plugins. Empty = no check. */
+  allowOrigins: string[];
+  /** --silent-token-failure: missing/unknown token closes with no response, as the reference. */
+  silentTokenFailure: boolean;
   /**
    * `PORT -- PROGRAM ARGS`: run PROGRAM under the preload library. `loopback` keeps the
    * reference's move to a loopback TCP port; by default the port becomes a unix socket in a
@@ -96,6 +107,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxConnections: 20_000,
   bufferHighWaterBytes: 1024 * 1024,
   shutdownTimeoutMs: 5_000,
+  maxSessionsPerToken: 0,
+  maxSessionsPerIp: 0,
+  pluginTimeoutMs: 5_000,
 });
 
 export function describeTarget(target: TargetSpec): string {
