@@ -5,6 +5,7 @@ import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { startEchoTarget } from '../support/targets.js';
 import { startHaproxy } from '../support/haproxy.js';
 import { startNginx } from '../support/nginx.js';
+import { startRedis, type RunningRedis } from '../support/redis-server.js';
 import { deferCleanup } from '../support/cleanup.js';
 import { docBlock, substitute } from '../support/doc-blocks.js';
 import { openWebsock, echoRoundTrip, nextEvent } from '../support/websock-node.js';
@@ -23,16 +24,44 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Pro
   }
 }
 
-async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx'): Promise<void> {
+async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', tokens: 'redis' | 'static'): Promise<void> {
   const bin = balancer === 'haproxy' ? findTool(t, '/usr/sbin/haproxy', 'haproxy') : findTool(t, '/usr/sbin/nginx', 'nginx');
   if (bin === null) return;
+  if (tokens === 'redis' && findTool(t, '/usr/bin/redis-server', 'redis-server') === null) return;
   const defer = deferCleanup(t);
   const echo = await startEchoTarget();
   defer(() => echo.close());
-  const a = await startProxy(['127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+  let redis: RunningRedis | null = null;
+  if (tokens === 'redis') {
+    redis = await startRedis();
+    defer(() => redis!.stop());
+  }
+  // Both instances run the same command line, as docs/scaling.md says.
+  const args =
+    redis !== null
+      ? ['--token-plugin', 'TokenRedis', '--token-source', `127.0.0.1:${redis.port}:::vnc`, '127.0.0.1:0']
+      : ['127.0.0.1:0', `127.0.0.1:${echo.port}`];
+  const a = await startProxy(args);
   defer(() => a.stop('SIGKILL'));
-  const b = await startProxy(['127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+  const b = await startProxy(args);
   defer(() => b.stop('SIGKILL'));
+  let query = '';
+  if (redis !== null) {
+    // A token added once in Redis is valid on every instance at once, and revoked the same way.
+    const token = 'desk-' + Math.random().toString(36).slice(2);
+    for (const p of [a, b]) await assert.rejects(openWebsock(`ws://127.0.0.1:${p.port}/?token=${token}`), /HTTP 404/);
+    assert.equal(redis.cli('SET', `vnc:${token}`, `127.0.0.1:${echo.port}`), 'OK');
+    for (const p of [a, b]) {
+      const sock = await openWebsock(`ws://127.0.0.1:${p.port}/?token=${token}`);
+      await echoRoundTrip(sock, 1024);
+      sock.close();
+    }
+    assert.equal(redis.cli('DEL', `vnc:${token}`), '1');
+    for (const p of [a, b]) await assert.rejects(openWebsock(`ws://127.0.0.1:${p.port}/?token=${token}`), /HTTP 404/);
+    assert.equal(redis.cli('SET', `vnc:${token}`, `127.0.0.1:${echo.port}`), 'OK');
+    query = `?token=${token}`;
+  }
+  const directSessions = { a: sessionsOn(a), b: sessionsOn(b) };
   const backends = [
     ['10.0.0.11:6080', `127.0.0.1:${a.port}`],
     ['10.0.0.12:6080', `127.0.0.1:${b.port}`],
@@ -42,7 +71,7 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx'): Pro
       ? await startHaproxy(bin, substitute(docBlock('scaling.md', 'haproxy'), [['bind :6080', 'bind 127.0.0.1:{{PORT}}'], ...backends]))
       : await startNginx(bin, substitute(docBlock('scaling.md', 'nginx-balancer'), [['listen 80;', 'listen 127.0.0.1:{{PORT}};'], ...backends]));
   defer(() => lb.stop());
-  const url = `ws://127.0.0.1:${lb.port}/websockify`;
+  const url = `ws://127.0.0.1:${lb.port}/websockify${query}`;
 
   // Four long-lived sessions: leastconn puts two on each instance.
   const first: Websock[] = [];
@@ -51,8 +80,8 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx'): Pro
     await echoRoundTrip(sock, 8192);
     first.push(sock);
   }
-  assert.equal(sessionsOn(a), 2, a.output());
-  assert.equal(sessionsOn(b), 2, b.output());
+  assert.equal(sessionsOn(a) - directSessions.a, 2, a.output());
+  assert.equal(sessionsOn(b) - directSessions.b, 2, b.output());
 
   // Which client sessions live on A? Stop A and see who gets 1001; exactly two must.
   const closes = first.map((sock) => {
@@ -91,8 +120,8 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx'): Pro
   }
 }
 
-test('two instances behind haproxy (docs/scaling.md): leastconn spreads sessions; SIGTERM on one ends its sessions with 1001 while new sessions land on the other', (t) =>
-  drainScenario(t, 'haproxy'));
+test('two instances sharing TokenRedis behind haproxy (docs/scaling.md): a token set in Redis works at once on both; SIGTERM on one ends its sessions with 1001 while new sessions land on the other', (t) =>
+  drainScenario(t, 'haproxy', 'redis'));
 
 test('two instances behind nginx least_conn (docs/scaling.md): the same drain, with nginx retrying the refused connect on the other instance', (t) =>
-  drainScenario(t, 'nginx'));
+  drainScenario(t, 'nginx', 'static'));
