@@ -51,13 +51,19 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
     const token = 'desk-' + Math.random().toString(36).slice(2);
     for (const p of [a, b]) await assert.rejects(openWebsock(`ws://127.0.0.1:${p.port}/?token=${token}`), /HTTP 404/);
     assert.equal(redis.cli('SET', `vnc:${token}`, `127.0.0.1:${echo.port}`), 'OK');
+    const running: Websock[] = [];
     for (const p of [a, b]) {
       const sock = await openWebsock(`ws://127.0.0.1:${p.port}/?token=${token}`);
       await echoRoundTrip(sock, 1024);
-      sock.close();
+      running.push(sock);
     }
     assert.equal(redis.cli('DEL', `vnc:${token}`), '1');
     for (const p of [a, b]) await assert.rejects(openWebsock(`ws://127.0.0.1:${p.port}/?token=${token}`), /HTTP 404/);
+    // Revocation refuses new sessions; the ones admitted before keep running.
+    for (const sock of running) {
+      await echoRoundTrip(sock, 1024);
+      sock.close();
+    }
     assert.equal(redis.cli('SET', `vnc:${token}`, `127.0.0.1:${echo.port}`), 'OK');
     query = `?token=${token}`;
   }
