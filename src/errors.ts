@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'WSFY_ERR_PLUGIN_TIMEOUT'
   | 'WSFY_ERR_SESSION_LIMIT'
   | 'WSFY_ERR_NOT_SUPPORTED'
+  | 'WSFY_ERR_PROXY_PROTOCOL'
   | 'WSFY_ERR_WRAP';
 
 export interface WebsockifyErrorOptions {
