@@ -112,11 +112,12 @@ test('sub-path with basic auth (docs block subpath-basic-auth): 401 without or w
   sock.close();
 });
 
-test('TLS terminated at nginx (docs block tls): wss to nginx, plain WebSocket over the Unix socket to the proxy', async (t) => {
+test('TLS terminated at nginx (docs block tls): wss to nginx, plain WebSocket over the Unix socket, real client address from X-Forwarded-For trusted only from nginx', async (t) => {
   const nginxBin = findTool(t, '/usr/sbin/nginx', 'nginx');
   if (nginxBin === null) return;
   const { cert, key } = await selfSignedCert();
   const s = await startStack(nginxBin, 'tls', {
+    proxyArgs: ['--trust-proxy', 'unix'],
     edits: [
       ['listen 443 ssl;', 'listen 127.0.0.1:{{PORT}} ssl;'],
       ['/etc/ssl/websockify/fullchain.pem', '{{DIR}}/cert.pem'],
@@ -128,9 +129,16 @@ test('TLS terminated at nginx (docs block tls): wss to nginx, plain WebSocket ov
   // An untrusted certificate is refused; the right CA is accepted.
   await assert.rejects(openWebsock(`wss://127.0.0.1:${s.nginx.port}/websockify`), /self-signed|certificate/i);
   await assert.rejects(openWebsock(`ws://127.0.0.1:${s.nginx.port}/websockify`), /HTTP 400/); // plain http to a TLS port
-  const sock = await openWebsock(`wss://127.0.0.1:${s.nginx.port}/websockify`, { ca: cert });
+  // The client forges X-Forwarded-For; nginx appends the real address, and the proxy, trusting
+  // only its Unix-socket peer, walks from the right and logs the real one.
+  const sock = await openWebsock(`wss://127.0.0.1:${s.nginx.port}/websockify`, { ca: cert, headers: { 'x-forwarded-for': '203.0.113.9' } });
   await echoRoundTrip(sock, 128 * 1024);
-  sock.close();
+  const closed = nextEvent(sock, 'close');
+  sock.close(1000);
+  await closed;
+  const line = await s.proxy.waitForOutput(/session closed /, 5000);
+  assert.match(line, / client=127\.0\.0\.1( |$)/);
+  assert.doesNotMatch(s.proxy.output(), /203\.0\.113\.9/);
 });
 
 test('--heartbeat 1 keeps a session idle for 9 s alive through proxy_read_timeout 3s; without it nginx cuts the session after ~3 s', async (t) => {

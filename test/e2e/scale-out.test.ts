@@ -24,7 +24,7 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Pro
   }
 }
 
-async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', tokens: 'redis' | 'static'): Promise<void> {
+async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', tokens: 'redis' | 'static', drainTimeoutSec: number): Promise<void> {
   const bin = balancer === 'haproxy' ? findTool(t, '/usr/sbin/haproxy', 'haproxy') : findTool(t, '/usr/sbin/nginx', 'nginx');
   if (bin === null) return;
   if (tokens === 'redis' && findTool(t, '/usr/bin/redis-server', 'redis-server') === null) return;
@@ -37,10 +37,12 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
     defer(() => redis!.stop());
   }
   // Both instances run the same command line, as docs/scaling.md says.
-  const args =
-    redis !== null
+  const args = [
+    '--drain-timeout', String(drainTimeoutSec),
+    ...(redis !== null
       ? ['--token-plugin', 'TokenRedis', '--token-source', `127.0.0.1:${redis.port}:::vnc`, '127.0.0.1:0']
-      : ['127.0.0.1:0', `127.0.0.1:${echo.port}`];
+      : ['127.0.0.1:0', `127.0.0.1:${echo.port}`]),
+  ];
   const a = await startProxy(args);
   defer(() => a.stop('SIGKILL'));
   const b = await startProxy(args);
@@ -97,20 +99,11 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
   });
   const sigtermAt = Date.now();
   a.proc.kill('SIGTERM');
-  await waitFor(() => closes.filter((c) => c.code !== undefined).length >= 2, 'the sessions on the stopped instance to close');
-  const exit = await a.exited;
-  assert.deepEqual(exit, { code: 0, signal: null }, 'the drained instance exits 0');
-  const closed = closes.filter((c) => c.code !== undefined);
-  assert.equal(closed.length, 2, 'only the stopped instance’s sessions end');
-  for (const c of closed) assert.deepEqual([c.code, c.reason], [1001, 'Server shutting down']);
-  const drainMs = Math.max(...closed.map((c) => c.atMs! - sigtermAt));
-  t.diagnostic(`${balancer}: sessions on the stopped instance got 1001 within ${drainMs} ms of SIGTERM`);
+  // Logged in the same tick as the listener closes: from here on A refuses new connections.
+  await a.waitForOutput(/In exit \(SIGTERM\)/);
 
-  // The sessions on B are untouched and still carry data.
-  const survivors = first.filter((_, i) => closes[i]!.code === undefined);
-  for (const sock of survivors) await echoRoundTrip(sock, 65536);
-
-  // New sessions right after the SIGTERM all land on B (refused connects are redispatched).
+  // New sessions right after the SIGTERM all land on B (refused connects are redispatched);
+  // with --drain-timeout this happens while A's sessions are still running.
   const bBefore = sessionsOn(b);
   const later: Websock[] = [];
   for (let i = 0; i < 4; i++) {
@@ -119,6 +112,26 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
     later.push(sock);
   }
   assert.equal(sessionsOn(b) - bBefore, 4);
+  if (drainTimeoutSec > 0) {
+    // Inside the drain window every old session, on A too, still carries data.
+    assert.ok(Date.now() - sigtermAt < drainTimeoutSec * 1000 - 300, 'test too slow to observe the drain window');
+    assert.equal(closes.filter((c) => c.code !== undefined).length, 0, 'nothing closed during the drain window');
+    for (const sock of first) await echoRoundTrip(sock, 4096);
+  }
+
+  await waitFor(() => closes.filter((c) => c.code !== undefined).length >= 2, 'the sessions on the stopped instance to close', drainTimeoutSec * 1000 + 5000);
+  const exit = await a.exited;
+  assert.deepEqual(exit, { code: 0, signal: null }, 'the drained instance exits 0');
+  const closed = closes.filter((c) => c.code !== undefined);
+  assert.equal(closed.length, 2, 'only the stopped instance’s sessions end');
+  for (const c of closed) assert.deepEqual([c.code, c.reason], [1001, 'Server shutting down']);
+  const drainMs = Math.max(...closed.map((c) => c.atMs! - sigtermAt));
+  assert.ok(drainMs >= drainTimeoutSec * 1000 - 50, `1001 came ${drainMs} ms after SIGTERM, before the ${drainTimeoutSec}s drain ended`);
+  t.diagnostic(`${balancer}, --drain-timeout ${drainTimeoutSec}: sessions on the stopped instance got 1001 ${drainMs} ms after SIGTERM`);
+
+  // The sessions on B are untouched and still carry data.
+  const survivors = first.filter((_, i) => closes[i]!.code === undefined);
+  for (const sock of [...survivors, ...later]) await echoRoundTrip(sock, 65536);
   for (const sock of [...survivors, ...later]) {
     const done = nextEvent(sock, 'close');
     sock.close(1000);
@@ -126,8 +139,8 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
   }
 }
 
-test('two instances sharing TokenRedis behind haproxy (docs/scaling.md): a token set in Redis works at once on both; SIGTERM on one ends its sessions with 1001 while new sessions land on the other', (t) =>
-  drainScenario(t, 'haproxy', 'redis'));
+test('two instances sharing TokenRedis behind haproxy (docs/scaling.md): a token set in Redis works at once on both; on SIGTERM with --drain-timeout 2 new sessions land on the other at once, old ones run on and then end with 1001', (t) =>
+  drainScenario(t, 'haproxy', 'redis', 2));
 
-test('two instances behind nginx least_conn (docs/scaling.md): the same drain, with nginx retrying the refused connect on the other instance', (t) =>
-  drainScenario(t, 'nginx', 'static'));
+test('two instances behind nginx least_conn (docs/scaling.md): SIGTERM without a drain window ends that instance’s sessions with 1001 at once, nginx retries new ones on the other', (t) =>
+  drainScenario(t, 'nginx', 'static', 0));
