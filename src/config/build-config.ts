@@ -1,4 +1,4 @@
-import path from 'node:path';
+import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ParsedArgv, OptionValue } from '../cli/argv-parser.js';
 import { DEFAULT_LIMITS, type Config, type ListenSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
@@ -7,6 +7,11 @@ import { parseHostPort } from './host-port.js';
 export interface BuildContext {
   /** Directory relative paths are resolved against (the caller's working directory). */
   cwd: string;
+  /**
+   * The key password after cli/ has looked at --key-password, --key-password-file and
+   * WEBSOCKIFY_KEY_PASSWORD (see cli/key-password.ts). Undefined: take --key-password as given.
+   */
+  keyPassword?: string | null;
 }
 
 /**
@@ -35,6 +40,15 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   if (flag('web-auth') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --web-auth');
   if (flag('web-auth') && !opt.has('web')) throw new UsageError('You must use --web to use --web-auth');
   if (flag('legacy-syslog') && !opt.has('syslog')) throw new UsageError('You must use --syslog to use --legacy-syslog');
+  if (flag('file-only') && !opt.has('web')) throw new UsageError('You must use --web to use --file-only');
+  if (flag('web-dotfiles') && !opt.has('web')) throw new UsageError('You must use --web to use --web-dotfiles');
+  if (flag('novnc') && opt.has('web')) throw new UsageError('--novnc and --web cannot be used together');
+  if ((opt.has('ssl-target-ca') || flag('ssl-target-insecure')) && !flag('ssl-target')) {
+    throw new UsageError('You must use --ssl-target to use --ssl-target-ca or --ssl-target-insecure');
+  }
+  if (opt.has('ssl-target-ca') && flag('ssl-target-insecure')) {
+    throw new UsageError('--ssl-target-ca and --ssl-target-insecure cannot be used together');
+  }
 
   const positionals = [...argv.positionals];
   const unixListen = str('unix-listen');
@@ -96,20 +110,25 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
     listen,
     target,
     targetTls: flag('ssl-target'),
+    targetTlsOptions: { caFile: abs(str('ssl-target-ca')), insecure: flag('ssl-target-insecure') },
     tokenPlugin,
     hostToken: flag('host-token'),
     authPlugin,
     wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode },
-    web: opt.has('web') ? { root: abs(str('web'))!, fileOnly: flag('file-only'), webAuth: flag('web-auth') } : null,
+    web: opt.has('web')
+      ? { root: abs(str('web'))!, fileOnly: flag('file-only'), webAuth: flag('web-auth'), dotfiles: flag('web-dotfiles') }
+      : null,
+    novnc: flag('novnc'),
     tls: {
       cert: abs(str('cert') ?? 'self.pem')!,
       key: abs(str('key')),
-      keyPassword: str('key-password'),
+      keyPassword: ctx.keyPassword !== undefined ? ctx.keyPassword : str('key-password'),
       sslOnly: flag('ssl-only'),
       sslVersion: (str('ssl-version') ?? 'default') as SslVersion,
       sslCiphers: str('ssl-ciphers'),
       verifyClient: flag('verify-client'),
       cafile: abs(str('cafile')),
+      watchIntervalMs: Math.round(num('tls-watch-interval', 2) * 1000),
     },
     record: abs(str('record')),
     traffic: flag('traffic'),

@@ -27,6 +27,24 @@ export interface TlsConfig {
   sslCiphers: string | null;
   verifyClient: boolean;
   cafile: string | null;
+  /** Poll the cert, key and CA files this often and reload them on change. 0 = only on SIGHUP. */
+  watchIntervalMs: number;
+}
+
+/** How the proxy talks TLS to its target under --ssl-target. */
+export interface TargetTlsConfig {
+  /** CA bundle (PEM) trusted for the target instead of the system store (a private CA). */
+  caFile: string | null;
+  /** --ssl-target-insecure: no certificate or name check at all. */
+  insecure: boolean;
+}
+
+export interface WebConfig {
+  root: string;
+  fileOnly: boolean;
+  webAuth: boolean;
+  /** --web-dotfiles: serve names starting with '.' (refused by default; the reference serves them). */
+  dotfiles: boolean;
 }
 
 export interface PluginSpec {
@@ -58,11 +76,14 @@ export interface Config {
   /** Fixed target, or null when a token plugin (or the wrapped program) decides. */
   target: TargetSpec | null;
   targetTls: boolean;
+  targetTlsOptions: TargetTlsConfig;
   tokenPlugin: PluginSpec | null;
   hostToken: boolean;
   authPlugin: PluginSpec | null;
   wrap: { command: string[]; mode: WrapMode } | null;
-  web: { root: string; fileOnly: boolean; webAuth: boolean } | null;
+  web: WebConfig | null;
+  /** Serve the built-in noVNC console (web/novnc) at /, next to any --web root. */
+  novnc: boolean;
   tls: TlsConfig;
   record: string | null;
   traffic: boolean;
