@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+import path from 'node:path';
+import { buildConfig, refusePlanned } from '../config/build-config.js';
+import type { Config } from '../config/config.js';
+import { ListenError, UsageError, WebsockifyError } from '../errors.js';
+import { Logger } from '../log/logger.js';
+import { StreamSink } from '../log/stream-sink.js';
+import { WebsockifyServer } from '../server/websockify-server.js';
+import { parseArgv } from './argv-parser.js';
+import { bannerText } from './banner.js';
+import { OPTIONS } from './option-table.js';
+import { helpText, usageText } from './usage.js';
+
+/** Exit statuses: 0 clean, 1 runtime failure (listen, config files), 2 bad command line. */
+const EXIT_USAGE = 2;
+const EXIT_FAILURE = 1;
+
+function programName(): string {
+  return path.basename(process.argv[1] ?? 'websockify').replace(/\.js$/, '') === 'main' ? 'websockify' : path.basename(process.argv[1] ?? 'websockify');
+}
+
+function parseCommandLine(argv: readonly string[]): Config | null {
+  const prog = programName();
+  try {
+    const parsed = parseArgv(argv, OPTIONS);
+    if (parsed.options.get('help') === true) {
+      process.stdout.write(helpText(prog));
+      return null;
+    }
+    refusePlanned(parsed.options, new Set(OPTIONS.filter((o) => o.planned).map((o) => o.long)));
+    if (parsed.afterDoubleDash !== null) throw new UsageError('wrapping a program (-- COMMAND) is not yet supported by this version of websockify-ts');
+    return buildConfig(parsed, { cwd: process.cwd() });
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${usageText(prog)}\n${prog}: error: ${err.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  const config = parseCommandLine(process.argv.slice(2));
+  if (!config) return;
+  const logger = new Logger([new StreamSink(process.stderr)], config.verbose ? 'debug' : 'info');
+  const server = new WebsockifyServer(config, logger);
+
+  let description: string;
+  try {
+    description = await server.listen();
+  } catch (err) {
+    const message = err instanceof ListenError ? err.message : `Opening socket failed: ${(err as Error).message}`;
+    logger.error(message);
+    process.exit(EXIT_FAILURE);
+  }
+  logger.raw(bannerText(config, description, false));
+
+  let exiting = false;
+  const exit = async (why: string, code = 0): Promise<void> => {
+    if (exiting) return;
+    exiting = true;
+    logger.info(why);
+    await server.shutdown();
+    await logger.close();
+    process.exit(code);
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (exiting) process.exit(EXIT_FAILURE); // a second signal: stop waiting
+      void exit(`In exit (${signal})`);
+    });
+  }
+
+  // --run-once: the first WebSocket session (whatever its outcome) is the last.
+  if (config.runOnce) {
+    server.onSessionStart = (session) => {
+      server.onSessionStart = null;
+      void server.stopAccepting();
+      void session.done.then(() => exit('run-once: session finished'));
+    };
+  }
+
+  // --timeout N: stop accepting N seconds after launch; exit once the last session ends.
+  if (config.timeoutSec > 0) {
+    setTimeout(() => {
+      logger.info(`listener exit due to --timeout ${config.timeoutSec}`);
+      void server.stopAccepting().then(async () => {
+        await Promise.all([...server.registry.sessions].map((s) => s.done));
+        const wait = setInterval(() => {
+          if (server.registry.openConnections === 0) {
+            clearInterval(wait);
+            void exit('all sessions finished');
+          }
+        }, 200);
+      });
+    }, config.timeoutSec * 1000).unref();
+  }
+
+  // --idle-timeout N: exit after N seconds with no open connection at all.
+  if (config.idleTimeoutSec > 0) {
+    setInterval(() => {
+      if (server.registry.idleForMs() >= config.idleTimeoutSec * 1000) {
+        void exit(`listener exit due to --idle-timeout ${config.idleTimeoutSec}`);
+      }
+    }, 250).unref();
+  }
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof WebsockifyError ? err.message : (err as Error)?.stack ?? String(err);
+  process.stderr.write(`websockify: ${message}\n`);
+  process.exit(EXIT_FAILURE);
+});

@@ -1,0 +1,200 @@
+import type net from 'node:net';
+import type { WebSocket } from 'ws';
+import type { WireMode } from './handshake.js';
+import type { SessionObserver } from './session-observer.js';
+
+export type ClosedBy = 'client' | 'target' | 'server';
+
+export interface BridgeEnd {
+  closeCode: number;
+  closedBy: ClosedBy;
+}
+
+export interface BridgeOptions {
+  mode: WireMode;
+  /** Bytes queued towards the client before target reads pause (--buffer-size). */
+  highWaterBytes: number;
+  /** On a client-side close: how long queued bytes may take to reach the target. */
+  flushMs: number;
+  observer: SessionObserver | null;
+  onProtocolError?: (message: string) => void;
+  onTargetError?: (message: string) => void;
+}
+
+const BINARY = { binary: true } as const;
+const TEXT = { binary: false } as const;
+
+/** Close codes ws sends for its receive-side errors (ws lib/receiver.js error codes). */
+const WS_ERROR_CLOSE_CODES: Record<string, number> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: 1009,
+  WS_ERR_INVALID_UTF8: 1007,
+};
+
+/**
+ * Moves bytes both ways between one WebSocket and one target socket, in order, without loss
+ * or duplication, with memory bounded on both sides:
+ *   client -> target: when target.write() returns false, pause the WebSocket until 'drain';
+ *   target -> client: when ws.bufferedAmount passes the high-water mark, pause the target and
+ *   resume from the callback of the send that crossed it (called once those bytes are flushed).
+ * Closing follows the reference: the target ending yields 1000 "Target closed" after every byte
+ * it sent; a client close is echoed by ws, then queued bytes are flushed to the target and the
+ * target is closed.
+ */
+export class Bridge {
+  bytesFromClient = 0;
+  bytesFromTarget = 0;
+  readonly done: Promise<BridgeEnd>;
+
+  private resolveDone!: (end: BridgeEnd) => void;
+  private clientClosed = false;
+  private targetClosed = false;
+  private targetReadable = true;
+  private clientPaused = false;
+  private initiated: { code: number; by: ClosedBy } | null = null;
+  private clientCloseCode = 1006;
+  private flushTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly target: net.Socket,
+    private readonly options: BridgeOptions,
+  ) {
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    ws.on('message', this.onClientMessage);
+    ws.on('close', this.onClientClose);
+    ws.on('error', this.onClientError);
+    target.on('data', this.onTargetData);
+    target.on('drain', this.onTargetDrain);
+    target.on('end', this.onTargetEnd);
+    target.on('error', this.onTargetError);
+    target.on('close', this.onTargetClose);
+    if (ws.readyState !== ws.OPEN) this.onClientClose(1006);
+  }
+
+  /** Server-initiated close (shutdown, heartbeat timeout): queued bytes get `flushMs`. */
+  close(code: number, reason: string, flushMs: number): void {
+    this.initiate(code, reason, 'server');
+    this.endTarget(flushMs);
+    setTimeout(() => {
+      this.ws.terminate();
+      this.target.destroy();
+    }, flushMs).unref();
+  }
+
+  /** Drop the client without a close frame (dead peer). */
+  terminate(): void {
+    if (!this.initiated) this.initiated = { code: 1006, by: 'server' };
+    this.ws.terminate();
+  }
+
+  /** Bytes a client sent before the bridge existed (while the target was being dialled). */
+  replay(data: Buffer, isBinary: boolean): void {
+    this.onClientMessage(data, isBinary);
+  }
+
+  private readonly onClientMessage = (data: Buffer, isBinary: boolean): void => {
+    if (this.target.writableEnded) return;
+    let bytes = data;
+    if (this.options.mode === 'base64') {
+      if (isBinary) {
+        this.initiate(1003, 'Unsupported: Binary frames are not supported in base64 mode', 'server');
+        return;
+      }
+      bytes = Buffer.from(data.toString('latin1'), 'base64');
+    } else if (!isBinary) {
+      // The reference closes 1003 on text frames in binary mode; so do we (RFC 6455 §7.4.1).
+      this.initiate(1003, 'Unsupported: Text frames are not supported', 'server');
+      return;
+    }
+    this.bytesFromClient += bytes.length;
+    if (bytes.length === 0) return;
+    this.options.observer?.onClientMessage?.(bytes);
+    if (!this.target.write(bytes) && !this.clientPaused) {
+      this.clientPaused = true;
+      this.ws.pause();
+    }
+  };
+
+  private readonly onTargetDrain = (): void => {
+    if (this.clientPaused) {
+      this.clientPaused = false;
+      this.ws.resume();
+    }
+  };
+
+  private readonly onTargetData = (chunk: Buffer): void => {
+    this.bytesFromTarget += chunk.length;
+    this.options.observer?.onTargetData?.(chunk);
+    const ws = this.ws;
+    if (ws.readyState !== ws.OPEN) return;
+    const base64 = this.options.mode === 'base64';
+    const payload = base64 ? chunk.toString('base64') : chunk;
+    if (ws.bufferedAmount + chunk.length >= this.options.highWaterBytes) {
+      this.target.pause();
+      ws.send(payload, base64 ? TEXT : BINARY, this.onClientFlushed);
+    } else {
+      ws.send(payload, base64 ? TEXT : BINARY);
+    }
+  };
+
+  private readonly onClientFlushed = (): void => {
+    if (!this.targetClosed) this.target.resume();
+  };
+
+  private readonly onTargetEnd = (): void => {
+    this.targetReadable = false;
+    this.initiate(1000, 'Target closed', 'target');
+  };
+
+  private readonly onTargetError = (err: Error): void => {
+    this.options.onTargetError?.((err as NodeJS.ErrnoException).code ?? err.message);
+    this.initiate(1011, 'Target connection error', 'target');
+  };
+
+  private readonly onTargetClose = (): void => {
+    this.targetClosed = true;
+    this.targetReadable = false;
+    // A target that vanished without FIN or error (destroyed by us) still ends the session.
+    if (!this.clientClosed) this.initiate(1000, 'Target closed', 'target');
+    this.maybeFinish();
+  };
+
+  private readonly onClientError = (err: Error & { code?: string }): void => {
+    const code = (err.code !== undefined ? WS_ERROR_CLOSE_CODES[err.code] : undefined) ?? 1002;
+    if (!this.initiated) this.initiated = { code, by: 'client' };
+    this.options.onProtocolError?.(err.message);
+  };
+
+  private readonly onClientClose = (code: number): void => {
+    if (this.clientClosed) return;
+    this.clientClosed = true;
+    this.clientCloseCode = code;
+    this.endTarget(this.options.flushMs);
+    this.maybeFinish();
+  };
+
+  private initiate(code: number, reason: string, by: ClosedBy): void {
+    if (this.initiated || this.clientClosed) return;
+    this.initiated = { code, by };
+    const ws = this.ws;
+    if (ws.readyState === ws.OPEN) ws.close(code, reason);
+    if (by !== 'target') this.endTarget(this.options.flushMs);
+  }
+
+  /** Flush what the client sent, then close the target; destroy it if it will not take the bytes. */
+  private endTarget(flushMs: number): void {
+    if (this.targetClosed || this.flushTimer) return;
+    this.target.end();
+    this.flushTimer = setTimeout(() => this.target.destroy(), flushMs);
+    this.flushTimer.unref();
+  }
+
+  private maybeFinish(): void {
+    if (!this.clientClosed || !this.targetClosed) return;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    const end: BridgeEnd = this.initiated
+      ? { closeCode: this.initiated.code, closedBy: this.initiated.by }
+      : { closeCode: this.clientCloseCode, closedBy: 'client' };
+    this.resolveDone(end);
+  }
+}

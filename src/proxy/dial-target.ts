@@ -1,0 +1,58 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { TargetConnectError } from '../errors.js';
+import { describeTarget, type TargetSpec } from '../config/config.js';
+
+export interface DialOptions {
+  /** --ssl-target: connect with TLS, verifying the certificate and host name. */
+  tls: boolean;
+  timeoutMs: number;
+  /** Extra TLS client options (a private CA, for instance), supplied by the TLS module. */
+  tlsOptions?: tls.ConnectionOptions;
+}
+
+/**
+ * Connects to the target. Unlike the reference (first resolved address only, no timeout) we
+ * try every address (Node's happy-eyeballs) and give up after `timeoutMs`.
+ * Resolves with a connected socket, or rejects with TargetConnectError (close 1011).
+ */
+export function dialTarget(target: TargetSpec, options: DialOptions): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    let socket: net.Socket;
+    const label = describeTarget(target);
+    if (target.kind === 'unix') {
+      socket = options.tls
+        ? tls.connect({ ...options.tlsOptions, path: target.path })
+        : net.connect({ path: target.path });
+    } else if (options.tls) {
+      socket = tls.connect({
+        ...options.tlsOptions,
+        host: target.host,
+        port: target.port,
+        servername: net.isIP(target.host) ? undefined : target.host,
+        minVersion: 'TLSv1.2',
+      });
+    } else {
+      socket = net.connect({ host: target.host, port: target.port, noDelay: true, keepAlive: true, autoSelectFamily: true });
+    }
+    const connectEvent = options.tls ? 'secureConnect' : 'connect';
+    const timer = setTimeout(() => {
+      fail(new Error(`timed out after ${options.timeoutMs / 1000}s`));
+    }, options.timeoutMs);
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      socket.removeListener(connectEvent, onConnect);
+      socket.destroy();
+      const reason = (err as NodeJS.ErrnoException).code ?? err.message;
+      reject(new TargetConnectError(`Failed to connect to ${label}: ${reason}`, err));
+    };
+    const onConnect = (): void => {
+      clearTimeout(timer);
+      socket.removeListener('error', fail);
+      if (target.kind === 'tcp') socket.setNoDelay(true);
+      resolve(socket);
+    };
+    socket.once('error', fail);
+    socket.once(connectEvent, onConnect);
+  });
+}

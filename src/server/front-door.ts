@@ -1,0 +1,114 @@
+import type http from 'node:http';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Config } from '../config/config.js';
+import { writeRawHttpError } from '../http/error-response.js';
+import type { Logger } from '../log/logger.js';
+import type { ConnectionRegistry } from './connection-registry.js';
+
+/**
+ * Turns a raw socket into TLS when its first byte says so (0x16 handshake record, 0x80 SSLv2
+ * hello), as the reference does on the same port. Returns null to refuse the connection.
+ * Supplied by the TLS module when a certificate is configured.
+ */
+export type TlsUpgrader = (socket: net.Socket, logger: Logger) => Duplex | null;
+
+export interface FrontDoorOptions {
+  config: Config;
+  logger: Logger;
+  registry: ConnectionRegistry;
+  httpServer: http.Server;
+  tls?: TlsUpgrader;
+  /** Address to show for clients of a unix listener (the reference shows the socket path). */
+  unixLabel?: string;
+}
+
+export interface ConnectionInfo {
+  id: number;
+  client: string;
+  logger: Logger;
+  /** true when the client spoke TLS to us. */
+  secure: boolean;
+  /** The raw TCP/unix socket under any TLS layer. */
+  raw: net.Socket;
+  deadline: NodeJS.Timeout | null;
+}
+
+const connectionInfo = new WeakMap<Duplex, ConnectionInfo>();
+
+export function infoFor(socket: Duplex): ConnectionInfo | undefined {
+  return connectionInfo.get(socket);
+}
+
+/** The handshake deadline no longer applies once a request is complete or the upgrade is done. */
+export function clearDeadline(socket: Duplex): void {
+  const info = connectionInfo.get(socket);
+  if (info?.deadline) {
+    clearTimeout(info.deadline);
+    info.deadline = null;
+  }
+}
+
+/**
+ * One accepted connection, before HTTP: a session id and logger, the connection cap (503), a
+ * deadline for the whole handshake (slowloris: the reference waits forever once a byte has
+ * arrived), and the TLS sniff. Then the socket is handed to node:http.
+ */
+export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket) => void {
+  const { config, registry, httpServer } = options;
+  const limits = config.limits;
+
+  return function acceptConnection(socket: net.Socket): void {
+    const id = registry.allocateId();
+    const client = socket.remoteAddress ?? options.unixLabel ?? 'unix';
+    const logger = options.logger.child({ client, session: id });
+    socket.on('error', (err: NodeJS.ErrnoException) => logger.debug(`client socket error: ${err.code ?? err.message}`));
+
+    if (limits.maxConnections > 0 && registry.openConnections >= limits.maxConnections) {
+      logger.warn(`connection refused: limit of ${limits.maxConnections} open connections reached`);
+      writeRawHttpError(socket, 503, 'Service Unavailable: too many connections', { 'Retry-After': '1' });
+      return;
+    }
+    registry.trackSocket(socket);
+
+    const info: ConnectionInfo = { id, client, logger, secure: false, raw: socket, deadline: null };
+    info.deadline = setTimeout(() => {
+      info.deadline = null;
+      logger.info(`handshake timed out after ${limits.handshakeTimeoutMs / 1000}s`);
+      socket.destroy();
+    }, limits.handshakeTimeoutMs);
+    socket.once('close', () => clearDeadline(socket));
+    connectionInfo.set(socket, info);
+
+    if (!options.tls) {
+      httpServer.emit('connection', socket);
+      return;
+    }
+    const upgradeTls = options.tls;
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      const byte = first[0];
+      if (byte === 0x16 || byte === 0x80) {
+        const secure = upgradeTls(socket, logger);
+        if (!secure) {
+          socket.destroy();
+          return;
+        }
+        info.secure = true;
+        connectionInfo.set(secure, info);
+        logger.debug('SSL/TLS (wss://) connection');
+        httpServer.emit('connection', secure);
+      } else if (config.tls.sslOnly) {
+        logger.info('non-SSL connection received but disallowed');
+        socket.destroy();
+        return;
+      } else {
+        httpServer.emit('connection', socket);
+      }
+      // node:http reads new bytes straight from the handle; the unshifted first chunk reaches
+      // its parser through 'data' on the next tick, before any new I/O, so order is kept.
+      socket.resume();
+    });
+  };
+}

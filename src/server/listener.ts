@@ -1,0 +1,88 @@
+import { promises as dns } from 'node:dns';
+import fs from 'node:fs';
+import net from 'node:net';
+import { ListenError } from '../errors.js';
+import { formatHost, type ListenSpec } from '../config/config.js';
+
+/** The reference uses a backlog of 100; a busier server deserves the kernel's usual cap. */
+const LISTEN_BACKLOG = 511;
+
+export interface OpenedListener {
+  server: net.Server;
+  /** Where we really listen, for the banner and logs: `127.0.0.1:6080`, a path, or `inetd`. */
+  description: string;
+}
+
+/**
+ * Opens the listening socket. Binding a bare port takes IPv4 only (0.0.0.0), or dual-stack `::`
+ * with -6, exactly as the reference; a host name is resolved and its first address used
+ * (IPv4 first unless -6). Nothing wider than asked is ever opened.
+ */
+export async function openListener(spec: ListenSpec, onConnection: (socket: net.Socket) => void): Promise<OpenedListener> {
+  const server = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, onConnection);
+  server.maxConnections = Infinity;
+  try {
+    switch (spec.kind) {
+      case 'tcp': {
+        const host = await resolveListenHost(spec.host, spec.preferIpv6);
+        await listen(server, { host, port: spec.port, backlog: LISTEN_BACKLOG });
+        const address = server.address() as net.AddressInfo;
+        return { server, description: `${formatHost(address.address)}:${address.port}` };
+      }
+      case 'unix': {
+        removeStaleSocket(spec.path);
+        // Bind under a umask so the socket never exists with wider permissions than asked.
+        const previous = process.umask(~spec.mode & 0o777);
+        let listening: Promise<void>;
+        try {
+          listening = listen(server, { path: spec.path, backlog: LISTEN_BACKLOG });
+        } finally {
+          process.umask(previous);
+        }
+        await listening;
+        fs.chmodSync(spec.path, spec.mode);
+        return { server, description: `unix socket ${spec.path}` };
+      }
+      case 'fd': {
+        await listen(server, { fd: spec.fd } as net.ListenOptions);
+        return { server, description: spec.label };
+      }
+    }
+  } catch (err) {
+    server.close();
+    if (err instanceof ListenError) throw err;
+    throw new ListenError(`Opening socket failed: ${(err as Error).message}`, err);
+  }
+}
+
+async function resolveListenHost(host: string, preferIpv6: boolean): Promise<string> {
+  if (host === '') return preferIpv6 ? '::' : '0.0.0.0';
+  if (net.isIP(host)) return host;
+  const addresses = await dns.lookup(host, { all: true });
+  const ordered = [...addresses].sort((a, b) => (preferIpv6 ? b.family - a.family : a.family - b.family));
+  if (ordered.length === 0) throw new ListenError(`Opening socket failed: cannot resolve ${host}`);
+  return ordered[0]!.address;
+}
+
+function listen(server: net.Server, options: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(options, () => {
+      server.removeListener('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** The reference unlinks whatever is at the path; we only replace a socket, never a regular file. */
+function removeStaleSocket(socketPath: string): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(socketPath);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) throw new ListenError(`Opening socket failed: ${socketPath} exists and is not a socket`);
+  fs.unlinkSync(socketPath);
+}

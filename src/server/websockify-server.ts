@@ -1,0 +1,203 @@
+import type { IncomingMessage } from 'node:http';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { WebSocketServer } from 'ws';
+import type { Config, TargetSpec } from '../config/config.js';
+import { WebsockifyError } from '../errors.js';
+import { writeRawHttpError } from '../http/error-response.js';
+import { redactPath } from '../log/redact.js';
+import type { Logger } from '../log/logger.js';
+import type { AuthPlugin } from '../plugins/auth/auth-plugin.js';
+import type { TokenPlugin } from '../plugins/token/token-plugin.js';
+import { admit } from '../proxy/admit.js';
+import { startSession, type SessionContext } from '../proxy/session.js';
+import type { SessionObserver } from '../proxy/session-observer.js';
+import { ConnectionRegistry, type LiveSession } from './connection-registry.js';
+import { clearDeadline, createFrontDoor, infoFor, type TlsUpgrader } from './front-door.js';
+import { createHttpFront, type RequestHandler } from './http-front.js';
+import { openListener, type OpenedListener } from './listener.js';
+
+export interface ServerParts {
+  tokenPlugin?: TokenPlugin | null;
+  authPlugins?: readonly AuthPlugin[];
+  /** Serves plain GET/HEAD (the --web server). */
+  requestHandler?: RequestHandler;
+  tls?: TlsUpgrader;
+  targetTlsOptions?: SessionContext['targetTlsOptions'];
+  observerFor?: (id: number, client: string) => SessionObserver | null;
+  /** Token extraction; the default reads `?token=` (or Host with --host-token). */
+  extractToken?: (req: IncomingMessage) => string | null;
+}
+
+/**
+ * The whole server: listener -> front door -> HTTP -> admit -> session. Owns the registry of
+ * live connections so it can stop accepting, drain and shut down cleanly.
+ */
+export class WebsockifyServer {
+  readonly registry = new ConnectionRegistry();
+  private listener: OpenedListener | null = null;
+  private readonly sessionSockets = new WeakSet<Duplex>();
+  private dynamicTarget: TargetSpec | null;
+  private stopped = false;
+  /** Called for every session that starts (--run-once uses it). */
+  onSessionStart: ((session: LiveSession) => void) | null = null;
+
+  constructor(
+    readonly config: Config,
+    private readonly logger: Logger,
+    private readonly parts: ServerParts = {},
+  ) {
+    this.dynamicTarget = config.target;
+  }
+
+  /** Wrap mode moves the target at run time (the program's socket). */
+  setTarget(target: TargetSpec | null): void {
+    this.dynamicTarget = target;
+  }
+
+  get description(): string {
+    return this.listener?.description ?? '';
+  }
+
+  async listen(): Promise<string> {
+    const { config, logger, parts } = this;
+    const wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: config.limits.maxMessageBytes,
+      // The subprotocol was already chosen by validateHandshake; ws only echoes it.
+      handleProtocols: (_offered, req) => (req as IncomingMessage & { wsfyProtocol?: string }).wsfyProtocol ?? false,
+    });
+    const sessionContext: SessionContext = {
+      config,
+      wss,
+      ...(parts.targetTlsOptions ? { targetTlsOptions: parts.targetTlsOptions } : {}),
+      ...(parts.observerFor ? { observerFor: parts.observerFor } : {}),
+    };
+    const loggerFor = (socket: Duplex): Logger => infoFor(socket)?.logger ?? logger;
+    const extractToken = parts.extractToken ?? ((req: IncomingMessage) => defaultExtractToken(req, config.hostToken));
+
+    const httpServer = createHttpFront({
+      config,
+      logger,
+      loggerFor,
+      onRequestComplete: clearDeadline,
+      ...(parts.requestHandler ? { requestHandler: parts.requestHandler } : {}),
+      onUpgrade: (req, socket, head) => {
+        const info = infoFor(socket);
+        const log = info?.logger ?? logger;
+        if (this.stopped) {
+          writeRawHttpError(socket, 503, 'Server shutting down');
+          return;
+        }
+        log.info(`${info?.secure ? 'SSL/TLS (wss://)' : 'Plain non-SSL (ws://)'} WebSocket connection`);
+        if ((req.url ?? '/') !== '/') log.info(`Path: '${redactPath(req.url ?? '')}'`);
+        const facts = {
+          clientAddress: info?.client ?? (socket as net.Socket).remoteAddress ?? '',
+          peerCertificate: info?.secure ? peerCertificateOf(socket as TLSSocket) : null,
+        };
+        admit(req, facts, {
+          config,
+          tokenPlugin: parts.tokenPlugin ?? null,
+          authPlugins: parts.authPlugins ?? [],
+          currentTarget: () => this.dynamicTarget,
+          extractToken,
+        }).then(
+          (admission) => {
+            if (socket.destroyed) return;
+            clearDeadline(socket);
+            this.sessionSockets.add(info?.raw ?? socket);
+            (req as IncomingMessage & { wsfyProtocol?: string }).wsfyProtocol = admission.handshake.protocol ?? undefined;
+            const session = startSession(sessionContext, {
+              id: info?.id ?? 0,
+              client: facts.clientAddress,
+              logger: log,
+              req,
+              socket,
+              head,
+              handshake: admission.handshake,
+              target: admission.target,
+            });
+            this.registry.addSession(session);
+            this.onSessionStart?.(session);
+          },
+          (err: unknown) => {
+            if (err instanceof WebsockifyError && err.httpStatus !== undefined) {
+              log.info(`handshake refused: ${err.httpStatus} ${err.message}`, { code: err.code });
+              writeRawHttpError(socket, err.httpStatus, err.message, { ...err.headers });
+            } else {
+              log.error(`handler exception: ${(err as Error).message}`);
+              writeRawHttpError(socket, 500, 'Internal Server Error');
+            }
+          },
+        );
+      },
+    });
+
+    const frontDoor = createFrontDoor({
+      config,
+      logger,
+      registry: this.registry,
+      httpServer,
+      ...(parts.tls ? { tls: parts.tls } : {}),
+      ...(config.listen.kind === 'unix' ? { unixLabel: config.listen.path } : {}),
+    });
+    this.listener = await openListener(config.listen, frontDoor);
+    this.listener.server.on('error', (err: Error) => logger.error(`listener error: ${err.message}`));
+    return this.listener.description;
+  }
+
+  /** Stop accepting new connections; live ones go on. */
+  async stopAccepting(): Promise<void> {
+    this.stopped = true;
+    const server = this.listener?.server;
+    if (!server || !server.listening) return;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * SIGTERM/SIGINT: stop accepting, close every session with 1001 (queued bytes are flushed
+   * first), drop connections that are not sessions, and wait at most shutdownTimeoutMs.
+   */
+  async shutdown(code = 1001, reason = 'Server shutting down'): Promise<void> {
+    const closing = this.stopAccepting();
+    const flushMs = this.config.limits.shutdownTimeoutMs;
+    const sessions = [...this.registry.sessions];
+    for (const session of sessions) session.close(code, reason, flushMs);
+    this.registry.destroyNonSessionSockets((socket) => this.sessionSockets.has(socket));
+    const allDone = Promise.all(sessions.map((s) => s.done));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, flushMs + 1_000)));
+    await Promise.race([allDone, deadline]);
+    clearTimeout(timer);
+    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 100))]);
+  }
+}
+
+function peerCertificateOf(socket: TLSSocket): ReturnType<TLSSocket['getPeerCertificate']> | null {
+  if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return null;
+  const cert = socket.getPeerCertificate();
+  return cert && Object.keys(cert).length > 0 ? cert : null;
+}
+
+/**
+ * The reference's token rules: the first `token` query parameter, percent-decoded with `+` as
+ * space, an empty value counting as absent, one trailing newline stripped; or, with
+ * --host-token, the Host header up to its first colon.
+ */
+export function defaultExtractToken(req: IncomingMessage, hostToken: boolean): string | null {
+  if (hostToken) {
+    const host = req.headers.host ?? '';
+    const token = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+    return token === '' ? null : token;
+  }
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  if (q === -1) return null;
+  const value = new URLSearchParams(url.slice(q + 1).split('#')[0]).get('token');
+  if (value === null || value === '') return null;
+  return value.replace(/\n$/, '');
+}
+
