@@ -10,6 +10,11 @@ import { parseArgv } from './argv-parser.js';
 import { bannerText } from './banner.js';
 import { OPTIONS } from './option-table.js';
 import { helpText, usageText } from './usage.js';
+import { resolveKeyPassword } from './key-password.js';
+import { consoleUrl, novncCommandArgv } from './novnc-command.js';
+import { createWebHandler } from '../http/web-handler.js';
+import { createTlsUpgrader, setupTls } from '../tls/setup-tls.js';
+import { loadTargetTls, targetTlsBaseOptions } from '../tls/target-tls.js';
 
 /** Exit statuses: 0 clean, 1 runtime failure (listen, config files), 2 bad command line. */
 const EXIT_USAGE = 2;
@@ -22,14 +27,16 @@ function programName(): string {
 function parseCommandLine(argv: readonly string[]): Config | null {
   const prog = programName();
   try {
-    const parsed = parseArgv(argv, OPTIONS);
+    const words = argv[0] === 'novnc' ? novncCommandArgv(argv.slice(1)) : argv;
+    const parsed = parseArgv(words, OPTIONS);
     if (parsed.options.get('help') === true) {
       process.stdout.write(helpText(prog));
       return null;
     }
     refusePlanned(parsed.options, new Set(OPTIONS.filter((o) => o.planned).map((o) => o.long)));
     if (parsed.afterDoubleDash !== null) throw new UsageError('wrapping a program (-- COMMAND) is not yet supported by this version of websockify-ts');
-    return buildConfig(parsed, { cwd: process.cwd() });
+    const cwd = process.cwd();
+    return buildConfig(parsed, { cwd, keyPassword: resolveKeyPassword(parsed.options, process.env, cwd) });
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`${usageText(prog)}\n${prog}: error: ${err.message}\n`);
@@ -43,7 +50,28 @@ async function main(): Promise<void> {
   const config = parseCommandLine(process.argv.slice(2));
   if (!config) return;
   const logger = new Logger([new StreamSink(process.stderr)], config.verbose ? 'debug' : 'info');
-  const server = new WebsockifyServer(config, logger);
+  // TLS files, the web root and the target CA are checked before listening, so a bad file
+  // fails the launch with a message naming it (exit 1) instead of failing clients later.
+  let tls: ReturnType<typeof setupTls>;
+  let requestHandler: ReturnType<typeof createWebHandler>;
+  let targetTls: ReturnType<typeof loadTargetTls> | null;
+  try {
+    tls = setupTls(config, logger);
+    requestHandler = createWebHandler(config, logger);
+    targetTls = config.targetTls ? loadTargetTls(config.targetTlsOptions) : null;
+  } catch (err) {
+    logger.error(err instanceof WebsockifyError ? err.message : String(err));
+    process.exit(EXIT_FAILURE);
+  }
+  const server = new WebsockifyServer(config, logger, {
+    ...(tls ? { tls: createTlsUpgrader(tls, config) } : {}),
+    ...(requestHandler ? { requestHandler } : {}),
+    ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),
+  });
+  // SIGHUP re-reads the certificate and key (a bad new pair keeps the old one serving).
+  process.on('SIGHUP', () => {
+    if (tls) tls.reload('SIGHUP');
+  });
 
   let description: string;
   try {
@@ -53,7 +81,10 @@ async function main(): Promise<void> {
     logger.error(message);
     process.exit(EXIT_FAILURE);
   }
-  logger.raw(bannerText(config, description, false));
+  logger.raw(bannerText(config, description, tls !== null));
+  if (config.novnc && config.listen.kind === 'tcp') {
+    logger.raw(`  - noVNC console: open ${consoleUrl(description, tls !== null && config.tls.sslOnly)}`);
+  }
 
   let exiting = false;
   const exit = async (why: string, code = 0): Promise<void> => {

@@ -120,6 +120,7 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       : null,
     novnc: flag('novnc'),
     tls: {
+      required: opt.has('cert') || opt.has('key') || flag('ssl-only') || flag('verify-client'),
       cert: abs(str('cert') ?? 'self.pem')!,
       key: abs(str('key')),
       keyPassword: ctx.keyPassword !== undefined ? ctx.keyPassword : str('key-password'),

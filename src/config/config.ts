@@ -19,6 +19,12 @@ export type WrapMode = 'exit' | 'ignore' | 'respawn';
 export type SslVersion = 'default' | 'tlsv1_1' | 'tlsv1_2' | 'tlsv1_3';
 
 export interface TlsConfig {
+  /**
+   * TLS was asked for (--cert, --key, --ssl-only or --verify-client given): the files must load
+   * at start or the launch fails. Otherwise a missing default self.pem just means no TLS, as in
+   * the reference.
+   */
+  required: boolean;
   cert: string;
   key: string | null;
   keyPassword: string | null;

@@ -34,8 +34,14 @@ export function loadTargetTls(config: TargetTlsConfig): TargetTls {
  * bundle is trusted; with --ssl-target-insecure nothing is checked.
  */
 export function targetTlsConnectOptions(settings: TargetTls, host: string): tls.ConnectionOptions {
-  const options: tls.ConnectionOptions = { minVersion: 'TLSv1.2' };
+  const options = targetTlsBaseOptions(settings);
   if (net.isIP(host) === 0) options.servername = host;
+  return options;
+}
+
+/** The host-independent part (the dialer adds host, port and SNI). */
+export function targetTlsBaseOptions(settings: TargetTls): tls.ConnectionOptions {
+  const options: tls.ConnectionOptions = { minVersion: 'TLSv1.2' };
   if (settings.insecure) {
     options.rejectUnauthorized = false;
     options.checkServerIdentity = () => undefined;

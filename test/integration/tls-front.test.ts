@@ -14,7 +14,7 @@ import { startMiniFront, type MiniFront } from '../support/mini-front.js';
 import { CertFactory, type Pair } from '../support/openssl-certs.js';
 
 function tlsConfig(over: Partial<TlsConfig>): TlsConfig {
-  return { cert: '', key: null, keyPassword: null, sslOnly: false, sslVersion: 'default', sslCiphers: null, verifyClient: false, cafile: null, watchIntervalMs: 0, ...over };
+  return { required: true, cert: '', key: null, keyPassword: null, sslOnly: false, sslVersion: 'default', sslCiphers: null, verifyClient: false, cafile: null, watchIntervalMs: 0, ...over };
 }
 
 interface Answer {

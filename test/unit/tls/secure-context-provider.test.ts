@@ -9,6 +9,7 @@ import { CertFactory, type Pair } from '../../support/openssl-certs.js';
 
 function tlsConfig(over: Partial<TlsConfig>): TlsConfig {
   return {
+    required: true,
     cert: '/nonexistent/self.pem',
     key: null,
     keyPassword: null,
