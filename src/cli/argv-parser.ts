@@ -80,6 +80,10 @@ function matchLong(name: string, specs: readonly OptionSpec[]): OptionSpec {
   const candidates = name === '' ? [] : specs.filter((s) => s.long.startsWith(name));
   if (candidates.length === 1) return candidates[0]!;
   if (candidates.length === 0) throw new UsageError(`no such option: --${name}`);
+  // Our added options must not make a prefix that worked with the reference ambiguous:
+  // `--heart 5` still means --heartbeat although --heartbeat-timeout now exists.
+  const reference = candidates.filter((s) => !s.ours);
+  if (reference.length === 1) return reference[0]!;
   const names = candidates.map((s) => `--${s.long}`).join(', ');
   throw new UsageError(`ambiguous option: --${name} (${names}?)`);
 }

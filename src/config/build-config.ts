@@ -146,7 +146,7 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       handshakeTimeoutMs,
       maxHeaderBytes,
       maxHeaderCount,
-      maxUriBytes: Math.min(DEFAULT_LIMITS.maxUriBytes, maxHeaderBytes),
+      maxUriBytes: Math.min(DEFAULT_LIMITS.maxUriBytes, Math.floor(maxHeaderBytes / 2)),
       connectTimeoutMs,
       maxConnections,
       bufferHighWaterBytes,

@@ -109,7 +109,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
       socket.destroy();
       return;
     }
-    const [status, message] = clientErrorStatus(err.code);
+    const [status, message] = clientErrorStatus(err.code, err.rawPacket);
     loggerFor(socket).info(`bad request: ${status} ${message}`, { reason: err.code });
     writeRawHttpError(socket, status, message);
   });
@@ -117,12 +117,19 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
   return server;
 }
 
-function clientErrorStatus(code: string | undefined): [number, string] {
+/** A well-formed request line (`METHOD target HTTP/x.y`) with a method we do not know. */
+const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) \S+ HTTP\/\d\.\d\r?$/;
+
+function clientErrorStatus(code: string | undefined, rawPacket: Buffer | undefined): [number, string] {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
       return [431, 'Request Header Fields Too Large'];
-    case 'HPE_INVALID_METHOD':
-      return [501, 'Unsupported method'];
+    case 'HPE_INVALID_METHOD': {
+      const line = (rawPacket ?? Buffer.alloc(0)).subarray(0, 256).toString('latin1').split('\n')[0] ?? '';
+      const method = REQUEST_LINE.exec(line)?.[1];
+      // The reference answers 501 to an unknown method and 400 to a malformed request line.
+      return method ? [501, `Unsupported method ('${method}')`] : [400, 'Bad Request'];
+    }
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return [408, 'Request Timeout'];
     default:

@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import type net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
+import { closePayload, connect, encodeFrame, FrameReader, readHttpAnswer, upgradeRequest } from '../support/raw-ws.js';
+import { closedPort, startEchoTarget, startTcpTarget, type TcpTarget } from '../support/targets.js';
+import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+
+async function rawSession(port: number, protocol = 'binary'): Promise<{ socket: net.Socket; frames: FrameReader }> {
+  const socket = await connect(port);
+  socket.write(upgradeRequest({ headers: { 'Sec-WebSocket-Protocol': protocol } }));
+  const answer = await readHttpAnswer(socket);
+  assert.equal(answer.status, 101);
+  return { socket, frames: new FrameReader(socket, answer.rest) };
+}
+
+describe('bridging bytes between a WebSocket client and a TCP target', () => {
+  let echo: TcpTarget;
+  let proxy: ProxyProcess;
+  before(async () => {
+    echo = await startEchoTarget();
+    proxy = await startProxy(['127.0.0.1:0', `127.0.0.1:${echo.port}`, '--max-message-size', '32M']);
+  });
+  after(async () => {
+    await proxy.stop();
+    await echo.close();
+  });
+
+  it('echoes random payloads from 0 bytes to 16 MiB byte for byte, with pings interleaved', async () => {
+    const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
+    let pongs = 0;
+    ws.on('pong', () => pongs++);
+    for (const size of [0, 1, 125, 126, 65535, 65536, 65537, 1024 * 1024, 16 * 1024 * 1024]) {
+      const payload = randomBytes(size);
+      const received = receiveBytes(ws, size);
+      ws.ping(Buffer.from('p'));
+      ws.send(payload);
+      ws.ping();
+      const echoed = await received;
+      assert.equal(echoed.length, size, `size ${size}`);
+      assert.ok(echoed.equals(payload), `payload of ${size} bytes came back altered`);
+    }
+    assert.ok(pongs >= 1, 'pings were answered');
+    ws.close(1000);
+    assert.equal((await closeEvent(ws)).code, 1000);
+  });
+
+  it('keeps the order of many small messages sent back to back', async () => {
+    const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
+    const messages = Array.from({ length: 5000 }, (_, i) => Buffer.from(`m${i};`));
+    const expected = Buffer.concat(messages);
+    const received = receiveBytes(ws, expected.length);
+    for (const m of messages) ws.send(m);
+    assert.ok((await received).equals(expected));
+    ws.close();
+  });
+
+  it('echoes the client close code and reason', async () => {
+    const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
+    const closed = closeEvent(ws);
+    ws.close(4000, 'bye now');
+    assert.deepEqual(await closed, { code: 4000, reason: 'bye now' });
+  });
+
+  it('delivers data that arrives in the same read as the client close to the target', async () => {
+    const seen: Buffer[] = [];
+    let ended!: () => void;
+    const targetDone = new Promise<void>((resolve) => (ended = resolve));
+    const sink = await startTcpTarget((socket) => {
+      socket.on('data', (c: Buffer) => seen.push(c));
+      socket.on('end', () => {
+        ended();
+        socket.end();
+      });
+    });
+    const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${sink.port}`]);
+    try {
+      const { socket, frames } = await rawSession(p2.port);
+      const payload = randomBytes(200_000);
+      // Three data frames and the close frame in a single write.
+      socket.write(Buffer.concat([encodeFrame(2, payload.subarray(0, 1000)), encodeFrame(2, payload.subarray(1000, 150_000)), encodeFrame(2, payload.subarray(150_000)), encodeFrame(8, closePayload(1000, 'done'))]));
+      const close = await frames.untilClose();
+      assert.equal(close.code, 1000);
+      await targetDone;
+      assert.ok(Buffer.concat(seen).equals(payload), 'the target got every byte sent before the close');
+    } finally {
+      await p2.stop();
+      await sink.close();
+    }
+  });
+
+  it('sends everything the target wrote before its close, then 1000 "Target closed"', async () => {
+    const payload = randomBytes(3 * 1024 * 1024 + 17);
+    const source = await startTcpTarget((socket) => socket.end(payload));
+    const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${source.port}`]);
+    try {
+      const { socket, frames } = await rawSession(p2.port);
+      const close = await frames.untilClose(10_000);
+      socket.write(encodeFrame(8, closePayload(1000)));
+      assert.equal(close.code, 1000);
+      assert.equal(close.reason, 'Target closed');
+      assert.equal(createHash('sha256').update(close.data).digest('hex'), createHash('sha256').update(payload).digest('hex'));
+      await p2.waitForOutput(/session closed .*bytes_out=3145745 close=1000 by=target/);
+    } finally {
+      await p2.stop();
+      await source.close();
+    }
+  });
+
+  it('closes with 1011 "Failed to connect to downstream server" when the target refuses', async () => {
+    const port = await closedPort();
+    const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${port}`]);
+    try {
+      const { frames } = await rawSession(p2.port);
+      const close = await frames.untilClose();
+      assert.deepEqual([close.code, close.reason], [1011, 'Failed to connect to downstream server']);
+      await p2.waitForOutput(new RegExp(`Failed to connect to 127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
+    } finally {
+      await p2.stop();
+    }
+  });
+
+  it('closes with 1011 when the target resets the connection, and keeps serving', async () => {
+    const resetter = await startTcpTarget((socket) => {
+      socket.once('data', () => socket.resetAndDestroy());
+    });
+    const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${resetter.port}`]);
+    try {
+      const ws = await openClient(`ws://127.0.0.1:${p2.port}/`);
+      const closed = closeEvent(ws);
+      ws.send(Buffer.from('trigger'));
+      const { code, reason } = await closed;
+      assert.equal(code, 1011);
+      assert.equal(reason, 'Target connection error');
+      await p2.waitForOutput(/target connection error: ECONNRESET/);
+      const again = await openClient(`ws://127.0.0.1:${p2.port}/`);
+      again.close();
+    } finally {
+      await p2.stop();
+      await resetter.close();
+    }
+  });
+
+  it('carries base64 in text frames both ways when only base64 is offered', async () => {
+    const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`, ['base64']);
+    assert.equal(ws.protocol, 'base64');
+    const payload = randomBytes(70_000);
+    const reply = new Promise<string>((resolve) => {
+      let text = '';
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        assert.equal(isBinary, false, 'base64 mode answers with text frames');
+        text += Buffer.from(data.toString(), 'base64').toString('latin1');
+        if (text.length >= payload.length) resolve(text);
+      });
+    });
+    ws.send(payload.toString('base64'));
+    assert.ok(Buffer.from(await reply, 'latin1').equals(payload));
+    ws.close();
+  });
+
+  it('closes 1003 on a text frame in binary mode, as the reference', async () => {
+    const { socket, frames } = await rawSession(proxy.port);
+    socket.write(encodeFrame(1, Buffer.from('hello')));
+    const close = await frames.untilClose();
+    assert.deepEqual([close.code, close.reason], [1003, 'Unsupported: Text frames are not supported']);
+  });
+
+  it('follows RFC 6455 where the reference does not: 1002 for unmasked frames, RSV bits, long pings and reserved close codes', async () => {
+    const cases: Array<[string, Buffer]> = [
+      ['unmasked frame', encodeFrame(2, Buffer.from('x'), { mask: false })],
+      ['RSV1 without an extension', encodeFrame(2, Buffer.from('x'), { rsv: 4 })],
+      ['ping over 125 bytes', encodeFrame(9, Buffer.alloc(126))],
+      ['reserved close code 1005', encodeFrame(8, closePayload(1005))],
+      ['unknown opcode 3', encodeFrame(3, Buffer.from('x'))],
+      ['fragmented ping', encodeFrame(9, Buffer.from('x'), { fin: false })],
+      ['continuation without a start', encodeFrame(0, Buffer.from('x'))],
+    ];
+    for (const [name, frame] of cases) {
+      const { socket, frames } = await rawSession(proxy.port);
+      socket.write(frame);
+      const close = await frames.untilClose();
+      assert.equal(close.code, 1002, name);
+    }
+  });
+
+  it('closes 1009 when a message exceeds --max-message-size, and the process keeps serving', async () => {
+    const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${echo.port}`, '--max-message-size', '64K']);
+    try {
+      const { socket, frames } = await rawSession(p2.port);
+      socket.write(encodeFrame(2, Buffer.alloc(65 * 1024)));
+      assert.equal((await frames.untilClose()).code, 1009);
+      const ws = await openClient(`ws://127.0.0.1:${p2.port}/`);
+      const back = receiveBytes(ws, 64 * 1024);
+      ws.send(Buffer.alloc(64 * 1024, 7));
+      assert.equal((await back).length, 64 * 1024);
+      ws.close();
+    } finally {
+      await p2.stop();
+    }
+  });
+
+  it('reassembles fragmented messages and answers pings between fragments', async () => {
+    const { socket, frames } = await rawSession(proxy.port);
+    socket.write(Buffer.concat([encodeFrame(2, Buffer.from('frag'), { fin: false }), encodeFrame(9, Buffer.from('hi')), encodeFrame(0, Buffer.from('ment'), { fin: false }), encodeFrame(0, Buffer.from('ed'))]));
+    const pong = await frames.next();
+    assert.deepEqual([pong?.opcode, pong?.payload.toString()], [0xa, 'hi']);
+    let text = '';
+    while (text.length < 'fragmented'.length) text += (await frames.next())!.payload.toString();
+    assert.equal(text, 'fragmented');
+    socket.destroy();
+  });
+
+  it('keeps client bytes pipelined right after the request headers', async () => {
+    const socket = await connect(proxy.port);
+    socket.write(Buffer.concat([Buffer.from(upgradeRequest({ headers: { 'Sec-WebSocket-Protocol': 'binary' } })), encodeFrame(2, Buffer.from('early bird'))]));
+    const answer = await readHttpAnswer(socket);
+    assert.equal(answer.status, 101);
+    const frames = new FrameReader(socket, answer.rest);
+    let text = '';
+    while (text.length < 10) text += (await frames.next())!.payload.toString();
+    assert.equal(text, 'early bird');
+    socket.destroy();
+  });
+});

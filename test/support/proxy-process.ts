@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The built CLI, as users run it. */
+export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface ProxyProcess {
+  proc: ChildProcess;
+  host: string;
+  port: number;
+  /** stdout + stderr so far. */
+  output(): string;
+  /** Resolves with the first output line matching `pattern` (waits up to timeoutMs). */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  exited: Promise<ExitStatus>;
+  stop(signal?: NodeJS.Signals): Promise<ExitStatus>;
+  /** Resident set size of the proxy process, in KiB. */
+  rssKiB(): number;
+}
+
+export interface StartOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Wait for the banner's `Listen on` line (default true). */
+  waitForListen?: boolean;
+  stdio0?: 'ignore' | 'pipe' | number;
+}
+
+export async function startProxy(args: readonly string[], options: StartOptions = {}): Promise<ProxyProcess> {
+  const proc = spawn(process.execPath, [CLI_PATH, ...args], {
+    cwd: options.cwd ?? process.cwd(),
+    env: options.env ?? process.env,
+    stdio: [options.stdio0 ?? 'ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const waiters: Array<() => void> = [];
+  const onChunk = (chunk: Buffer): void => {
+    output += chunk.toString();
+    for (const waiter of waiters.splice(0)) waiter();
+  };
+  proc.stdout!.on('data', onChunk);
+  proc.stderr!.on('data', onChunk);
+  const exited = new Promise<ExitStatus>((resolve) => {
+    proc.once('exit', (code, signal) => {
+      for (const waiter of waiters.splice(0)) waiter();
+      resolve({ code, signal });
+    });
+  });
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+
+  const waitForOutput = (pattern: RegExp, timeoutMs = 10_000): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`timed out waiting for ${pattern} in proxy output:\n${output}`)), timeoutMs);
+      const check = (): void => {
+        const line = output.split('\n').find((l) => pattern.test(l));
+        if (line !== undefined) {
+          clearTimeout(deadline);
+          resolve(line);
+        } else if (hasExited) {
+          clearTimeout(deadline);
+          reject(new Error(`proxy exited before printing ${pattern}:\n${output}`));
+        } else waiters.push(check);
+      };
+      check();
+    });
+
+  const proxy: ProxyProcess = {
+    proc,
+    host: '',
+    port: 0,
+    output: () => output,
+    waitForOutput,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (!hasExited) proc.kill(signal);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      const status = await exited;
+      clearTimeout(timer);
+      return status;
+    },
+    rssKiB() {
+      const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    },
+  };
+  if (options.waitForListen !== false) {
+    const line = await waitForOutput(/Listen on /);
+    const match = /Listen on (\[?[^\s\]]*\]?):(\d+)/.exec(line);
+    if (match) {
+      proxy.host = match[1]!.replace(/^\[|\]$/g, '');
+      proxy.port = Number(match[2]);
+    }
+  }
+  return proxy;
+}
+
+/** Runs the CLI to completion (for usage errors and --help). */
+export async function runCli(args: readonly string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
