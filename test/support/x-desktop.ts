@@ -49,6 +49,8 @@ export interface Desktop {
   typedLines(): string[];
   /** How many ButtonPress events xev has seen. */
   clicks(): number;
+  /** Key names xev saw pressed, in order (e.g. Control_L, Alt_L, Delete). */
+  keysPressed(): string[];
   /** The X server's own picture of the screen (xwd). */
   capture(): Pixels;
   stop(): Promise<void>;
@@ -126,7 +128,7 @@ export async function startDesktop(password = 'vncpass1'): Promise<Desktop> {
   const passFile = path.join(dir, 'vncpasswd');
   execFileSync('x11vnc', ['-storepasswd', password, passFile], { stdio: 'ignore' });
   const vncPort = await freePort();
-  const vnc = spawn('x11vnc', ['-display', display, '-rfbport', String(vncPort), '-rfbauth', passFile, '-localhost', '-forever', '-shared', '-noxdamage', '-quiet'], {
+  const vnc = spawn('x11vnc', ['-display', display, '-rfbport', String(vncPort), '-rfbauth', passFile, '-localhost', '-forever', '-shared', '-noxdamage'], {
     env,
     stdio: ['ignore', log, log],
   });
@@ -143,7 +145,7 @@ export async function startDesktop(password = 'vncpass1'): Promise<Desktop> {
 
   const xevOut = path.join(dir, 'xev.txt');
   const xevFd = fs.openSync(xevOut, 'w');
-  const xev = spawn('xev', ['-geometry', `${XEV_AT.width}x${XEV_AT.height}+${XEV_AT.x}+${XEV_AT.y}`, '-event', 'button'], { env, stdio: ['ignore', xevFd, log] });
+  const xev = spawn('xev', ['-geometry', `${XEV_AT.width}x${XEV_AT.height}+${XEV_AT.x}+${XEV_AT.y}`, '-event', 'button', '-event', 'keyboard'], { env, stdio: ['ignore', xevFd, log] });
   children.push(xev);
 
   await waitFor('the xterm and xev windows', () => {
@@ -162,6 +164,8 @@ export async function startDesktop(password = 'vncpass1'): Promise<Desktop> {
     password,
     typedLines: () => fs.readFileSync(typed, 'utf8').split('\n').filter((l) => l !== ''),
     clicks: () => (fs.readFileSync(xevOut, 'utf8').match(/^ButtonPress event/gm) ?? []).length,
+    keysPressed: () =>
+      [...fs.readFileSync(xevOut, 'utf8').matchAll(/^KeyPress event[\s\S]*?keysym 0x[0-9a-f]+, ([A-Za-z0-9_]+)\)/gm)].map((m) => m[1]!),
     capture: () => parseXwd(execFileSync('xwd', ['-root', '-silent'], { env, maxBuffer: 64 * 1024 * 1024 })),
     stop: async () => {
       for (const child of children.reverse()) {
@@ -181,6 +185,9 @@ export async function startDesktop(password = 'vncpass1'): Promise<Desktop> {
       }
       fs.closeSync(xevFd);
       fs.closeSync(log);
+      // Keep the X programs' output next to the screenshots for diagnosis.
+      fs.mkdirSync('test-artifacts', { recursive: true });
+      fs.copyFileSync(path.join(dir, 'desktop.log'), path.join('test-artifacts', 'x-desktop.log'));
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
