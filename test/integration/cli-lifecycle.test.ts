@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, statSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CLI_PATH, runCli, startProxy } from '../support/proxy-process.js';
+import { closePayload, connect, encodeFrame, FrameReader, readHttpAnswer, upgradeRequest } from '../support/raw-ws.js';
+import { ipv6LoopbackAvailable, startEchoTarget, startTcpTarget, type TcpTarget } from '../support/targets.js';
+import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+import { WebSocket } from 'ws';
+
+async function echoRoundTrip(url: string): Promise<void> {
+  const ws = await openClient(url);
+  const back = receiveBytes(ws, 5);
+  ws.send(Buffer.from('hello'));
+  assert.equal((await back).toString(), 'hello');
+  ws.close();
+}
+
+describe('the command line', () => {
+  it('prints usage and a one-line reason, exiting 2, for a bad command line', async () => {
+    for (const [args, reason] of [
+      [[], 'Too few arguments'],
+      [['6080'], 'Too few arguments'],
+      [['6080', 'localhost'], 'Error parsing target'],
+      [['6080', 'localhost:vnc'], 'Error parsing target port'],
+      [['60x80', 'localhost:5900'], 'Error parsing listen port'],
+      [['6080', 'a:1', 'b:2'], 'Too many arguments'],
+      [['--heartbeat', '1.5', '6080', 'a:1'], "option --heartbeat: invalid integer value: '1.5'"],
+      [['--tok', 'x', '6080'], 'ambiguous option: --tok (--token-plugin, --token-source?)'],
+      [['--bogus', '6080', 'a:1'], 'no such option: --bogus'],
+    ] as Array<[string[], string]>) {
+      const { code, stderr } = await runCli(args);
+      assert.equal(code, 2, args.join(' '));
+      assert.match(stderr, /^Usage: /);
+      assert.ok(stderr.trimEnd().endsWith(`error: ${reason}`), `${args.join(' ')} -> ${stderr}`);
+    }
+  });
+
+  it('recognises options built by later work and says they are not yet supported', async () => {
+    const { code, stderr } = await runCli(['--record', 'x', '6080', 'a:1']);
+    assert.equal(code, 2);
+    assert.match(stderr, /--record is not yet supported/);
+  });
+
+  it('prints help listing the reference options and exits 0', async () => {
+    const { code, stdout } = await runCli(['--help']);
+    assert.equal(code, 0);
+    for (const name of ['--verbose', '--traffic', '--record', '--run-once', '--timeout', '--idle-timeout', '--cert', '--ssl-only', '--unix-listen', '--inetd', '--web', '--token-plugin', '--auth-plugin', '--heartbeat', '--log-file', '--syslog', '--max-message-size']) {
+      assert.ok(stdout.includes(name), name);
+    }
+  });
+
+  it('exits non-zero naming the reason when the listen port is taken', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    const { code, stderr } = await runCli([`127.0.0.1:${port}`, '127.0.0.1:1']);
+    holder.close();
+    assert.equal(code, 1);
+    assert.match(stderr, /Opening socket failed: .*EADDRINUSE/);
+  });
+});
+
+describe('listen and target forms', () => {
+  let echo: TcpTarget;
+  before(async () => {
+    echo = await startEchoTarget();
+  });
+  after(async () => {
+    await echo.close();
+  });
+
+  it('listens on host:port, localhost:port and a bare port (IPv4 only)', async () => {
+    for (const listen of ['127.0.0.1:0', 'localhost:0', '0']) {
+      const proxy = await startProxy([listen, `127.0.0.1:${echo.port}`]);
+      try {
+        await echoRoundTrip(`ws://127.0.0.1:${proxy.port}/`);
+        if (listen === '0') assert.match(proxy.output(), /Listen on 0\.0\.0\.0:\d+/);
+      } finally {
+        await proxy.stop();
+      }
+    }
+  });
+
+  it('listens on [::1]:port and dual-stack [::]:port, and reaches an IPv6 target given as [::1]:port', async (t) => {
+    if (!(await ipv6LoopbackAvailable())) {
+      if (process.env.CI) assert.fail('IPv6 loopback is not available on this CI machine');
+      t.skip('no IPv6 loopback here');
+      return;
+    }
+    const echo6 = await startEchoTarget('::1');
+    try {
+      const local = await startProxy(['[::1]:0', `[::1]:${echo6.port}`]);
+      try {
+        await echoRoundTrip(`ws://[::1]:${local.port}/`);
+      } finally {
+        await local.stop();
+      }
+      const dual = await startProxy(['[::]:0', `::1:${echo6.port}`]);
+      try {
+        await echoRoundTrip(`ws://[::1]:${dual.port}/`);
+        await echoRoundTrip(`ws://127.0.0.1:${dual.port}/`);
+      } finally {
+        await dual.stop();
+      }
+    } finally {
+      await echo6.close();
+    }
+  });
+
+  it('listens on a unix socket with the asked mode and reaches a unix target', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wsfy-unix-'));
+    const targetPath = path.join(dir, 'target.sock');
+    const listenPath = path.join(dir, 'listen.sock');
+    const unixEcho = net.createServer((s) => s.pipe(s));
+    await new Promise<void>((resolve) => unixEcho.listen(targetPath, resolve));
+    const proxy = await startProxy(['--unix-listen', listenPath, '--unix-listen-mode', '0640', '--unix-target', targetPath], { waitForListen: false });
+    try {
+      await proxy.waitForOutput(/Listen on unix socket/);
+      assert.equal(statSync(listenPath).mode & 0o777, 0o640);
+      const ws = new WebSocket(`ws+unix://${listenPath}:/`, ['binary']);
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      const back = receiveBytes(ws, 4);
+      ws.send(Buffer.from('unix'));
+      assert.equal((await back).toString(), 'unix');
+      ws.close();
+    } finally {
+      await proxy.stop();
+      unixEcho.close();
+    }
+  });
+
+  it('accepts connections on a listening socket passed as fd 0 with --inetd', async () => {
+    // python3 plays inetd (wait mode): it binds and listens, then execs us with the socket as stdin.
+    const launcher = [
+      'import os, socket, sys',
+      's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)',
+      'print(s.getsockname()[1], flush=True)',
+      'os.dup2(s.fileno(), 0)',
+      'os.execv(sys.argv[1], sys.argv[1:])',
+    ].join('\n');
+    const child = spawn('python3', ['-c', launcher, process.execPath, CLI_PATH, '--inetd', `127.0.0.1:${echo.port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    try {
+      for (let i = 0; i < 100 && !stderr.includes('inetd'); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(stderr, /Listen for inetd connections/);
+      await echoRoundTrip(`ws://127.0.0.1:${Number(stdout.trim())}/`);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});
+
+describe('lifecycle', () => {
+  it('on SIGTERM closes sessions with 1001 after flushing queued bytes, and exits 0', async () => {
+    const payload = Buffer.alloc(2 * 1024 * 1024, 0x5a);
+    const source = await startTcpTarget((socket) => {
+      socket.write(payload);
+    });
+    const proxy = await startProxy(['127.0.0.1:0', `127.0.0.1:${source.port}`]);
+    try {
+      const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
+      const data = await receiveBytes(ws, payload.length);
+      assert.equal(data.length, payload.length);
+      const closed = closeEvent(ws);
+      const status = await proxy.stop('SIGTERM');
+      assert.equal((await closed).code, 1001);
+      assert.deepEqual(status, { code: 0, signal: null });
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('--run-once exits 0 after the first WebSocket session, even when its target failed', async () => {
+    const proxy = await startProxy(['--run-once', '127.0.0.1:0', '127.0.0.1:1']);
+    const socket = await connect(proxy.port);
+    socket.write(upgradeRequest());
+    const answer = await readHttpAnswer(socket);
+    const frames = new FrameReader(socket, answer.rest);
+    const close = await frames.untilClose();
+    socket.write(encodeFrame(8, closePayload(1011)));
+    assert.equal(close.code, 1011);
+    assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+  });
+
+  it('--timeout stops accepting after N seconds and exits 0 once the live session ends', async () => {
+    const echo = await startEchoTarget();
+    const proxy = await startProxy(['--timeout', '1', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+    try {
+      const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
+      await proxy.waitForOutput(/listener exit due to --timeout 1/, 5_000);
+      await assert.rejects(openClient(`ws://127.0.0.1:${proxy.port}/`), /ECONNREFUSED/);
+      const back = receiveBytes(ws, 3);
+      ws.send(Buffer.from('yes'));
+      assert.equal((await back).toString(), 'yes', 'the live session still works');
+      ws.close();
+      assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+    } finally {
+      await echo.close();
+    }
+  });
+
+  it('--idle-timeout exits 0 after N seconds without any connection', async () => {
+    const started = Date.now();
+    const proxy = await startProxy(['--idle-timeout', '1', '127.0.0.1:0', '127.0.0.1:1']);
+    assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 1000, `exited after ${elapsed}ms`);
+    assert.match(proxy.output(), /listener exit due to --idle-timeout 1/);
+  });
+});
