@@ -23,8 +23,7 @@ export type ErrorCode =
   | 'WSFY_ERR_PLUGIN'
   | 'WSFY_ERR_NOT_SUPPORTED'
   | 'WSFY_ERR_TLS_CONFIG'
-  | 'WSFY_ERR_TLS_HANDSHAKE'
-  | 'WSFY_ERR_NOT_FOUND';
+  | 'WSFY_ERR_TLS_HANDSHAKE';
 
 export interface WebsockifyErrorOptions {
   /** HTTP status to answer with when the error happens before the upgrade. */

@@ -1,4 +1,13 @@
 import { UsageError } from '../errors.js';
+import { OPTIONS } from './option-table.js';
+
+/** Whether `--name` (or a unique prefix of it) is an option that takes a separate value. */
+function takesValue(name: string): boolean {
+  const bare = name.replace(/^--?/, '');
+  const exact = OPTIONS.find((o) => o.long === bare || (name.length === 2 && o.short === bare));
+  const matches = exact ? [exact] : OPTIONS.filter((o) => o.long.startsWith(bare));
+  return matches.length === 1 && matches[0]!.kind !== 'flag';
+}
 
 /**
  * `websockify novnc [--listen [HOST:]PORT] [--vnc HOST:PORT] [other websockify options]`,
@@ -25,6 +34,7 @@ export function novncCommandArgv(words: readonly string[]): string[] {
     if (name === '--web') web = true;
     if (!word.startsWith('-')) throw new UsageError(`unexpected argument '${word}' (use --listen [HOST:]PORT and --vnc HOST:PORT)`);
     rest.push(word);
+    if (inline === undefined && takesValue(name) && i + 1 < words.length) rest.push(words[++i]!);
   }
   return [...(web ? [] : ['--novnc']), ...rest, listen, vnc];
 }
