@@ -156,6 +156,28 @@ describe('TLS and the web server through the built CLI', () => {
     assert.equal((await get(plain.port, '/hello.txt')).status, 405);
   });
 
+  it('--ssl-target reaches a TLS target signed by a private CA only when --ssl-target-ca names it', async () => {
+    const ca = certs.ca('target-ca');
+    const leaf = certs.signed('vnc-target', ca, 'server', 'localhost');
+    const tlsTarget = tls.createServer({ cert: fs.readFileSync(leaf.cert), key: fs.readFileSync(leaf.key) }, (s) => s.pipe(s));
+    await new Promise<void>((resolve) => tlsTarget.listen(0, '127.0.0.1', resolve));
+    const targetPort = (tlsTarget.address() as import('node:net').AddressInfo).port;
+    try {
+      const trusted = await proxy(['--ssl-target', '--ssl-target-ca', ca.cert, '127.0.0.1:0', `localhost:${targetPort}`]);
+      const ws = await openWs(`ws://127.0.0.1:${trusted.port}/`);
+      assert.equal(await echo(ws, 'over tls to the target'), 'over tls to the target');
+      ws.close();
+
+      const untrusted = await proxy(['--ssl-target', '127.0.0.1:0', `localhost:${targetPort}`]);
+      const refused = await openWs(`ws://127.0.0.1:${untrusted.port}/`);
+      const code = await new Promise<number>((resolve) => refused.once('close', (c: number) => resolve(c)));
+      assert.equal(code, 1011);
+      await untrusted.waitForOutput(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to verify/i);
+    } finally {
+      await new Promise((resolve) => tlsTarget.close(resolve));
+    }
+  });
+
   it('serves the built-in console and the noVNC core with `novnc --listen --vnc`, printing the URL', async () => {
     const p = await proxy(['novnc', '--listen', '127.0.0.1:0', '--vnc', `127.0.0.1:${target.port}`]);
     const line = await p.waitForOutput(/noVNC console: open /);
