@@ -178,6 +178,42 @@ describe('TLS and the web server through the built CLI', () => {
     }
   });
 
+  it('streams a large file with backpressure: a client that stops reading does not grow the proxy', async (t) => {
+    const dir = certs.file('big-www');
+    fs.mkdirSync(dir);
+    const size = 512 * 1024 * 1024;
+    fs.closeSync(fs.openSync(`${dir}/big.iso`, 'w'));
+    fs.truncateSync(`${dir}/big.iso`, size); // sparse: costs no disk
+    const p = await proxy(['--web', dir, '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    const before = p.rssKiB();
+    const socket = (await import('node:net')).connect(p.port, '127.0.0.1');
+    let received = -1;
+    const firstChunk = new Promise<void>((resolve) => {
+      socket.on('data', (d: Buffer) => {
+        if (received === -1) {
+          received = d.length - (d.indexOf('\r\n\r\n') + 4);
+          socket.pause();
+          resolve();
+        } else received += d.length;
+      });
+    });
+    socket.write('GET /big.iso HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await firstChunk;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const stalled = p.rssKiB();
+    t.diagnostic(`proxy RSS ${before} KiB before, ${stalled} KiB with a 512 MiB download stalled`);
+    assert.ok(stalled - before < 64 * 1024, `proxy grew by ${stalled - before} KiB while the client was not reading`);
+    socket.resume();
+    await new Promise<void>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`received ${received} of ${size} bytes`)), 60_000);
+      socket.once('close', () => {
+        clearTimeout(deadline);
+        resolve();
+      });
+    });
+    assert.equal(received, size);
+  });
+
   it('serves the built-in console and the noVNC core with `novnc --listen --vnc`, printing the URL', async () => {
     const p = await proxy(['novnc', '--listen', '127.0.0.1:0', '--vnc', `127.0.0.1:${target.port}`]);
     const line = await p.waitForOutput(/noVNC console: open /);
