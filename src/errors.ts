@@ -21,7 +21,10 @@ export type ErrorCode =
   | 'WSFY_ERR_AUTH'
   | 'WSFY_ERR_FORBIDDEN'
   | 'WSFY_ERR_PLUGIN'
+  | 'WSFY_ERR_PLUGIN_TIMEOUT'
+  | 'WSFY_ERR_SESSION_LIMIT'
   | 'WSFY_ERR_NOT_SUPPORTED'
+  | 'WSFY_ERR_WRAP'
   | 'WSFY_ERR_TLS_CONFIG'
   | 'WSFY_ERR_TLS_HANDSHAKE';
 
@@ -83,6 +86,49 @@ export class HttpRejection extends WebsockifyError {
 export class TargetConnectError extends WebsockifyError {
   constructor(message: string, cause?: unknown) {
     super('WSFY_ERR_TARGET_CONNECT', message, { closeCode: 1011, cause });
+  }
+}
+
+/**
+ * A token or auth plugin failed (Redis down, API answered 5xx or garbage, key file unreadable).
+ * Becomes 502 before the upgrade; the reference closed the connection with no response and, for
+ * some plugins, let the exception escape. The process keeps serving.
+ */
+export class PluginFailure extends WebsockifyError {
+  constructor(message: string, cause?: unknown) {
+    super('WSFY_ERR_PLUGIN', message, { httpStatus: 502, cause });
+  }
+}
+
+/** A plugin call did not finish within --plugin-timeout (an API or Redis hanging). Becomes 504. */
+export class PluginTimeout extends WebsockifyError {
+  constructor(message: string, cause?: unknown) {
+    super('WSFY_ERR_PLUGIN_TIMEOUT', message, { httpStatus: 504, cause });
+  }
+}
+
+/**
+ * The token was missing or unknown. 404 before the upgrade, with one log line that does not
+ * contain the token. With --silent-token-failure (`silent`), the connection is closed with no
+ * response, as the reference does (§2).
+ */
+export class TokenRejection extends HttpRejection {
+  constructor(
+    code: 'WSFY_ERR_TOKEN_MISSING' | 'WSFY_ERR_TOKEN_UNKNOWN',
+    message: string,
+    readonly silent: boolean,
+  ) {
+    super(code, 404, message);
+  }
+}
+
+/**
+ * Wrap mode cannot run: the preload library is missing or unusable, or the wrapped program could
+ * not be started. Exit status 1; the message names the fix.
+ */
+export class WrapError extends WebsockifyError {
+  constructor(message: string, cause?: unknown) {
+    super('WSFY_ERR_WRAP', message, { cause });
   }
 }
 

@@ -5,7 +5,10 @@ import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { Logger } from '../log/logger.js';
 import { StreamSink } from '../log/stream-sink.js';
+import { loadAccessControl } from '../plugins/load-access-control.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
+import { findPreloadLibrary } from '../wrap/preload-library.js';
+import { startWrappedProgram, type WrappedProgram } from '../wrap/wrapped-program.js';
 import { parseArgv } from './argv-parser.js';
 import { bannerText } from './banner.js';
 import { OPTIONS } from './option-table.js';
@@ -34,7 +37,6 @@ function parseCommandLine(argv: readonly string[]): Config | null {
       return null;
     }
     refusePlanned(parsed.options, new Set(OPTIONS.filter((o) => o.planned).map((o) => o.long)));
-    if (parsed.afterDoubleDash !== null) throw new UsageError('wrapping a program (-- COMMAND) is not yet supported by this version of websockify-ts');
     const cwd = process.cwd();
     return buildConfig(parsed, { cwd, keyPassword: resolveKeyPassword(parsed.options, process.env, cwd) });
   } catch (err) {
@@ -50,6 +52,8 @@ async function main(): Promise<void> {
   const config = parseCommandLine(process.argv.slice(2));
   if (!config) return;
   const logger = new Logger([new StreamSink(process.stderr)], config.verbose ? 'debug' : 'info');
+  // Wrap mode without its library cannot work: say so before taking the port.
+  if (config.wrap) findPreloadLibrary();
   // TLS files, the web root and the target CA are checked before listening, so a bad file
   // fails the launch with a message naming it (exit 1) instead of failing clients later.
   let tls: ReturnType<typeof setupTls>;
@@ -63,7 +67,11 @@ async function main(): Promise<void> {
     logger.error(err instanceof WebsockifyError ? err.message : String(err));
     process.exit(EXIT_FAILURE);
   }
+  // Plugins are built once, before listening: a bad plugin name, source or file stops the
+  // start here with a clear message (exit 1) instead of failing every connection later.
+  const access = await loadAccessControl(config, logger);
   const server = new WebsockifyServer(config, logger, {
+    access,
     ...(tls ? { tls: createTlsUpgrader(tls, config) } : {}),
     ...(requestHandler ? { requestHandler } : {}),
     ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),
@@ -87,11 +95,16 @@ async function main(): Promise<void> {
   }
 
   let exiting = false;
+  let wrapped: WrappedProgram | null = null;
   const exit = async (why: string, code = 0): Promise<void> => {
     if (exiting) return;
     exiting = true;
     logger.info(why);
+    // Sessions first (they close with 1001 while the program still answers), then the program
+    // and its process group (the reference left it running).
     await server.shutdown();
+    await access.close();
+    await wrapped?.stop();
     await logger.close();
     process.exit(code);
   };
@@ -100,6 +113,18 @@ async function main(): Promise<void> {
       if (exiting) process.exit(EXIT_FAILURE); // a second signal: stop waiting
       void exit(`In exit (${signal})`);
     });
+  }
+
+  // Wrap mode: the program starts once we listen (the reference's started()), so it binds the
+  // port we really got; exit mode ends us with the program's own exit code.
+  if (config.wrap) {
+    const listenPort = config.listen.kind === 'tcp' ? Number(description.slice(description.lastIndexOf(':') + 1)) : null;
+    wrapped = await startWrappedProgram(config, logger, {
+      listenPort,
+      env: process.env,
+      onTarget: (target) => server.setTarget(target),
+    });
+    if (config.wrap.mode === 'exit') void wrapped.exitCode.then((code) => exit(`wrapped program exited with status ${code}`, code));
   }
 
   // --run-once: the first WebSocket session (whatever its outcome) is the last.

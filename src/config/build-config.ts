@@ -1,8 +1,9 @@
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ParsedArgv, OptionValue } from '../cli/argv-parser.js';
-import { DEFAULT_LIMITS, type Config, type ListenSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
+import { DEFAULT_LIMITS, type Config, type ListenSpec, type PluginSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
 import { parseHostPort } from './host-port.js';
+import { FILE_SOURCE_TOKEN_PLUGINS, builtinName, parseUserModuleSpec } from '../plugins/plugin-names.js';
 
 export interface BuildContext {
   /** Directory relative paths are resolved against (the caller's working directory). */
@@ -25,6 +26,10 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   const str = (name: string): string | null => (opt.has(name) ? String(opt.get(name)) : null);
   const num = (name: string, fallback: number): number => (opt.has(name) ? Number(opt.get(name)) : fallback);
   const flag = (name: string): boolean => opt.get(name) === true;
+  const list = (name: string): string[] => {
+    const value = opt.get(name);
+    return value === undefined ? [] : Array.isArray(value) ? value : [String(value)];
+  };
   const abs = (p: string | null): string | null => (p === null ? null : path.resolve(ctx.cwd, p));
 
   let tokenPluginName = str('token-plugin');
@@ -72,6 +77,10 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   let target: TargetSpec | null = null;
   if (wrapCommand !== null) {
     if (wrapCommand.length === 0) throw new UsageError('No command given after --');
+    // The loopback move rebinds the program's copy of *our* listen port; there is none here.
+    if (flag('wrap-loopback') && listen.kind !== 'tcp') throw new UsageError('--wrap-loopback needs a TCP listen port (not --unix-listen or --inetd)');
+  } else if (flag('wrap-loopback')) {
+    throw new UsageError('You must give a command after -- to use --wrap-loopback');
   } else if (unixTarget !== null) {
     target = { kind: 'unix', path: abs(unixTarget)! };
   } else if (tokenPluginName === null) {
@@ -82,8 +91,11 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   }
   if (positionals.length > 0) throw new UsageError('Too many arguments');
 
-  const tokenPlugin = tokenPluginName === null ? null : { name: tokenPluginName, source: tokenSource };
-  const authPlugin = opt.has('auth-plugin') ? { name: str('auth-plugin')!, source: str('auth-source') } : null;
+  const tokenPlugin = tokenPluginName === null ? null : { name: absPluginName(tokenPluginName, ctx.cwd), source: absTokenSource(tokenPluginName, tokenSource, ctx.cwd) };
+  const authPlugins = pairAuthPlugins(list('auth-plugin'), list('auth-source'), ctx.cwd);
+  const maxSessionsPerToken = num('max-sessions-per-token', 0);
+  const maxSessionsPerIp = num('max-sessions-per-ip', 0);
+  if (maxSessionsPerToken < 0 || maxSessionsPerIp < 0) throw new UsageError('--max-sessions-per-token and --max-sessions-per-ip must not be negative');
 
   const handshakeTimeoutMs = seconds(num('handshake-timeout', DEFAULT_LIMITS.handshakeTimeoutMs / 1000), 'handshake-timeout');
   const connectTimeoutMs = seconds(num('connect-timeout', DEFAULT_LIMITS.connectTimeoutMs / 1000), 'connect-timeout');
@@ -113,8 +125,10 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
     targetTlsOptions: { caFile: abs(str('ssl-target-ca')), insecure: flag('ssl-target-insecure') },
     tokenPlugin,
     hostToken: flag('host-token'),
-    authPlugin,
-    wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode },
+    authPlugins,
+    allowOrigins: list('allow-origin').flatMap((o) => o.split(/\s+/)).filter((o) => o !== ''),
+    silentTokenFailure: flag('silent-token-failure'),
+    wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode, loopback: flag('wrap-loopback') },
     web: opt.has('web')
       ? { root: abs(str('web'))!, fileOnly: flag('file-only'), webAuth: flag('web-auth'), dotfiles: flag('web-dotfiles') }
       : null,
@@ -151,9 +165,46 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       maxConnections,
       bufferHighWaterBytes,
       shutdownTimeoutMs: seconds(num('shutdown-timeout', DEFAULT_LIMITS.shutdownTimeoutMs / 1000), 'shutdown-timeout'),
+      maxSessionsPerToken,
+      maxSessionsPerIp,
+      pluginTimeoutMs: seconds(num('plugin-timeout', DEFAULT_LIMITS.pluginTimeoutMs / 1000), 'plugin-timeout'),
     },
   };
   return deepFreeze(config);
+}
+
+/**
+ * The i-th --auth-source goes to the i-th --auth-plugin (optparse keeps no order across
+ * options, so position is the only pairing). With no --auth-source at all, every plugin gets
+ * none (the reference passes None); otherwise the counts must match.
+ */
+function pairAuthPlugins(names: string[], sources: string[], cwd: string): PluginSpec[] {
+  if (sources.length > 0 && sources.length !== names.length) {
+    throw new UsageError(`${names.length} --auth-plugin but ${sources.length} --auth-source: give one --auth-source per --auth-plugin, in the same order`);
+  }
+  return names.map((name, i) => {
+    let source = sources[i] ?? null;
+    // BasicHTTPAuth's `@FILE` credentials file, made absolute like every other path.
+    if (builtinName(name) === 'BasicHTTPAuth' && source !== null && source.startsWith('@')) source = `@${path.resolve(cwd, source.slice(1))}`;
+    return { name: absPluginName(name, cwd), source };
+  });
+}
+
+/** A user plugin module path is made absolute now, so it survives a later chdir (-D). */
+function absPluginName(name: string, cwd: string): string {
+  const user = parseUserModuleSpec(name);
+  if (user === null) return name;
+  const file = path.resolve(cwd, user.file);
+  return user.exportName === 'default' && !name.endsWith(':default') ? file : `${file}:${user.exportName}`;
+}
+
+/**
+ * File and directory sources of the built-in plugins are made absolute (the reference made
+ * only --target-config absolute, so a relative --token-source broke under -D: §8 #13).
+ */
+function absTokenSource(name: string, source: string | null, cwd: string): string | null {
+  if (source === null || source === '' || !FILE_SOURCE_TOKEN_PLUGINS.has(builtinName(name))) return source;
+  return path.resolve(cwd, source);
 }
 
 function parseMode(text: string | null): number {

@@ -75,6 +75,12 @@ export interface Limits {
   bufferHighWaterBytes: number;
   /** How long SIGTERM/SIGINT waits for queued bytes after sending 1001. */
   shutdownTimeoutMs: number;
+  /** Concurrent sessions for one token; 429 beyond. 0 = no cap. */
+  maxSessionsPerToken: number;
+  /** Concurrent sessions from one client address; 429 beyond. 0 = no cap. */
+  maxSessionsPerIp: number;
+  /** One token or auth plugin call (HTTP API, Redis); 504 beyond. */
+  pluginTimeoutMs: number;
 }
 
 export interface Config {
@@ -85,10 +91,20 @@ export interface Config {
   targetTlsOptions: TargetTlsConfig;
   tokenPlugin: PluginSpec | null;
   hostToken: boolean;
-  authPlugin: PluginSpec | null;
-  wrap: { command: string[]; mode: WrapMode } | null;
+  /** Every --auth-plugin, in order; all must allow (docs/plugins.md). */
+  authPlugins: PluginSpec[];
+  /** --allow-origin: the Origin allow-list, checked after the auth plugins. Empty = no check. */
+  allowOrigins: string[];
+  /** --silent-token-failure: missing/unknown token closes with no response, as the reference. */
+  silentTokenFailure: boolean;
+  /**
+   * `PORT -- PROGRAM ARGS`: run PROGRAM under the preload library. `loopback` keeps the
+   * reference's move to a loopback TCP port; by default the port becomes a unix socket in a
+   * private directory (docs/wrap.md).
+   */
+  wrap: { command: string[]; mode: WrapMode; loopback: boolean } | null;
   web: WebConfig | null;
-  /** Serve the built-in noVNC console (web/novnc) at /, next to any --web root. */
+  /** Serve the built-in noVNC console (web/novnc) at /vnc.html; exclusive with --web. */
   novnc: boolean;
   tls: TlsConfig;
   record: string | null;
@@ -118,6 +134,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxConnections: 20_000,
   bufferHighWaterBytes: 1024 * 1024,
   shutdownTimeoutMs: 5_000,
+  maxSessionsPerToken: 0,
+  maxSessionsPerIp: 0,
+  pluginTimeoutMs: 5_000,
 });
 
 export function describeTarget(target: TargetSpec): string {

@@ -24,3 +24,18 @@ export function redactPath(path: string): string {
     .join('&');
   return `${path.slice(0, q)}?${query}`;
 }
+
+/**
+ * For upgrade requests routed by a token plugin: the token may also be the last path segment
+ * (`/websockify/TOKEN`, see docs/plugins.md), so that segment is masked too, unless it is
+ * empty or noVNC's default `websockify`.
+ */
+export function redactTokenPath(path: string): string {
+  const redacted = redactPath(path);
+  const q = redacted.indexOf('?');
+  const pathPart = q === -1 ? redacted : redacted.slice(0, q);
+  const slash = pathPart.lastIndexOf('/');
+  const last = pathPart.slice(slash + 1);
+  if (last === '' || last === 'websockify') return redacted;
+  return `${pathPart.slice(0, slash + 1)}[redacted]${redacted.slice(pathPart.length)}`;
+}

@@ -1,24 +1,23 @@
 import type { IncomingMessage } from 'node:http';
-import type { Config, TargetSpec } from '../config/config.js';
-import { HttpRejection, WebsockifyError } from '../errors.js';
-import type { AuthPlugin } from '../plugins/auth/auth-plugin.js';
-import type { TokenPlugin } from '../plugins/token/token-plugin.js';
 import type { PeerCertificate } from 'node:tls';
+import type { Config, TargetSpec } from '../config/config.js';
+import { HttpRejection } from '../errors.js';
+import type { AccessControl } from './access-control.js';
 import { validateHandshake, type ValidatedHandshake } from './handshake.js';
 
 export interface Admission {
   handshake: ValidatedHandshake;
   target: TargetSpec;
+  /** Gives back the per-token/per-address session slots; call when the session ends. */
+  release(): void;
 }
 
 export interface AdmitContext {
   config: Config;
-  tokenPlugin: TokenPlugin | null;
-  authPlugins: readonly AuthPlugin[];
+  /** Token plugin, auth checks, Origin allow-list and session caps (docs/plugins.md). */
+  access: AccessControl;
   /** Where the fixed target is when it changes at run time (wrap mode); else config.target. */
   currentTarget: () => TargetSpec | null;
-  /** Extracts the token from the request (query, Host, path, cookie); null when absent. */
-  extractToken: (req: IncomingMessage) => string | null;
 }
 
 export interface ClientFacts {
@@ -28,37 +27,33 @@ export interface ClientFacts {
 
 /**
  * Decides whether an upgrade may proceed and to where, before the 101. Order: handshake
- * validity (400/426), then authentication (401/403), then the token lookup. The reference looks
+ * validity (400/426), then AccessControl: per-address cap (429), authentication (401/403), the
+ * token lookup (404; 502/504 when the plugin fails), per-token cap (429). The reference looks
  * the token up first, which tells unauthenticated clients which tokens exist; we do not.
  */
 export async function admit(req: IncomingMessage, facts: ClientFacts, ctx: AdmitContext): Promise<Admission> {
   const handshake = validateHandshake(req);
   const fixedTarget = ctx.currentTarget();
-  for (const plugin of ctx.authPlugins) {
-    await plugin.authenticate({
-      headers: req.headers,
+  const granted = await ctx.access.admit(
+    {
       method: req.method ?? 'GET',
       url: req.url ?? '/',
+      headers: req.headers,
       clientAddress: facts.clientAddress,
       peerCertificate: facts.peerCertificate,
-      target: fixedTarget,
-    });
+    },
+    fixedTarget,
+  );
+  let target = granted.target;
+  if (target === null) {
+    if (!fixedTarget) {
+      granted.release();
+      throw new HttpRejection('WSFY_ERR_CAPACITY', 503, 'Target not available yet');
+    }
+    target = fixedTarget;
+  } else if (ctx.config.target?.kind === 'unix') {
+    // A unix target from --unix-target wins over the plugin's answer, as in the reference.
+    target = ctx.config.target;
   }
-  if (!ctx.tokenPlugin) {
-    if (!fixedTarget) throw new HttpRejection('WSFY_ERR_CAPACITY', 503, 'Target not available yet');
-    return { handshake, target: fixedTarget };
-  }
-  const token = ctx.extractToken(req);
-  if (token === null) throw new HttpRejection('WSFY_ERR_TOKEN_MISSING', 400, 'Token not present');
-  let target: TargetSpec | null;
-  try {
-    target = await ctx.tokenPlugin.lookup(token);
-  } catch (err) {
-    if (err instanceof WebsockifyError) throw err;
-    throw new HttpRejection('WSFY_ERR_PLUGIN', 502, `Token lookup failed: ${(err as Error).message}`);
-  }
-  if (!target) throw new HttpRejection('WSFY_ERR_TOKEN_UNKNOWN', 404, 'Token not found');
-  // A unix target from --unix-target wins over the plugin's answer, as in the reference.
-  if (ctx.config.target?.kind === 'unix') target = ctx.config.target;
-  return { handshake, target };
+  return { handshake, target, release: granted.release };
 }

@@ -41,6 +41,9 @@ export interface SessionStart {
 export function startSession(ctx: SessionContext, start: SessionStart): LiveSession {
   const { config } = ctx;
   const { id, client, logger, target } = start;
+  // Long-lived closures below must not capture `start`: it holds the request, which would then
+  // stay in memory for the whole session.
+  const wireMode = start.handshake.mode;
   const startedAt = Date.now();
   const observer = ctx.observerFor?.(id, client) ?? null;
   const targetLabel = describeTarget(target);
@@ -100,7 +103,8 @@ export function startSession(ctx: SessionContext, start: SessionStart): LiveSess
   };
 
   // ws destroys a socket that died before the 101 without calling back; release the dial then.
-  start.socket.once('close', () => {
+  const upgradeSocket = start.socket;
+  upgradeSocket.once('close', () => {
     if (ws) return;
     dialing.then((targetSocket) => targetSocket.destroy(), () => undefined);
     finish({ closeCode: 1006, closedBy: 'client' });
@@ -129,7 +133,7 @@ export function startSession(ctx: SessionContext, start: SessionStart): LiveSess
           return;
         }
         bridge = new Bridge(client, targetSocket as net.Socket, {
-          mode: start.handshake.mode,
+          mode: wireMode,
           highWaterBytes: config.limits.bufferHighWaterBytes,
           flushMs: config.limits.shutdownTimeoutMs,
           observer,

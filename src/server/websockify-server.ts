@@ -1,15 +1,14 @@
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Config, TargetSpec } from '../config/config.js';
-import { WebsockifyError } from '../errors.js';
+import { PluginFailure, PluginTimeout, TokenRejection, WebsockifyError } from '../errors.js';
 import { writeRawHttpError } from '../http/error-response.js';
-import { redactPath } from '../log/redact.js';
+import { redactPath, redactTokenPath } from '../log/redact.js';
 import type { Logger } from '../log/logger.js';
-import type { AuthPlugin } from '../plugins/auth/auth-plugin.js';
-import type { TokenPlugin } from '../plugins/token/token-plugin.js';
+import { AccessControl, accessOptionsFrom } from '../proxy/access-control.js';
 import { admit } from '../proxy/admit.js';
 import { startSession, type SessionContext } from '../proxy/session.js';
 import type { SessionObserver } from '../proxy/session-observer.js';
@@ -19,15 +18,13 @@ import { createHttpFront, type RequestHandler } from './http-front.js';
 import { openListener, type OpenedListener } from './listener.js';
 
 export interface ServerParts {
-  tokenPlugin?: TokenPlugin | null;
-  authPlugins?: readonly AuthPlugin[];
+  /** Token plugin, auth checks and session caps, built at startup (loadAccessControl). */
+  access?: AccessControl;
   /** Serves plain GET/HEAD (the --web server). */
   requestHandler?: RequestHandler;
   tls?: TlsUpgrader;
   targetTlsOptions?: SessionContext['targetTlsOptions'];
   observerFor?: (id: number, client: string) => SessionObserver | null;
-  /** Token extraction; the default reads `?token=` (or Host with --host-token). */
-  extractToken?: (req: IncomingMessage) => string | null;
 }
 
 /**
@@ -77,7 +74,7 @@ export class WebsockifyServer {
       ...(parts.observerFor ? { observerFor: parts.observerFor } : {}),
     };
     const loggerFor = (socket: Duplex): Logger => infoFor(socket)?.logger ?? logger;
-    const extractToken = parts.extractToken ?? ((req: IncomingMessage) => defaultExtractToken(req, config.hostToken));
+    const access = parts.access ?? new AccessControl(accessOptionsFrom(config, null, null));
 
     const httpServer = createHttpFront({
       config,
@@ -93,46 +90,64 @@ export class WebsockifyServer {
           return;
         }
         log.info(`${info?.secure ? 'SSL/TLS (wss://)' : 'Plain non-SSL (ws://)'} WebSocket connection`);
-        if ((req.url ?? '/') !== '/') log.info(`Path: '${redactPath(req.url ?? '')}'`);
+        const redact = config.tokenPlugin !== null && !config.hostToken ? redactTokenPath : redactPath;
+        if ((req.url ?? '/') !== '/') log.info(`Path: '${redact(req.url ?? '')}'`);
         const facts = {
           clientAddress: info?.client ?? (socket as net.Socket).remoteAddress ?? '',
           peerCertificate: info?.secure ? peerCertificateOf(socket as TLSSocket) : null,
         };
         admit(req, facts, {
           config,
-          tokenPlugin: parts.tokenPlugin ?? null,
-          authPlugins: parts.authPlugins ?? [],
+          access,
           currentTarget: () => this.dynamicTarget,
-          extractToken,
         }).then(
           (admission) => {
-            if (socket.destroyed) return;
+            if (socket.destroyed) {
+              admission.release();
+              return;
+            }
             clearDeadline(socket);
             this.sessionSockets.add(info?.raw ?? socket);
             (req as IncomingMessage & { wsfyProtocol?: string }).wsfyProtocol = admission.handshake.protocol ?? undefined;
-            const session = startSession(sessionContext, {
-              id: info?.id ?? 0,
-              client: facts.clientAddress,
-              logger: log,
-              req,
-              socket,
-              head,
-              handshake: admission.handshake,
-              target: admission.target,
-            });
+            let session: LiveSession;
+            try {
+              session = startSession(sessionContext, {
+                id: info?.id ?? 0,
+                client: facts.clientAddress,
+                logger: log,
+                req,
+                socket,
+                head,
+                handshake: admission.handshake,
+                target: admission.target,
+              });
+            } catch (err) {
+              admission.release();
+              throw err;
+            }
+            void session.done.then(admission.release, admission.release);
             this.registry.addSession(session);
             this.onSessionStart?.(session);
           },
           (err: unknown) => {
-            if (err instanceof WebsockifyError && err.httpStatus !== undefined) {
+            if (err instanceof TokenRejection && err.silent) {
+              // --silent-token-failure: the reference's close with no HTTP response.
+              log.info(`handshake refused: ${err.message} (closed without a response)`, { code: err.code });
+              socket.destroy();
+            } else if (err instanceof WebsockifyError && err.httpStatus !== undefined) {
               log.info(`handshake refused: ${err.httpStatus} ${err.message}`, { code: err.code });
-              writeRawHttpError(socket, err.httpStatus, err.message, { ...err.headers });
+              // A plugin failure's details (Redis address, API error) are for the log only.
+              const shown = err instanceof PluginFailure || err instanceof PluginTimeout ? (STATUS_CODES[err.httpStatus] ?? 'Error') : err.message;
+              writeRawHttpError(socket, err.httpStatus, shown, { ...err.headers });
             } else {
               log.error(`handler exception: ${(err as Error).message}`);
               writeRawHttpError(socket, 500, 'Internal Server Error');
             }
           },
-        );
+        ).catch((err: unknown) => {
+          log.error(`handler exception: ${(err as Error)?.message ?? String(err)}`);
+          socket.destroy();
+        });
       },
     });
 
@@ -181,23 +196,3 @@ function peerCertificateOf(socket: TLSSocket): ReturnType<TLSSocket['getPeerCert
   const cert = socket.getPeerCertificate();
   return cert && Object.keys(cert).length > 0 ? cert : null;
 }
-
-/**
- * The reference's token rules: the first `token` query parameter, percent-decoded with `+` as
- * space, an empty value counting as absent, one trailing newline stripped; or, with
- * --host-token, the Host header up to its first colon.
- */
-export function defaultExtractToken(req: IncomingMessage, hostToken: boolean): string | null {
-  if (hostToken) {
-    const host = req.headers.host ?? '';
-    const token = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
-    return token === '' ? null : token;
-  }
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  if (q === -1) return null;
-  const value = new URLSearchParams(url.slice(q + 1).split('#')[0]).get('token');
-  if (value === null || value === '') return null;
-  return value.replace(/\n$/, '');
-}
-

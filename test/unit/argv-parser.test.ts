@@ -109,9 +109,9 @@ describe('positional arguments', () => {
     assert.throws(() => config('--heartbeat-timeout', '5', '6080', 'h:1'), { message: 'You must use --heartbeat to use --heartbeat-timeout' });
   });
 
-  it('maps the deprecated --target-config onto TokenFile', () => {
+  it('maps the deprecated --target-config onto TokenFile, with the path made absolute as the reference', () => {
     const c = config('--target-config', 'tokens.cfg', '6080');
-    assert.deepEqual(c.tokenPlugin, { name: 'TokenFile', source: 'tokens.cfg' });
+    assert.deepEqual(c.tokenPlugin, { name: 'TokenFile', source: '/work/dir/tokens.cfg' });
     assert.equal(c.target, null);
   });
 

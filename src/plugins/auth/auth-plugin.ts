@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PeerCertificate } from 'node:tls';
 import type { TargetSpec } from '../../config/config.js';
+import type { PluginContext } from '../plugin-context.js';
 
 /** What an auth plugin may look at. Never includes headers a client could forge as TLS facts. */
 export interface AuthRequest {
@@ -23,4 +24,4 @@ export interface AuthPlugin {
   close?(): Promise<void>;
 }
 
-export type AuthPluginFactory = (source: string | null) => AuthPlugin | Promise<AuthPlugin>;
+export type AuthPluginFactory = (source: string | null, context: PluginContext) => AuthPlugin | Promise<AuthPlugin>;

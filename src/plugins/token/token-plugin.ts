@@ -1,9 +1,10 @@
 import type { TargetSpec } from '../../config/config.js';
+import type { PluginContext } from '../plugin-context.js';
 
 /**
  * The token plugin contract (reference: `lookup(token)` on a class built once with one source
  * argument). A lookup answers a target, or null when the token is unknown. It may throw a
- * WebsockifyError; any other exception is treated as a plugin failure (HTTP 500, logged) and
+ * WebsockifyError; any other exception is treated as a plugin failure (HTTP 502, logged) and
  * never takes the process down.
  */
 export interface TokenPlugin {
@@ -12,4 +13,4 @@ export interface TokenPlugin {
   close?(): Promise<void>;
 }
 
-export type TokenPluginFactory = (source: string | null) => TokenPlugin | Promise<TokenPlugin>;
+export type TokenPluginFactory = (source: string | null, context: PluginContext) => TokenPlugin | Promise<TokenPlugin>;

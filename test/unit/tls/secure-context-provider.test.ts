@@ -123,7 +123,8 @@ describe('loading the certificate and key', () => {
 
   it('keeps the previous certificate when a reload finds a broken file, and logs why', () => {
     const file = certs.concat('rotating.pem', selfPem);
-    const { logger, lines } = captureLogger();
+    const { logger, sink } = captureLogger();
+    const lines = (): string[] => sink.records.map((r) => `${r.level} ${r.message}`);
     const provider = new SecureContextProvider(tlsConfig({ cert: file }), logger);
     const first = provider.current();
     fs.writeFileSync(file, 'garbage');
