@@ -16,6 +16,8 @@ import { helpText, usageText } from './usage.js';
 import { resolveKeyPassword } from './key-password.js';
 import { consoleUrl, novncCommandArgv } from './novnc-command.js';
 import { createWebHandler } from '../http/web-handler.js';
+import { withWebAuth } from '../http/web-auth.js';
+import { infoFor } from '../server/front-door.js';
 import { createTlsUpgrader, setupTls } from '../tls/setup-tls.js';
 import { loadTargetTls, targetTlsBaseOptions } from '../tls/target-tls.js';
 
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger);
+  if (requestHandler && config.web?.webAuth) requestHandler = withWebAuth(requestHandler, access, (req) => infoFor(req.socket)?.logger ?? logger);
   const server = new WebsockifyServer(config, logger, {
     access,
     ...(tls ? { tls: createTlsUpgrader(tls, config) } : {}),

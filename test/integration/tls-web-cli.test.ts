@@ -178,6 +178,23 @@ describe('TLS and the web server through the built CLI', () => {
     }
   });
 
+  it('--web-auth asks page requests for the same credentials as the proxy', async () => {
+    const dir = certs.file('auth-www');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(`${dir}/index.html`, '<p>private</p>');
+    const p = await proxy(['--web', dir, '--web-auth', '--auth-plugin', 'BasicHTTPAuth', '--auth-source', 'alice:s3cret', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    const refused = await get(p.port, '/');
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers['www-authenticate'], 'Basic realm="Websockify"');
+    assert.ok(!refused.body.toString().includes('private'));
+    const wrong = await get(p.port, '/', `Authorization: Basic ${Buffer.from('alice:nope').toString('base64')}\r\n`);
+    assert.ok(wrong.status === 401 || wrong.status === 403, String(wrong.status));
+    const ok = await get(p.port, '/', `Authorization: Basic ${Buffer.from('alice:s3cret').toString('base64')}\r\n`);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.toString(), '<p>private</p>');
+    assert.ok(!p.output().includes('s3cret'));
+  });
+
   it('streams a large file with backpressure: a client that stops reading does not grow the proxy', async (t) => {
     const dir = certs.file('big-www');
     fs.mkdirSync(dir);
