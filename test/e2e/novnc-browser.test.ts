@@ -210,13 +210,17 @@ describe('a real desktop in a real browser through the proxy', () => {
       // The clipboard panel pushes the screen down: measure again.
       box = (await page.locator('canvas').first().boundingBox())!;
       const marker = `clip${Date.now() % 100000}`;
-      await page.mouse.click(box.x + XTERM_AT.x + 40, box.y + XTERM_AT.y + 20);
+      // Focus the xterm by clicking its empty last row, so that no later click can extend a
+      // selection from an old line.
+      await page.mouse.click(box.x + XTERM_AT.x + 200, box.y + XTERM_AT.y + 2 + 5 * 13 + 6);
       await page.keyboard.type(marker, { delay: 15 });
       await page.keyboard.press('Enter');
       await step('the marker line in the xterm', () => desktop.typedLines().includes(marker), 10_000);
       // The xterm has 6 rows: a line entered on the last row scrolls up to row 4.
       const row = Math.min(desktop.typedLines().length - 1, 4);
       // xterm's default font is 6x13 pixels, with a 2-pixel inner border.
+      // Wait out xterm's multi-click time (250 ms) so the double click is not read as a triple.
+      await new Promise((r) => setTimeout(r, 700));
       await page.mouse.dblclick(box.x + XTERM_AT.x + 2 + 3 * 6, box.y + XTERM_AT.y + 2 + row * 13 + 6);
       await step('the selection to reach the clipboard box', async () => (await page.inputValue('#clipboard')).trim() === marker, 10_000);
 

@@ -144,6 +144,9 @@ describe('loading the certificate and key', () => {
     const provider = new SecureContextProvider(tlsConfig({ cert: file, watchIntervalMs: 50 }), logger, { settleMs: 20 });
     provider.watch();
     const reloaded = new Promise<string>((resolve) => provider.onReload((m) => resolve(m.subject)));
+    // fs.watchFile takes its first stat asynchronously; a change before that would become the
+    // baseline. Real rotations come long after start; here, wait a few poll intervals.
+    await new Promise((resolve) => setTimeout(resolve, 250));
     // Replace the file by rename, as certbot and deploy tools do.
     const tmp = certs.file('watched.tmp');
     fs.writeFileSync(tmp, fs.readFileSync(other.cert, 'utf8') + fs.readFileSync(other.key, 'utf8'));
