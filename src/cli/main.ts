@@ -3,12 +3,12 @@ import path from 'node:path';
 import { buildConfig, refusePlanned } from '../config/build-config.js';
 import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
-import { Logger } from '../log/logger.js';
-import { StreamSink } from '../log/stream-sink.js';
 import { loadAccessControl } from '../plugins/load-access-control.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
 import { findPreloadLibrary } from '../wrap/preload-library.js';
 import { startWrappedProgram, type WrappedProgram } from '../wrap/wrapped-program.js';
+import { DAEMON_CWD_ENV, isDaemonChild, reportDaemonFailed, reportDaemonReady, runDaemonParent } from './daemonize.js';
+import { createLogger, OpsRuntime } from './ops-runtime.js';
 import { parseArgv } from './argv-parser.js';
 import { bannerText } from './banner.js';
 import { OPTIONS } from './option-table.js';
@@ -39,8 +39,13 @@ function parseCommandLine(argv: readonly string[]): Config | null {
       return null;
     }
     refusePlanned(parsed.options, new Set(OPTIONS.filter((o) => o.planned).map((o) => o.long)));
-    const cwd = process.cwd();
-    return buildConfig(parsed, { cwd, keyPassword: resolveKeyPassword(parsed.options, process.env, cwd) });
+    // A daemon child resolves relative paths against the directory its parent was started in.
+    const cwd = (isDaemonChild() && process.env[DAEMON_CWD_ENV]) || process.cwd();
+    return buildConfig(parsed, {
+      cwd,
+      keyPassword: resolveKeyPassword(parsed.options, process.env, cwd),
+      ...systemdSocket(parsed.options.get('systemd-socket') === true),
+    });
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`${usageText(prog)}\n${prog}: error: ${err.message}\n`);
@@ -50,10 +55,38 @@ function parseCommandLine(argv: readonly string[]): Config | null {
   }
 }
 
+/**
+ * --systemd-socket: sd_listen_fds(3) semantics. The socket is ours only when LISTEN_PID names
+ * this process; the variables are then removed so a wrapped program does not take it too.
+ */
+function systemdSocket(wanted: boolean): { systemdFd?: number } {
+  if (!wanted) return {};
+  const pid = process.env.LISTEN_PID;
+  const count = Number(process.env.LISTEN_FDS ?? '0');
+  if (pid !== String(process.pid) || !(count >= 1)) {
+    throw new UsageError('--systemd-socket: no socket was passed (LISTEN_PID/LISTEN_FDS are not set for this process)');
+  }
+  delete process.env.LISTEN_PID;
+  delete process.env.LISTEN_FDS;
+  delete process.env.LISTEN_FDNAMES;
+  return { systemdFd: 3 };
+}
+
 async function main(): Promise<void> {
   const config = parseCommandLine(process.argv.slice(2));
   if (!config) return;
-  const logger = new Logger([new StreamSink(process.stderr)], config.verbose ? 'debug' : 'info');
+  const daemonChild = isDaemonChild();
+  if (config.daemon && !daemonChild) {
+    // -D: re-spawn detached; this process exits once the daemon listens (see daemonize.ts).
+    const code = await runDaemonParent({ argv: process.argv.slice(2), cwd: process.cwd(), childCwd: config.web?.root ?? '/', stderr: process.stderr });
+    process.exit(code);
+  }
+  const failStartup = async (message: string): Promise<never> => {
+    process.stderr.write(`websockify: ${message}\n`);
+    if (daemonChild) await reportDaemonFailed(message);
+    process.exit(EXIT_FAILURE);
+  };
+  const logger = await createLogger(config, { stderr: process.stderr, daemonChild }).catch((err: Error) => failStartup(err.message));
   // Wrap mode without its library cannot work: say so before taking the port.
   if (config.wrap) findPreloadLibrary();
   // TLS files, the web root and the target CA are checked before listening, so a bad file
@@ -66,23 +99,27 @@ async function main(): Promise<void> {
     requestHandler = createWebHandler(config, logger);
     targetTls = config.targetTls ? loadTargetTls(config.targetTlsOptions) : null;
   } catch (err) {
-    logger.error(err instanceof WebsockifyError ? err.message : String(err));
-    process.exit(EXIT_FAILURE);
+    const message = err instanceof WebsockifyError ? err.message : String(err);
+    logger.error(message);
+    return failStartup(message);
   }
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger);
   if (requestHandler && config.web?.webAuth) requestHandler = withWebAuth(requestHandler, access, (req) => infoFor(req.socket)?.logger ?? logger);
+  const ops = new OpsRuntime(config);
   const server = new WebsockifyServer(config, logger, {
     access,
+    ...ops.serverParts(process.stdout),
     ...(tls ? { tls: createTlsUpgrader(tls, config) } : {}),
     ...(requestHandler ? { requestHandler } : {}),
     ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),
   });
   // SIGHUP re-reads the certificate and key (a bad new pair keeps the old one serving).
-  process.on('SIGHUP', () => {
-    if (tls) tls.reload('SIGHUP');
-  });
+  if (tls) {
+    const provider = tls;
+    ops.reload.add('TLS certificate', () => provider.reloadOrThrow('SIGHUP'));
+  }
 
   let description: string;
   try {
@@ -90,11 +127,23 @@ async function main(): Promise<void> {
   } catch (err) {
     const message = err instanceof ListenError ? err.message : `Opening socket failed: ${(err as Error).message}`;
     logger.error(message);
+    if (daemonChild) await reportDaemonFailed(message);
     process.exit(EXIT_FAILURE);
   }
-  logger.raw(bannerText(config, description, tls !== null));
+  try {
+    await ops.start(server, logger);
+  } catch (err) {
+    logger.error((err as Error).message);
+    await failStartup((err as Error).message);
+  }
+  const banner = bannerText(config, description, tls !== null);
+  logger.raw(banner);
   if (config.novnc && config.listen.kind === 'tcp') {
     logger.raw(`  - noVNC console: open ${consoleUrl(description, tls !== null && config.tls.sslOnly)}`);
+  }
+  if (daemonChild) {
+    logger.info(`running in the background as pid ${process.pid}`);
+    reportDaemonReady(banner);
   }
 
   let exiting = false;
@@ -107,16 +156,33 @@ async function main(): Promise<void> {
     // and its process group (the reference left it running).
     await server.shutdown();
     await access.close();
+    await ops.stop();
     await wrapped?.stop();
     await logger.close();
     process.exit(code);
   };
+  let stopSignals = 0;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
-      if (exiting) process.exit(EXIT_FAILURE); // a second signal: stop waiting
-      void exit(`In exit (${signal})`);
+      stopSignals++;
+      if (stopSignals === 1) {
+        logger.info(`In exit (${signal})`);
+        // --drain-timeout: readiness fails and sessions may end on their own before the 1001.
+        void ops.drain(server, logger).then(() => exit('closing remaining sessions'));
+      } else if (!exiting) {
+        void exit('second signal: closing remaining sessions now');
+      } else {
+        process.exit(EXIT_FAILURE); // a third signal: stop waiting
+      }
     });
   }
+  // SIGHUP: reopen logs and reload what registered (certificates, token sources); sessions stay.
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading');
+    void ops.reload.run(logger);
+  });
+  // SIGUSR1: reopen log files only (logrotate's usual postrotate signal).
+  process.on('SIGUSR1', () => logger.reopen());
 
   // Wrap mode: the program starts once we listen (the reference's started()), so it binds the
   // port we really got; exit mode ends us with the program's own exit code.

@@ -25,9 +25,9 @@ export interface OptionSpec {
 export const OPTIONS: readonly OptionSpec[] = [
   { long: 'help', short: 'h', kind: 'flag', help: 'show this help message and exit' },
   { long: 'verbose', short: 'v', kind: 'flag', help: 'verbose messages' },
-  { long: 'traffic', kind: 'flag', help: 'per frame traffic', planned: true },
-  { long: 'record', kind: 'string', metavar: 'FILE', help: 'record sessions to FILE.[session_number]', planned: true },
-  { long: 'daemon', short: 'D', kind: 'flag', help: 'become a daemon (background process)', planned: true },
+  { long: 'traffic', kind: 'flag', help: 'per frame traffic' },
+  { long: 'record', kind: 'string', metavar: 'FILE', help: 'record sessions to FILE.[session_number]' },
+  { long: 'daemon', short: 'D', kind: 'flag', help: 'become a daemon (background process)' },
   { long: 'run-once', kind: 'flag', help: 'handle a single WebSocket connection and exit' },
   { long: 'timeout', kind: 'int', metavar: 'SECONDS', help: 'stop accepting connections SECONDS after launch and exit when the last session ends' },
   { long: 'idle-timeout', kind: 'int', metavar: 'SECONDS', help: 'exit after SECONDS without any open connection' },
@@ -63,9 +63,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'auth-plugin', kind: 'string', metavar: 'CLASS', help: 'authentication plugin; repeat it to require several checks (each --auth-source goes to the --auth-plugin in the same position)', repeatable: true },
   { long: 'auth-source', kind: 'string', metavar: 'ARG', help: 'argument passed to the authentication plugin (BasicHTTPAuth: user:password or @FILE)', repeatable: true },
   { long: 'heartbeat', kind: 'int', metavar: 'SECONDS', help: 'send a ping to the client every SECONDS' },
-  { long: 'log-file', kind: 'string', metavar: 'FILE', help: 'also write log lines to FILE', planned: true },
-  { long: 'syslog', kind: 'string', metavar: 'SERVER', help: 'log to syslog: host:port (UDP) or a unix socket path', planned: true },
-  { long: 'legacy-syslog', kind: 'flag', help: 'use the old BSD syslog header (with --syslog)', planned: true },
+  { long: 'log-file', kind: 'string', metavar: 'FILE', help: 'also write log lines to FILE' },
+  { long: 'syslog', kind: 'string', metavar: 'SERVER', help: 'log to syslog: host:port (UDP) or a unix socket path' },
+  { long: 'legacy-syslog', kind: 'flag', help: 'use the old BSD syslog header (with --syslog)' },
 
   // websockify-ts additions: limits and liveness. See docs/cli.md.
   { long: 'heartbeat-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'close a client that has not answered a heartbeat ping within SECONDS (default: never, as the reference)' },
@@ -77,6 +77,17 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'max-connections', kind: 'int', metavar: 'COUNT', ours: true, help: 'most open client connections; beyond it 503 (default 20000, 0 = no cap)' },
   { long: 'buffer-size', kind: 'bytes', metavar: 'BYTES', ours: true, help: 'bytes queued towards a slow side before the other side is paused (default 1M)' },
   { long: 'wrap-loopback', kind: 'flag', ours: true, help: 'wrap mode: move the program\'s port to a loopback TCP port (as the reference) instead of a private unix socket' },
+  // websockify-ts additions: operations (issue 6). See docs/operations.md.
+  { long: 'log-format', kind: 'choice', choices: ['text', 'json'], ours: true, help: 'log line format: text (the reference\'s lines, with timestamps) or json (one object per line)' },
+  { long: 'max-record-size', kind: 'bytes', metavar: 'BYTES', ours: true, help: 'stop recording a session once its --record file reaches BYTES; the file stays playable (default: no cap)' },
+  { long: 'trust-proxy', kind: 'string', metavar: 'CIDR', repeatable: true, ours: true, help: 'believe X-Forwarded-For / X-Real-IP / Forwarded and PROXY headers only from these peers (repeatable, comma lists, "unix" for unix socket peers)' },
+  { long: 'proxy-protocol', kind: 'flag', ours: true, help: 'expect a PROXY protocol v1/v2 header on every connection (from --trust-proxy peers only)' },
+  { long: 'send-proxy-v2', kind: 'flag', ours: true, help: 'send a PROXY protocol v2 header with the real client address to the target' },
+  { long: 'metrics', kind: 'string', metavar: 'HOST:PORT', ours: true, help: 'serve /metrics (Prometheus), /healthz and /readyz on their own listener' },
+  { long: 'metrics-path', kind: 'string', metavar: 'PATH', ours: true, help: 'also serve Prometheus metrics at PATH on the main port (default: off)' },
+  { long: 'health-path', kind: 'string', metavar: 'PATH', ours: true, help: 'serve a readiness check at PATH on the main port: 200, or 503 while draining (default: off)' },
+  { long: 'systemd-socket', kind: 'flag', ours: true, help: 'listen on the socket systemd passes (LISTEN_FDS, fd 3) instead of a listen address' },
+  { long: 'drain-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'on SIGTERM, stop accepting and fail /readyz, then wait up to SECONDS for sessions to end before sending 1001 (default 0)' },
   { long: 'shutdown-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'on SIGTERM/SIGINT, time to flush queued bytes after sending 1001 (default 5)' },
 
   // websockify-ts additions: admission (docs/plugins.md).

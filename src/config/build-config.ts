@@ -1,9 +1,10 @@
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ParsedArgv, OptionValue } from '../cli/argv-parser.js';
-import { DEFAULT_LIMITS, type Config, type ListenSpec, type PluginSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
+import { DEFAULT_LIMITS, type Config, type OpsConfig, type ListenSpec, type PluginSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
 import { parseHostPort } from './host-port.js';
 import { FILE_SOURCE_TOKEN_PLUGINS, builtinName, parseUserModuleSpec } from '../plugins/plugin-names.js';
+import { TrustedProxies } from '../server/trusted-proxies.js';
 
 export interface BuildContext {
   /** Directory relative paths are resolved against (the caller's working directory). */
@@ -13,6 +14,8 @@ export interface BuildContext {
    * WEBSOCKIFY_KEY_PASSWORD (see cli/key-password.ts). Undefined: take --key-password as given.
    */
   keyPassword?: string | null;
+  /** The socket systemd passed (LISTEN_FDS), checked by cli/; used with --systemd-socket. */
+  systemdFd?: number;
 }
 
 /**
@@ -59,9 +62,16 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   const unixListen = str('unix-listen');
   const inetd = flag('inetd');
   if (unixListen !== null && inetd) throw new UsageError('--unix-listen and --inetd cannot be used together');
+  const systemdSocket = flag('systemd-socket');
+  if (systemdSocket && (inetd || unixListen !== null)) throw new UsageError('--systemd-socket cannot be used with --inetd or --unix-listen');
+  // Our -D is a re-spawned process (Node cannot fork); an inherited listening fd would not follow.
+  if (flag('daemon') && (inetd || systemdSocket)) throw new UsageError('-D cannot be used with --inetd or --systemd-socket (the service manager already runs us in the background)');
 
   let listen: ListenSpec;
-  if (inetd) {
+  if (systemdSocket) {
+    // sd_listen_fds(3): the first passed socket is fd 3; cli/ checked LISTEN_PID/LISTEN_FDS.
+    listen = { kind: 'fd', fd: ctx.systemdFd ?? 3, label: 'systemd socket' };
+  } else if (inetd) {
     listen = { kind: 'fd', fd: 0, label: 'inetd' };
   } else if (unixListen !== null) {
     listen = { kind: 'unix', path: abs(unixListen)!, mode: parseMode(str('unix-listen-mode')) };
@@ -154,7 +164,8 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
     idleTimeoutSec,
     heartbeatSec,
     heartbeatTimeoutSec,
-    log: { file: abs(str('log-file')), syslog: str('syslog'), legacySyslog: flag('legacy-syslog') },
+    log: { file: abs(str('log-file')), syslog: syslogTarget(str('syslog'), abs), legacySyslog: flag('legacy-syslog'), format: (str('log-format') ?? 'text') as 'text' | 'json' },
+    ops: buildOpsConfig(opt, str, num, flag),
     limits: {
       maxMessageBytes,
       handshakeTimeoutMs,
@@ -205,6 +216,58 @@ function absPluginName(name: string, cwd: string): string {
 function absTokenSource(name: string, source: string | null, cwd: string): string | null {
   if (source === null || source === '' || !FILE_SOURCE_TOKEN_PLUGINS.has(builtinName(name))) return source;
   return path.resolve(cwd, source);
+}
+
+/** `host:port` is UDP (port checked as the reference); anything else a unix socket path, made absolute. */
+function syslogTarget(value: string | null, abs: (p: string | null) => string | null): string | null {
+  if (value === null) return null;
+  if (value.includes(':')) {
+    const port = value.slice(value.lastIndexOf(':') + 1);
+    if (!/^\s*\d+\s*$/.test(port) || Number(port) > 65535) throw new UsageError('Error parsing syslog port');
+    return value;
+  }
+  return abs(value);
+}
+
+function buildOpsConfig(
+  opt: Map<string, OptionValue>,
+  str: (name: string) => string | null,
+  num: (name: string, fallback: number) => number,
+  flag: (name: string) => boolean,
+): OpsConfig {
+  const trustProxy = ((opt.get('trust-proxy') as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  // Validates every entry now (UsageError naming the bad one), not at the first connection.
+  new TrustedProxies(trustProxy);
+  const proxyProtocol = flag('proxy-protocol');
+  if (proxyProtocol && trustProxy.length === 0) throw new UsageError('You must use --trust-proxy to use --proxy-protocol');
+  const recordMaxBytes = num('max-record-size', 0);
+  if (recordMaxBytes !== 0 && recordMaxBytes < 4096) throw new UsageError('--max-record-size must be at least 4K');
+  if (recordMaxBytes !== 0 && !opt.has('record')) throw new UsageError('You must use --record to use --max-record-size');
+  const metrics = str('metrics');
+  let metricsListen: OpsConfig['metricsListen'] = null;
+  if (metrics !== null) {
+    if (!metrics.includes(':')) throw new UsageError('--metrics takes HOST:PORT (e.g. 127.0.0.1:9090)');
+    metricsListen = parseHostPort(metrics, 'listen');
+  }
+  const pathOption = (name: string): string | null => {
+    const value = str(name);
+    if (value !== null && !value.startsWith('/')) throw new UsageError(`--${name} must start with /`);
+    return value;
+  };
+  const metricsPath = pathOption('metrics-path');
+  const healthPath = pathOption('health-path');
+  if (metricsPath !== null && metricsPath === healthPath) throw new UsageError('--metrics-path and --health-path must differ');
+  return {
+    recordMaxBytes,
+    recordBufferBytes: 8 * 1024 * 1024,
+    trustProxy,
+    proxyProtocol,
+    sendProxyV2: flag('send-proxy-v2'),
+    metricsListen,
+    metricsPath,
+    healthPath,
+    drainTimeoutMs: Math.round(num('drain-timeout', 0) * 1000),
+  };
 }
 
 function parseMode(text: string | null): number {

@@ -120,8 +120,29 @@ export interface Config {
   heartbeatSec: number;
   /** Drop a peer that has not answered a ping within N seconds. 0 = never (the reference). */
   heartbeatTimeoutSec: number;
-  log: { file: string | null; syslog: string | null; legacySyslog: boolean };
+  log: { file: string | null; syslog: string | null; legacySyslog: boolean; format: 'text' | 'json' };
+  /** Operations features (issue 6, docs/operations.md); all off by default. */
+  ops: OpsConfig;
   limits: Limits;
+}
+
+export interface OpsConfig {
+  /** --max-record-size: cap per --record file in bytes; 0 = none (the reference). */
+  recordMaxBytes: number;
+  /** Bytes a --record file may have queued for the disk before recording of that session stops. */
+  recordBufferBytes: number;
+  /** --trust-proxy entries (CIDRs, addresses, or `unix`), validated. */
+  trustProxy: string[];
+  /** --proxy-protocol: a PROXY v1/v2 header is required from trusted peers, refused from others. */
+  proxyProtocol: boolean;
+  /** --send-proxy-v2: prefix target connections with a PROXY v2 header. */
+  sendProxyV2: boolean;
+  /** --metrics HOST:PORT: own listener for /metrics, /healthz, /readyz. */
+  metricsListen: { host: string; port: number } | null;
+  metricsPath: string | null;
+  healthPath: string | null;
+  /** --drain-timeout: on SIGTERM, wait this long for sessions to end before sending 1001. */
+  drainTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({

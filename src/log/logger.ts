@@ -17,6 +17,8 @@ export interface LogRecord {
   client?: string;
   /** Session id: increases by one for every accepted connection, as the reference's handler id. */
   session?: number;
+  /** The real client address (--trust-proxy / PROXY protocol), when it differs from `client`. */
+  realClient?: string;
   fields?: LogFields;
 }
 
@@ -32,6 +34,7 @@ export interface LogSink {
 interface Bindings {
   client?: string;
   session?: number;
+  realClient?: string;
 }
 
 export class Logger {

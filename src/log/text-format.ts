@@ -32,5 +32,6 @@ export function formatTextLine(record: LogRecord): string {
       if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
     }
   }
+  if (record.realClient !== undefined) line += ` client=${formatValue(record.realClient)}`;
   return line;
 }

@@ -27,3 +27,17 @@ export interface SessionObserver {
   onTargetData?(data: Buffer): void;
   onClose?(summary: SessionSummary): void;
 }
+
+/** Several observers as one; null when there are none, so the session skips the hooks entirely. */
+export function combineObservers(observers: readonly (SessionObserver | null | undefined)[]): SessionObserver | null {
+  const list = observers.filter((o): o is SessionObserver => o !== null && o !== undefined);
+  if (list.length <= 1) return list[0] ?? null;
+  const clients = list.filter((o) => o.onClientMessage);
+  const targets = list.filter((o) => o.onTargetData);
+  const closes = list.filter((o) => o.onClose);
+  return {
+    ...(clients.length > 0 ? { onClientMessage: (data: Buffer) => clients.forEach((o) => o.onClientMessage!(data)) } : {}),
+    ...(targets.length > 0 ? { onTargetData: (data: Buffer) => targets.forEach((o) => o.onTargetData!(data)) } : {}),
+    onClose: (summary: SessionSummary) => closes.forEach((o) => o.onClose!(summary)),
+  };
+}

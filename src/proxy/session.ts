@@ -17,7 +17,7 @@ export interface SessionContext {
   /** Extra options for --ssl-target connections (CA, etc.). */
   targetTlsOptions?: DialOptions['tlsOptions'];
   /** Builds recording/traffic/metrics hooks for a session; null when none is enabled. */
-  observerFor?: (id: number, client: string) => SessionObserver | null;
+  observerFor?: (id: number, client: string, start: SessionStart) => SessionObserver | null;
 }
 
 export interface SessionStart {
@@ -29,6 +29,10 @@ export interface SessionStart {
   head: Buffer;
   handshake: ValidatedHandshake;
   target: TargetSpec;
+  /** When the connection was accepted (ms since the epoch), for the handshake latency metric. */
+  acceptedAt?: number;
+  /** Bytes written to the target before any client data (--send-proxy-v2 header). */
+  preamble?: Buffer;
 }
 
 /**
@@ -45,7 +49,7 @@ export function startSession(ctx: SessionContext, start: SessionStart): LiveSess
   // stay in memory for the whole session.
   const wireMode = start.handshake.mode;
   const startedAt = Date.now();
-  const observer = ctx.observerFor?.(id, client) ?? null;
+  const observer = ctx.observerFor?.(id, client, start) ?? null;
   const targetLabel = describeTarget(target);
 
   logger.info(`connecting to: ${target.kind === 'unix' ? 'unix socket ' : ''}${targetLabel}${config.targetTls ? ' (using SSL)' : ''}`);
@@ -95,6 +99,7 @@ export function startSession(ctx: SessionContext, start: SessionStart): LiveSess
   const session: LiveSession = {
     id,
     done,
+    bytes: () => ({ fromClient: bridge?.bytesFromClient ?? 0, fromTarget: bridge?.bytesFromTarget ?? 0 }),
     close(code, reason, flushMs) {
       if (bridge) bridge.close(code, reason, flushMs);
       else if (ws) ws.close(code, reason);
@@ -132,6 +137,7 @@ export function startSession(ctx: SessionContext, start: SessionStart): LiveSess
           else client.once('close', (code: number) => finish({ closeCode: code, closedBy: 'client' }));
           return;
         }
+        if (start.preamble) targetSocket.write(start.preamble);
         bridge = new Bridge(client, targetSocket as net.Socket, {
           mode: wireMode,
           highWaterBytes: config.limits.bufferHighWaterBytes,

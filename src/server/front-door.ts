@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import { writeRawHttpError } from '../http/error-response.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import { proxiedPeerOf } from './proxy-protocol.js';
 
 /**
  * Turns a raw socket into TLS when its first byte says so (0x16 handshake record, 0x80 SSLv2
@@ -19,6 +20,8 @@ export interface FrontDoorOptions {
   registry: ConnectionRegistry;
   httpServer: http.Server;
   tls?: TlsUpgrader;
+  /** Counts connections refused here by reason (metrics). */
+  onRejected?: (reason: string) => void;
   /** Address to show for clients of a unix listener (the reference shows the socket path). */
   unixLabel?: string;
 }
@@ -32,6 +35,8 @@ export interface ConnectionInfo {
   /** The raw TCP/unix socket under any TLS layer. */
   raw: net.Socket;
   deadline: NodeJS.Timeout | null;
+  /** Accept time (ms since the epoch): the start of the handshake latency metric. */
+  acceptedAt: number;
 }
 
 const connectionInfo = new WeakMap<Duplex, ConnectionInfo>();
@@ -60,21 +65,24 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
 
   return function acceptConnection(socket: net.Socket): void {
     const id = registry.allocateId();
-    const client = socket.remoteAddress ?? options.unixLabel ?? 'unix';
+    // With --proxy-protocol the balancer's header names the client (read before we get here).
+    const client = proxiedPeerOf(socket)?.address ?? socket.remoteAddress ?? options.unixLabel ?? 'unix';
     const logger = options.logger.child({ client, session: id });
     socket.on('error', (err: NodeJS.ErrnoException) => logger.debug(`client socket error: ${err.code ?? err.message}`));
 
     if (limits.maxConnections > 0 && registry.openConnections >= limits.maxConnections) {
       logger.warn(`connection refused: limit of ${limits.maxConnections} open connections reached`);
+      options.onRejected?.('capacity');
       writeRawHttpError(socket, 503, 'Service Unavailable: too many connections', { 'Retry-After': '1' });
       return;
     }
     registry.trackSocket(socket);
 
-    const info: ConnectionInfo = { id, client, logger, secure: false, raw: socket, deadline: null };
+    const info: ConnectionInfo = { id, client, logger, secure: false, raw: socket, deadline: null, acceptedAt: Date.now() };
     info.deadline = setTimeout(() => {
       info.deadline = null;
       logger.info(`handshake timed out after ${limits.handshakeTimeoutMs / 1000}s`);
+      options.onRejected?.('handshake_timeout');
       socket.destroy();
     }, limits.handshakeTimeoutMs);
     socket.once('close', () => clearDeadline(socket));
@@ -104,6 +112,7 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
         return;
       } else if (config.tls.sslOnly) {
         logger.info('non-SSL connection received but disallowed');
+        options.onRejected?.('ssl_only');
         socket.destroy();
         return;
       }

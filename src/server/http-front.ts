@@ -21,6 +21,10 @@ export interface HttpFrontOptions {
   onRequestComplete?: (socket: Duplex) => void;
   /** The web server, when --web (or the built-in console) is on. */
   requestHandler?: RequestHandler;
+  /** Counts a refused upgrade or broken request by reason (metrics); never on the data path. */
+  onRejected?: (reason: string) => void;
+  /** --metrics-path / --health-path on the main port; true when it answered. */
+  opsHandler?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /**
@@ -55,6 +59,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     const oversized = rejectOversized(req);
     if (oversized) {
       log.info(`bad request: ${oversized[0]} ${oversized[1]}`);
+      options.onRejected?.(oversized[0] === 414 ? 'uri_too_long' : 'too_many_headers');
       sendHttpError(res, oversized[0], oversized[1]);
       return;
     }
@@ -63,6 +68,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     if (upgrade !== undefined && upgrade.toLowerCase() === 'websocket') {
       // RFC 6455 §4.1: the upgrade needs `Connection: Upgrade`; the reference does not check.
       log.info('bad request: 400 WebSocket upgrade without Connection: Upgrade');
+      options.onRejected?.('connection_header');
       sendHttpError(res, 400, 'Missing Connection: Upgrade header');
       return;
     }
@@ -72,6 +78,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
       sendHttpError(res, 501, `Unsupported method ('${method}')`);
       return;
     }
+    if (options.opsHandler?.(req, res)) return;
     if (options.requestHandler && (method === 'GET' || method === 'HEAD')) {
       options.requestHandler(req, res);
       return;
@@ -85,11 +92,13 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     const oversized = rejectOversized(req);
     if (oversized) {
       log.info(`bad request: ${oversized[0]} ${oversized[1]}`);
+      options.onRejected?.(oversized[0] === 414 ? 'uri_too_long' : 'too_many_headers');
       writeRawHttpError(socket, oversized[0], oversized[1]);
       return;
     }
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       log.info('bad request: 400 unsupported Upgrade header');
+      options.onRejected?.('upgrade_header');
       writeRawHttpError(socket, 400, 'Unsupported Upgrade header');
       return;
     }
@@ -111,6 +120,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     }
     const [status, message] = clientErrorStatus(err.code, err.rawPacket);
     loggerFor(socket).info(`bad request: ${status} ${message}`, { reason: err.code });
+    options.onRejected?.(status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'bad_request');
     writeRawHttpError(socket, status, message);
   });
 

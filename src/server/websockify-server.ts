@@ -16,6 +16,10 @@ import { ConnectionRegistry, type LiveSession } from './connection-registry.js';
 import { clearDeadline, createFrontDoor, infoFor, type TlsUpgrader } from './front-door.js';
 import { createHttpFront, type RequestHandler } from './http-front.js';
 import { openListener, type OpenedListener } from './listener.js';
+import { resolveClientAddress } from './client-address.js';
+import { buildProxyV2Header, proxiedPeerOf, withProxyProtocol } from './proxy-protocol.js';
+import { TrustedProxies } from './trusted-proxies.js';
+import type { ObserverFactory } from './session-features.js';
 
 export interface ServerParts {
   /** Token plugin, auth checks and session caps, built at startup (loadAccessControl). */
@@ -24,7 +28,11 @@ export interface ServerParts {
   requestHandler?: RequestHandler;
   tls?: TlsUpgrader;
   targetTlsOptions?: SessionContext['targetTlsOptions'];
-  observerFor?: (id: number, client: string) => SessionObserver | null;
+  observerFor?: ObserverFactory;
+  /** --metrics-path / --health-path on the main port. */
+  opsHandler?: (req: IncomingMessage, res: import('node:http').ServerResponse) => boolean;
+  /** Counts refused upgrades by reason (metrics). */
+  onHandshakeFailure?: (reason: string) => void;
 }
 
 /**
@@ -37,6 +45,7 @@ export class WebsockifyServer {
   private readonly sessionSockets = new WeakSet<Duplex>();
   private dynamicTarget: TargetSpec | null;
   private stopped = false;
+  private readonly trusted: TrustedProxies;
   /** Called for every session that starts (--run-once uses it). */
   onSessionStart: ((session: LiveSession) => void) | null = null;
 
@@ -46,6 +55,7 @@ export class WebsockifyServer {
     private readonly parts: ServerParts = {},
   ) {
     this.dynamicTarget = config.target;
+    this.trusted = new TrustedProxies(config.ops.trustProxy);
   }
 
   /** Wrap mode moves the target at run time (the program's socket). */
@@ -82,18 +92,32 @@ export class WebsockifyServer {
       loggerFor,
       onRequestComplete: clearDeadline,
       ...(parts.requestHandler ? { requestHandler: parts.requestHandler } : {}),
+      ...(parts.opsHandler ? { opsHandler: parts.opsHandler } : {}),
+      ...(parts.onHandshakeFailure ? { onRejected: parts.onHandshakeFailure } : {}),
       onUpgrade: (req, socket, head) => {
         const info = infoFor(socket);
-        const log = info?.logger ?? logger;
+        let log = info?.logger ?? logger;
         if (this.stopped) {
+          parts.onHandshakeFailure?.('shutting_down');
           writeRawHttpError(socket, 503, 'Server shutting down');
           return;
+        }
+        // --trust-proxy: forwarding headers count only from trusted peers (docs/operations.md).
+        const peer = info?.client ?? (socket as net.Socket).remoteAddress ?? '';
+        const raw = info?.raw ?? (socket as net.Socket);
+        const real = this.trusted.empty
+          ? { address: peer, via: 'peer' as const }
+          : resolveClientAddress(raw.remoteAddress === undefined && !proxiedPeerOf(raw) ? '' : peer, req.headers, this.trusted);
+        const clientAddress = real.via === 'peer' ? peer : real.address;
+        if (clientAddress !== peer) {
+          log = log.child({ realClient: clientAddress });
+          log.debug(`client address from ${real.via}`);
         }
         log.info(`${info?.secure ? 'SSL/TLS (wss://)' : 'Plain non-SSL (ws://)'} WebSocket connection`);
         const redact = config.tokenPlugin !== null && !config.hostToken ? redactTokenPath : redactPath;
         if ((req.url ?? '/') !== '/') log.info(`Path: '${redact(req.url ?? '')}'`);
         const facts = {
-          clientAddress: info?.client ?? (socket as net.Socket).remoteAddress ?? '',
+          clientAddress,
           peerCertificate: info?.secure ? peerCertificateOf(socket as TLSSocket) : null,
         };
         admit(req, facts, {
@@ -120,6 +144,8 @@ export class WebsockifyServer {
                 head,
                 handshake: admission.handshake,
                 target: admission.target,
+                ...(info ? { acceptedAt: info.acceptedAt } : {}),
+                ...(config.ops.sendProxyV2 ? { preamble: this.proxyV2For(raw, clientAddress) } : {}),
               });
             } catch (err) {
               admission.release();
@@ -130,6 +156,7 @@ export class WebsockifyServer {
             this.onSessionStart?.(session);
           },
           (err: unknown) => {
+            parts.onHandshakeFailure?.(err instanceof WebsockifyError ? err.code.replace(/^WSFY_ERR_/, '').toLowerCase() : 'internal');
             if (err instanceof TokenRejection && err.silent) {
               // --silent-token-failure: the reference's close with no HTTP response.
               log.info(`handshake refused: ${err.message} (closed without a response)`, { code: err.code });
@@ -151,17 +178,36 @@ export class WebsockifyServer {
       },
     });
 
-    const frontDoor = createFrontDoor({
+    let frontDoor = createFrontDoor({
       config,
       logger,
       registry: this.registry,
       httpServer,
       ...(parts.tls ? { tls: parts.tls } : {}),
       ...(config.listen.kind === 'unix' ? { unixLabel: config.listen.path } : {}),
+      ...(parts.onHandshakeFailure ? { onRejected: parts.onHandshakeFailure } : {}),
     });
+    if (config.ops.proxyProtocol) {
+      frontDoor = withProxyProtocol(frontDoor, (a) => this.trusted.isTrusted(a), config.limits.handshakeTimeoutMs, (socket, err) => {
+        logger.child({ client: socket.remoteAddress ?? 'unix' }).info(`connection refused: ${err.message}`);
+        parts.onHandshakeFailure?.('proxy_protocol');
+      });
+    }
     this.listener = await openListener(config.listen, frontDoor);
     this.listener.server.on('error', (err: Error) => logger.error(`listener error: ${err.message}`));
     return this.listener.description;
+  }
+
+  /**
+   * --send-proxy-v2: the real client (the PROXY source port when a balancer told us, else the
+   * peer's port, else 0 for an address taken from a header) and the address it connected to.
+   */
+  private proxyV2For(raw: net.Socket, clientAddress: string): Buffer {
+    const proxied = proxiedPeerOf(raw);
+    const port = proxied && proxied.address === clientAddress ? proxied.port : raw.remoteAddress === clientAddress ? (raw.remotePort ?? 0) : 0;
+    const source = clientAddress ? { address: clientAddress, port } : null;
+    const destination = raw.localAddress ? { address: raw.localAddress, port: raw.localPort ?? 0 } : null;
+    return buildProxyV2Header(source, destination);
   }
 
   /** Stop accepting new connections; live ones go on. */

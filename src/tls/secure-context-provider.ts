@@ -188,18 +188,25 @@ export class SecureContextProvider implements SecureContextSource {
 
   /** Re-reads the files. On failure logs an error, keeps the old context and returns false. */
   reload(reason: string): boolean {
-    let next: TlsMaterial;
     try {
-      next = loadTlsMaterial(this.config);
+      this.reloadOrThrow(reason);
+      return true;
     } catch (err) {
       this.logger.error(`tls: reload after ${reason} failed, still serving the previous certificate: ${(err as Error).message}`);
       return false;
     }
+  }
+
+  /**
+   * Re-reads the files; on failure throws TlsConfigError and keeps the old context (for the
+   * SIGHUP reload hooks, which log failures themselves).
+   */
+  reloadOrThrow(reason: string): void {
+    const next = loadTlsMaterial(this.config);
     this.material = next;
     this.reloads++;
     this.logLoaded(`reloaded after ${reason}`);
     for (const listener of this.listeners) listener(next);
-    return true;
   }
 
   onReload(listener: (material: TlsMaterial) => void): () => void {

@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { OPTIONS } from '../../src/cli/option-table.js';
 import { CLI_PATH, runCli, startProxy } from '../support/proxy-process.js';
 import { closePayload, connect, encodeFrame, FrameReader, readHttpAnswer, upgradeRequest } from '../support/raw-ws.js';
 import { ipv6LoopbackAvailable, startEchoTarget, startTcpTarget, type TcpTarget } from '../support/targets.js';
@@ -40,9 +41,13 @@ describe('the command line', () => {
   });
 
   it('recognises options built by later work and says they are not yet supported', async () => {
-    const { code, stderr } = await runCli(['--record', 'x', '6080', 'a:1']);
+    // Whichever option is still planned on this branch (built ones lose the flag).
+    const planned = OPTIONS.find((o) => o.planned);
+    if (!planned) return;
+    const args = planned.kind === 'flag' ? [`--${planned.long}`] : [`--${planned.long}`, planned.choices?.[0] ?? 'x'];
+    const { code, stderr } = await runCli([...args, '6080', 'a:1']);
     assert.equal(code, 2);
-    assert.match(stderr, /--record is not yet supported/);
+    assert.match(stderr, new RegExp(`--${planned.long} is not yet supported`));
   });
 
   it('prints help listing the reference options and exits 0', async () => {

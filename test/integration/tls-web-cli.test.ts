@@ -124,7 +124,7 @@ describe('TLS and the web server through the built CLI', () => {
 
     fs.writeFileSync(rotating, fs.readFileSync(server.cert, 'utf8') + fs.readFileSync(other.key, 'utf8'));
     p.proc.kill('SIGHUP');
-    await p.waitForOutput(/tls: reload after SIGHUP failed, still serving the previous certificate: the private key .* does not match/);
+    await p.waitForOutput(/reload of TLS certificate failed, keeping the previous one: the private key .* does not match/);
     assert.equal(await peerCn(p.port), 'other');
     assert.equal(await echo(ws, 'three'), 'three');
     ws.close();

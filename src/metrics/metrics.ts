@@ -1,0 +1,115 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { SessionObserver, SessionSummary } from '../proxy/session-observer.js';
+
+/** Bytes of sessions still open, summed at scrape time by whoever owns the session registry. */
+export type LiveBytes = () => { fromClient: number; toClient: number };
+
+/**
+ * Prometheus metrics (`--metrics`, `--metrics-path`), on a registry of our own (never the
+ * prom-client global, so two servers in one process do not mix). Nothing here runs per data
+ * chunk: sessions are counted at open and close, bytes of open sessions are read at scrape
+ * time from `liveBytes`, and bytes of closed sessions are added once from their summary.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly sessionsOpen: Gauge;
+  private readonly sessionsTotal: Counter;
+  private readonly bytesFromClient: Counter;
+  private readonly bytesToClient: Counter;
+  private readonly handshakeFailures: Counter<'reason'>;
+  private readonly targetConnectFailures: Counter;
+  private readonly closeCodes: Counter<'code'>;
+  private readonly handshakeSeconds: Histogram;
+  private closedFromClient = 0;
+  private closedToClient = 0;
+  private reportedFromClient = 0;
+  private reportedToClient = 0;
+  private liveBytes: LiveBytes = () => ({ fromClient: 0, toClient: 0 });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    // Counters are kept monotonic: open sessions' bytes move into the closed total on close.
+    const self = this;
+    this.sessionsOpen = new Gauge({ name: 'websockify_sessions_open', help: 'WebSocket sessions currently proxied', registers });
+    this.sessionsTotal = new Counter({ name: 'websockify_sessions_total', help: 'WebSocket sessions started', registers });
+    this.bytesFromClient = new Counter({
+      name: 'websockify_bytes_from_client_total',
+      help: 'Payload bytes received from WebSocket clients (written to targets)',
+      registers,
+      collect() {
+        const live = self.liveBytes().fromClient + self.closedFromClient;
+        if (live > self.reportedFromClient) {
+          this.inc(live - self.reportedFromClient);
+          self.reportedFromClient = live;
+        }
+      },
+    });
+    this.bytesToClient = new Counter({
+      name: 'websockify_bytes_to_client_total',
+      help: 'Bytes read from targets (sent to WebSocket clients)',
+      registers,
+      collect() {
+        const live = self.liveBytes().toClient + self.closedToClient;
+        if (live > self.reportedToClient) {
+          this.inc(live - self.reportedToClient);
+          self.reportedToClient = live;
+        }
+      },
+    });
+    this.handshakeFailures = new Counter({
+      name: 'websockify_handshake_failures_total',
+      help: 'Connections refused before or during the WebSocket upgrade, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.targetConnectFailures = new Counter({
+      name: 'websockify_target_connect_failures_total',
+      help: 'Failed connections to targets (the client got close 1011)',
+      registers,
+    });
+    this.closeCodes = new Counter({
+      name: 'websockify_close_codes_total',
+      help: 'Ended sessions by WebSocket close code (1006: the connection dropped without a close frame)',
+      labelNames: ['code'],
+      registers,
+    });
+    this.handshakeSeconds = new Histogram({
+      name: 'websockify_handshake_duration_seconds',
+      help: 'From accept to the 101 response (TLS, request, token lookup and auth included)',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  setLiveBytes(source: LiveBytes): void {
+    this.liveBytes = source;
+  }
+
+  handshakeFailed(reason: string): void {
+    this.handshakeFailures.inc({ reason });
+  }
+
+  /** A session passed the upgrade; returns the observer whose onClose closes the books. */
+  sessionStarted(handshakeMs: number): SessionObserver {
+    this.sessionsTotal.inc();
+    this.sessionsOpen.inc();
+    this.handshakeSeconds.observe(handshakeMs / 1000);
+    let closed = false;
+    return {
+      onClose: (summary: SessionSummary) => {
+        if (closed) return;
+        closed = true;
+        this.sessionsOpen.dec();
+        this.closedFromClient += summary.bytesFromClient;
+        this.closedToClient += summary.bytesFromTarget;
+        if (summary.closedBy === 'connect') this.targetConnectFailures.inc();
+        this.closeCodes.inc({ code: String(summary.closeCode) });
+      },
+    };
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,157 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Logger } from '../log/logger.js';
+import { RECORD_FOOTER, RECORD_HEADER, recordEntry } from './record-escape.js';
+import type { SessionObserver } from '../proxy/session-observer.js';
+
+export interface RecordWriterOptions {
+  /** The --record base path, already absolute; the file is `<base>.<session>` as the reference. */
+  basePath: string;
+  session: number;
+  /** Session start in ms since the epoch: entry timestamps count from here. */
+  startMs: number;
+  /** --record-max-size: the file never grows past this many bytes. 0 = no cap (the reference). */
+  maxFileBytes: number;
+  /** Bytes accepted but not yet written; beyond it the recording is dropped, never the session. */
+  maxPendingBytes: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+type RecordState = 'recording' | 'capped' | 'dropped' | 'failed';
+
+/** Writes at most this much in one write() call, so one huge queue does not mean one huge copy. */
+const BATCH_BYTES = 256 * 1024;
+
+/**
+ * One session's recording (`--record FILE`), in the reference's format byte for byte
+ * (docs/record-format.md). Writes are asynchronous: the session hands over an entry and moves
+ * on. The queue is bounded: when the disk is slower than the session and `maxPendingBytes` are
+ * waiting, recording stops with one log line (the bridge never waits for the disk and memory
+ * never grows). A size cap stops recording the same way. In every case the file is finished
+ * with the `'EOF'];` line, so it stays a valid playback file.
+ */
+export class RecordWriter implements SessionObserver {
+  readonly path: string;
+  private state: RecordState = 'recording';
+  private handle: FileHandle | null = null;
+  private queue: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes written or queued so far, footer excluded. */
+  private fileBytes = 0;
+  private writing = false;
+  private closing = false;
+  private readonly finished: Promise<void>;
+  private resolveFinished!: () => void;
+  private readonly now: () => number;
+
+  constructor(private readonly options: RecordWriterOptions) {
+    this.path = `${options.basePath}.${options.session}`;
+    this.now = options.now ?? Date.now;
+    this.finished = new Promise((resolve) => {
+      this.resolveFinished = resolve;
+    });
+    options.logger.info(`opening record file: ${this.path}`);
+    this.push(Buffer.from(RECORD_HEADER, 'latin1'));
+    // 0600: a recording holds everything typed in the session (passwords included).
+    open(this.path, 'w', 0o600).then(
+      (handle) => {
+        this.handle = handle;
+        void this.pump();
+      },
+      (err: NodeJS.ErrnoException) => this.fail('opening record file failed', err),
+    );
+  }
+
+  /** Resolves once the file is complete and closed (or recording failed). */
+  whenFinished(): Promise<void> {
+    return this.finished;
+  }
+
+  get status(): RecordState {
+    return this.state;
+  }
+
+  onClientMessage(data: Buffer): void {
+    if (this.state === 'recording' && !this.closing) this.add(recordEntry('}', this.now() - this.options.startMs, data));
+  }
+
+  onTargetData(data: Buffer): void {
+    if (this.state === 'recording' && !this.closing) this.add(recordEntry('{', this.now() - this.options.startMs, data));
+  }
+
+  onClose(): void {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.state === 'failed') return;
+    this.push(Buffer.from(RECORD_FOOTER, 'latin1'));
+    void this.pump();
+  }
+
+  private add(entry: Buffer): void {
+    const { maxFileBytes, maxPendingBytes, logger } = this.options;
+    if (maxFileBytes > 0 && this.fileBytes + entry.length + RECORD_FOOTER.length > maxFileBytes) {
+      this.state = 'capped';
+      logger.warn(`record file reached --record-max-size, recording stopped: ${this.path}`, { max_bytes: maxFileBytes });
+      return;
+    }
+    if (this.pendingBytes + entry.length > maxPendingBytes) {
+      this.state = 'dropped';
+      logger.warn(`record file cannot keep up with the session, recording stopped: ${this.path}`, {
+        pending_bytes: this.pendingBytes,
+      });
+      return;
+    }
+    this.push(entry);
+    void this.pump();
+  }
+
+  private push(chunk: Buffer): void {
+    this.queue.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.fileBytes += chunk.length;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.writing || this.handle === null) return;
+    this.writing = true;
+    try {
+      while (this.queue.length > 0 && this.state !== 'failed') {
+        let take = 0;
+        let size = 0;
+        while (take < this.queue.length && (take === 0 || size + this.queue[take]!.length <= BATCH_BYTES)) {
+          size += this.queue[take]!.length;
+          take++;
+        }
+        const batch = take === 1 ? this.queue[0]! : Buffer.concat(this.queue.slice(0, take), size);
+        this.queue.splice(0, take);
+        let offset = 0;
+        while (offset < batch.length) {
+          const { bytesWritten } = await this.handle.write(batch, offset, batch.length - offset);
+          offset += bytesWritten;
+        }
+        this.pendingBytes -= size;
+      }
+    } catch (err) {
+      this.fail('writing record file failed', err as NodeJS.ErrnoException);
+    } finally {
+      this.writing = false;
+    }
+    if (this.closing && this.queue.length === 0 && this.handle !== null) {
+      const handle = this.handle;
+      this.handle = null;
+      await handle.close().catch(() => undefined);
+      this.resolveFinished();
+    }
+  }
+
+  private fail(what: string, err: NodeJS.ErrnoException): void {
+    if (this.state === 'failed') return;
+    this.state = 'failed';
+    this.queue = [];
+    this.pendingBytes = 0;
+    this.options.logger.error(`${what}: ${this.path}: ${err.code ?? err.message}`);
+    const handle = this.handle;
+    this.handle = null;
+    void (handle ? handle.close().catch(() => undefined) : Promise.resolve()).then(() => this.resolveFinished());
+  }
+}

@@ -1,0 +1,107 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { OpsEndpoints, startOpsListener } from '../../src/metrics/ops-endpoints.js';
+import type { SessionSummary } from '../../src/proxy/session-observer.js';
+
+function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function summary(part: Pick<SessionSummary, 'id' | 'bytesFromClient' | 'bytesFromTarget' | 'closeCode' | 'closedBy'>): SessionSummary {
+  return { client: '127.0.0.1', target: { kind: 'tcp', host: '127.0.0.1', port: 5900 }, startedAt: 0, durationMs: 10, ...part };
+}
+
+function value(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  assert.ok(line, `no series ${series} in\n${text}`);
+  return Number(line.slice(series.length + 1));
+}
+
+test('the metrics listener reports sessions, bytes, failures, close codes and handshake latency', async () => {
+  const metrics = new Metrics();
+  let live = { fromClient: 0, toClient: 0 };
+  metrics.setLiveBytes(() => live);
+  let ready = true;
+  const server = await startOpsListener(new OpsEndpoints({ metrics, metricsPath: null, healthPath: null, isReady: () => ready }), '127.0.0.1', 0);
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const a = metrics.sessionStarted(12);
+    const b = metrics.sessionStarted(30);
+    metrics.sessionStarted(2000);
+    metrics.handshakeFailed('bad-token');
+    metrics.handshakeFailed('bad-token');
+    metrics.handshakeFailed('version');
+    live = { fromClient: 100, toClient: 5000 };
+    let scrape = await get(port, '/metrics');
+    assert.equal(scrape.status, 200);
+    assert.match(scrape.type, /^text\/plain; version=0\.0\.4/);
+    assert.equal(value(scrape.body, 'websockify_sessions_open'), 3);
+    assert.equal(value(scrape.body, 'websockify_bytes_to_client_total'), 5000);
+
+    // Session a closes: its bytes leave the live sum and enter the closed total; totals never drop.
+    a.onClose!(summary({ id: 1, bytesFromClient: 60, bytesFromTarget: 3000, closeCode: 1000, closedBy: 'target' }));
+    a.onClose!(summary({ id: 1, bytesFromClient: 60, bytesFromTarget: 3000, closeCode: 1000, closedBy: 'target' }));
+    b.onClose!(summary({ id: 2, bytesFromClient: 0, bytesFromTarget: 0, closeCode: 1011, closedBy: 'connect' }));
+    live = { fromClient: 40 + 7, toClient: 2000 + 11 };
+    scrape = await get(port, '/metrics');
+    const text = scrape.body;
+    assert.equal(value(text, 'websockify_sessions_open'), 1);
+    assert.equal(value(text, 'websockify_sessions_total'), 3);
+    assert.equal(value(text, 'websockify_bytes_from_client_total'), 107);
+    assert.equal(value(text, 'websockify_bytes_to_client_total'), 5011);
+    assert.equal(value(text, 'websockify_handshake_failures_total{reason="bad-token"}'), 2);
+    assert.equal(value(text, 'websockify_handshake_failures_total{reason="version"}'), 1);
+    assert.equal(value(text, 'websockify_target_connect_failures_total'), 1);
+    assert.equal(value(text, 'websockify_close_codes_total{code="1000"}'), 1);
+    assert.equal(value(text, 'websockify_close_codes_total{code="1011"}'), 1);
+    assert.equal(value(text, 'websockify_handshake_duration_seconds_count'), 3);
+    assert.equal(value(text, 'websockify_handshake_duration_seconds_bucket{le="0.025"}'), 1);
+    assert.equal(value(text, 'websockify_handshake_duration_seconds_bucket{le="0.05"}'), 2);
+    assert.ok(value(text, 'process_resident_memory_bytes') > 0);
+
+    assert.deepEqual(await get(port, '/healthz').then((r) => [r.status, r.body]), [200, 'ok\n']);
+    assert.deepEqual(await get(port, '/readyz').then((r) => [r.status, r.body]), [200, 'ready\n']);
+    ready = false;
+    assert.deepEqual(await get(port, '/readyz').then((r) => [r.status, r.body]), [503, 'draining\n']);
+    assert.equal((await get(port, '/healthz')).status, 200);
+    assert.equal((await get(port, '/nope')).status, 404);
+    assert.equal((await get(port, '/metrics', 'POST')).status, 405);
+  } finally {
+    server.close();
+  }
+});
+
+test('on the main port only the configured paths are answered, the rest falls through', async () => {
+  const metrics = new Metrics({ processMetrics: false });
+  const ops = new OpsEndpoints({ metrics, metricsPath: '/internal/metrics', healthPath: '/health', isReady: () => true });
+  const server = http.createServer((req, res) => {
+    if (!ops.handleMainPort(req, res)) {
+      res.writeHead(405);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const m = await get(port, '/internal/metrics');
+    assert.equal(m.status, 200);
+    assert.match(m.body, /^# HELP websockify_sessions_open/m);
+    assert.doesNotMatch(m.body, /process_resident_memory_bytes/);
+    assert.equal((await get(port, '/health')).status, 200);
+    assert.equal((await get(port, '/metrics')).status, 405);
+    assert.equal((await get(port, '/healthz')).status, 405);
+  } finally {
+    server.close();
+  }
+});

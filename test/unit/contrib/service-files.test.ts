@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseArgv } from '../../../src/cli/argv-parser.js';
+import { OPTIONS } from '../../../src/cli/option-table.js';
+import { buildConfig } from '../../../src/config/build-config.js';
+import { repoRoot } from '../../support/fixture-path.js';
+
+function words(line: string): string[] {
+  return line.trim().split(/\s+/);
+}
+
+test('the systemd service command line is valid and listens on the socket unit', () => {
+  const unit = readFileSync(path.join(repoRoot(), 'contrib', 'systemd', 'websockify.service'), 'utf8');
+  const exec = /^ExecStart=(.*)$/m.exec(unit)![1]!;
+  const args = words(exec).slice(1);
+  const config = buildConfig(parseArgv(args, OPTIONS), { cwd: '/', systemdFd: 3 });
+  assert.deepEqual(config.listen, { kind: 'fd', fd: 3, label: 'systemd socket' });
+  assert.equal(config.log.format, 'json');
+  assert.deepEqual(config.ops.metricsListen, { host: '127.0.0.1', port: 9640 });
+  assert.match(unit, /^Requires=websockify\.socket$/m);
+  assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
+  const socket = readFileSync(path.join(repoRoot(), 'contrib', 'systemd', 'websockify.socket'), 'utf8');
+  assert.match(socket, /^ListenStream=6080$/m);
+  assert.match(socket, /^Accept=no$/m);
+});
+
+test('the Dockerfile entry point flags are valid', () => {
+  const docker = readFileSync(path.join(repoRoot(), 'contrib', 'docker', 'Dockerfile'), 'utf8');
+  const entry = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(docker)![1]!) as string[];
+  assert.deepEqual(entry.slice(0, 2), ['node', '/app/dist/src/cli/main.js']);
+  const config = buildConfig(parseArgv([...entry.slice(2), '6080', 'vnc:5900'], OPTIONS), { cwd: '/' });
+  assert.equal(config.log.format, 'json');
+  assert.equal(config.ops.drainTimeoutMs, 10_000);
+  assert.match(docker, /fetch\('http:\/\/127\.0\.0\.1:9640\/readyz'\)/);
+});
