@@ -195,6 +195,14 @@ describe('TLS and the web server through the built CLI', () => {
     assert.ok(!p.output().includes('s3cret'));
   });
 
+  it('never logs the password of a console link, even with -v', async () => {
+    const p = await proxy(['-v', '--novnc', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    const res = await get(p.port, '/vnc.html?autoconnect=1&password=hunter2-in-link');
+    assert.equal(res.status, 200);
+    await p.waitForOutput(/GET \/vnc\.html\?autoconnect=1&password=\[redacted\]/);
+    assert.ok(!p.output().includes('hunter2-in-link'));
+  });
+
   it('streams a large file with backpressure: a client that stops reading does not grow the proxy', async (t) => {
     const dir = certs.file('big-www');
     fs.mkdirSync(dir);
