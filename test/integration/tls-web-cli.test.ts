@@ -81,6 +81,34 @@ describe('TLS and the web server through the built CLI', () => {
     await p.waitForOutput(/non-SSL connection received but disallowed/);
   });
 
+  it('--verify-client through the real front door: a CA-signed client gets through, others never reach HTTP', async () => {
+    const clientCa = certs.ca('client-ca');
+    const alice = certs.signed('alice', clientCa, 'client', 'alice');
+    const mallory = certs.signed('mallory', certs.ca('rogue-ca'), 'client', 'mallory');
+    const p = await proxy(['--cert', selfPem, '--verify-client', '--cafile', clientCa.cert, '--ssl-version', 'tlsv1_3', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    const open = (pair: Pair | null): Promise<WebSocket> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`wss://127.0.0.1:${p.port}/`, ['binary'], {
+          rejectUnauthorized: false,
+          ...(pair ? { cert: fs.readFileSync(pair.cert), key: fs.readFileSync(pair.key) } : {}),
+        });
+        ws.once('open', () => resolve(ws));
+        ws.once('error', reject);
+      });
+    const ws = await open(alice);
+    assert.equal(await echo(ws, 'alice here'), 'alice here');
+    ws.close();
+    await assert.rejects(open(null));
+    await assert.rejects(open(mallory));
+    await p.waitForOutput(/SSL\/TLS handshake failed: client certificate refused/);
+    // The minimum version holds on the same port: a TLS 1.2 client is refused.
+    const old = await new Promise<string>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: p.port, rejectUnauthorized: false, maxVersion: 'TLSv1.2', cert: fs.readFileSync(alice.cert), key: fs.readFileSync(alice.key) }, () => resolve('connected'));
+      s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    });
+    assert.notEqual(old, 'connected');
+  });
+
   const startErrors: Array<[string, () => string[], RegExp]> = [
     ['a missing --cert file', () => ['--cert', certs.file('missing.pem')], /cannot read certificate file '.*missing\.pem': not found/],
     ['a certificate without its key', () => ['--cert', server.cert], /no private key found in '.*server\.crt'/],
