@@ -142,7 +142,7 @@ export function createStaticHandler(options: StaticHandlerOptions): RequestHandl
       throw new Refusal(404, 'no such file');
     }
     const rel = path.relative(root, real);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Refusal(404, 'resolves outside the web root');
+    if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) throw new Refusal(404, 'resolves outside the web root');
     if (!options.dotfiles && rel.split(path.sep).some((s) => s.startsWith('.'))) throw new Refusal(404, 'resolves to a dotfile');
     return real;
   }

@@ -42,6 +42,7 @@ describe('the static web server (--web)', () => {
     fs.writeFileSync(path.join(outside, 'secret.txt'), OUTSIDE);
     fs.mkdirSync(path.join(root, 'sub'), { recursive: true });
     fs.writeFileSync(path.join(root, 'public.txt'), 'hello public');
+    fs.writeFileSync(path.join(root, '..not-a-parent'), 'odd but inside');
     fs.writeFileSync(path.join(root, 'sub', 'a.txt'), 'a');
     fs.writeFileSync(path.join(root, 'sub', '<b>"x"&.txt'), 'b');
     fs.mkdirSync(path.join(root, 'withindex'));
@@ -164,6 +165,11 @@ describe('the static web server (--web)', () => {
       assert.equal(res.status, 200);
       assert.equal(res.headers['content-length'], '12');
       assert.equal(res.body.length, 0);
+    });
+
+    it('serves a name that merely starts with two dots when dotfiles are allowed', async () => {
+      const port = await serve({ dotfiles: true });
+      assert.equal((await get(port, '/..not-a-parent')).body.toString(), 'odd but inside');
     });
 
     it('follows a symlink that stays inside the root', async () => {
