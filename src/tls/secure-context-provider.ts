@@ -108,6 +108,8 @@ export function loadTlsMaterial(config: TlsConfig): TlsMaterial {
       minVersion,
       ciphers,
       ca,
+      // What tls.Server sets by default: the server's cipher preference wins over the client's.
+      honorCipherOrder: true,
     });
   } catch (err) {
     throw explainOpenSslError(err, config, keyFile);
