@@ -19,6 +19,8 @@ export interface StaticHandlerOptions {
   fileOnly: boolean;
   /** --web-dotfiles: serve names starting with '.'. Off by default (the reference serves them, flaw #16). */
   dotfiles: boolean;
+  /** Added to every file response (the built-in console sets its Content-Security-Policy here). */
+  fileHeaders?: Readonly<Record<string, string>>;
   logger?: Logger;
 }
 
@@ -188,6 +190,7 @@ export function createStaticHandler(options: StaticHandlerOptions): RequestHandl
       const lastModified = stat.mtime.toUTCString();
       const headers: Record<string, string | number> = {
         ...securityHeaders(),
+        ...options.fileHeaders,
         'Content-Type': contentTypeFor(file),
         'Last-Modified': lastModified,
         ETag: etag,

@@ -13,6 +13,14 @@ export interface ConsoleAssets {
   libDir: string;
 }
 
+/**
+ * The console's Content-Security-Policy: its own scripts only (no inline code, nothing from
+ * elsewhere), WebSockets to any host (the form may name another proxy), and data:/blob: images
+ * and sounds, which noVNC uses for the remote cursor and the bell.
+ */
+export const CONSOLE_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+
 /** URL prefix under which the noVNC core (the @novnc/novnc package) is served with --novnc. */
 export const NOVNC_LIB_PREFIX = '/novnc-lib/';
 
@@ -61,6 +69,7 @@ export function createWebHandler(config: Config, logger: Logger, assets?: Consol
     mounts,
     fileOnly: config.web ? config.web.fileOnly : true,
     dotfiles: config.web ? config.web.dotfiles : false,
+    ...(config.web ? {} : { fileHeaders: { 'Content-Security-Policy': CONSOLE_CSP } }),
     logger,
   });
 }

@@ -129,6 +129,10 @@ describe('a real desktop in a real browser through the proxy', () => {
       const scheme = scenario.secure ? 'https' : 'http';
       const query = `autoconnect=true&resize=off&password=${encodeURIComponent(desktop.password)}&path=websockify`;
       const page = await context.newPage();
+      const cspViolations: string[] = [];
+      page.on('console', (msg) => {
+        if (/Content[- ]Security[- ]Policy/i.test(msg.text())) cspViolations.push(msg.text());
+      });
       const slug = scenario.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
       try {
         await page.goto(`${scheme}://127.0.0.1:${proxy.port}/vnc.html?${query}`);
@@ -171,6 +175,7 @@ describe('a real desktop in a real browser through the proxy', () => {
 
         await page.screenshot({ path: path.join(ARTIFACTS, `e2e-${slug}.png`) });
         assert.match(proxy.output(), scenario.secure ? /SSL\/TLS \(wss:\/\/\) WebSocket connection/ : /Plain non-SSL \(ws:\/\/\) WebSocket connection/);
+        assert.deepEqual(cspViolations, [], 'the page broke its Content-Security-Policy');
       } finally {
         await page.close();
         await proxy.stop();
@@ -267,7 +272,9 @@ describe('a real desktop in a real browser through the proxy', () => {
     proxies.push(proxy);
     const page = await context.newPage();
     try {
-      await page.goto(`http://127.0.0.1:${proxy.port}/vnc.html?autoconnect=1&resize=off`);
+      // Through / (index.html), which must forward to vnc.html with the query intact.
+      await page.goto(`http://127.0.0.1:${proxy.port}/?autoconnect=1&resize=off`);
+      await page.waitForURL(/\/vnc\.html\?autoconnect=1&resize=off$/);
       await page.locator('#credentials-dialog').waitFor({ state: 'visible', timeout: 15_000 });
       assert.equal(await page.locator('#status').textContent(), 'Password required');
       await page.fill('#password', desktop.password);

@@ -277,6 +277,7 @@ describe('TLS and the web server through the built CLI', () => {
     const core = await get(p.port, '/novnc-lib/core/rfb.js');
     assert.equal(core.status, 200);
     assert.equal(core.headers['content-type'], 'text/javascript; charset=utf-8');
+    assert.match(page.headers['content-security-policy'] ?? '', /script-src 'self';/);
     assert.equal((await get(p.port, '/novnc-lib/package.json')).status, 200);
     assert.equal((await get(p.port, '/novnc-lib/../../package.json')).status, 400);
     assert.equal((await get(p.port, '/')).status, 200);
