@@ -75,6 +75,22 @@ describe('TLS and the web server through the built CLI', () => {
     }
   });
 
+  it('treats a first byte of 0x80 (SSLv2-style hello) as TLS, never as HTTP', async () => {
+    const p = await proxy(['--cert', selfPem, '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    const net = await import('node:net');
+    const answer = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      const socket = net.connect(p.port, '127.0.0.1', () => {
+        socket.write(Buffer.concat([Buffer.from([0x80, 0x2e, 0x01, 0x00, 0x02]), Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')]));
+      });
+      socket.on('data', (d: Buffer) => chunks.push(d));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(Buffer.concat(chunks)));
+    });
+    assert.equal(answer.toString('latin1').includes('HTTP/1.1'), false);
+    await p.waitForOutput(/SSL\/TLS handshake failed/);
+  });
+
   it('refuses plain clients with --ssl-only', async () => {
     const p = await proxy(['--cert', server.cert, '--key', server.key, '--ssl-only', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
     await assert.rejects(openWs(`ws://127.0.0.1:${p.port}/`));
