@@ -117,7 +117,7 @@ describe('a real desktop in a real browser through the proxy', () => {
   ];
 
   for (const scenario of scenarios) {
-    it(`shows the X desktop and carries typing and clicks: ${scenario.name}`, async () => {
+    it(`shows the X desktop and carries typing and clicks: ${scenario.name}`, async (t) => {
       const args = [
         ...(scenario.page === 'ours' ? ['--novnc'] : ['--web', DEBIAN_NOVNC]),
         ...(scenario.secure ? ['--cert', selfPem, '--ssl-only'] : []),
@@ -149,6 +149,7 @@ describe('a real desktop in a real browser through the proxy', () => {
           await page.screenshot({ path: path.join(ARTIFACTS, `e2e-${slug}-failed.png`) });
           throw new Error(`${err.message} (mean difference ${lastDiff.toFixed(1)}); proxy output:\n${proxy.output()}`);
         });
+        t.diagnostic(`canvas vs xwd: mean difference ${lastDiff.toFixed(2)} per channel (0-255), sampled every ${step} px`);
         // And the distinctive root colour is really there (not two black screens agreeing).
         const corner = await page.evaluate(() => {
           const doc = (globalThis as unknown as { document: { querySelectorAll(q: string): Iterable<HTMLCanvasLike> } }).document;
