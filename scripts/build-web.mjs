@@ -20,7 +20,8 @@ function copyStatic(dir) {
     }
   }
 }
-copyStatic(join(root, 'web'));
+// Only the pages this script builds: web/novnc is served from the source tree by --novnc.
+for (const page of ['terminal']) copyStatic(join(root, 'web', page));
 
 const vendor = [
   ['@xterm/xterm/lib/xterm.mjs', 'vendor/xterm/xterm.mjs'],
