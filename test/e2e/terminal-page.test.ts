@@ -7,7 +7,6 @@ import type { Page } from 'playwright-core';
 import { findTool } from '../support/system-tool.js';
 import { deferCleanup } from '../support/cleanup.js';
 import { startTelnetServer } from '../support/telnet-server.js';
-import { startStaticServer } from '../support/static-server.js';
 import { launchChromium } from '../support/browser.js';
 import { startProxy } from '../support/proxy-process.js';
 
@@ -47,17 +46,17 @@ test('the terminal page gets a shell prompt from a real telnetd through the prox
   const defer = deferCleanup(t);
   const telnet = await startTelnetServer(telnetd);
   defer(() => telnet.close());
-  const proxy = await startProxy(['127.0.0.1:0', `127.0.0.1:${telnet.port}`]);
+  // One port for the page and the WebSocket, as users run it: websockify --web dist/web ...
+  const proxy = await startProxy(['--web', webRoot, '127.0.0.1:0', `127.0.0.1:${telnet.port}`]);
   defer(() => proxy.stop());
-  const web = await startStaticServer(webRoot);
-  defer(() => web.close());
   const browser = await launchChromium(chromiumPath);
   defer(() => browser.close());
 
   const page = await browser.context.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(String(e)));
-  await page.goto(`http://127.0.0.1:${web.port}/terminal/index.html?host=127.0.0.1&port=${proxy.port}`);
+  // No host/port/path parameters: the page defaults to its own origin and path "websockify".
+  await page.goto(`http://127.0.0.1:${proxy.port}/terminal/index.html`);
   await page.waitForSelector('#status[data-state="connected"]', { timeout: 10_000 });
   assert.match(await page.textContent('#status') ?? '', /Connected \(binary\)/);
   await waitForScreen(page, /bash-[\d.]+#\s*$/m, 'the bash prompt');

@@ -6,7 +6,6 @@ import { once } from 'node:events';
 import { WebSocketServer } from 'ws';
 import { findTool } from '../support/system-tool.js';
 import { deferCleanup } from '../support/cleanup.js';
-import { startStaticServer } from '../support/static-server.js';
 import { launchChromium } from '../support/browser.js';
 import { startProxy } from '../support/proxy-process.js';
 import { startEchoTarget } from '../support/targets.js';
@@ -20,14 +19,12 @@ test('the browser build of Websock (an ES module from dist/web) echoes through t
   const defer = deferCleanup(t);
   const echo = await startEchoTarget();
   defer(() => echo.close());
-  const proxy = await startProxy(['127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+  const proxy = await startProxy(['--web', webRoot, '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
   defer(() => proxy.stop());
-  const web = await startStaticServer(webRoot);
-  defer(() => web.close());
   const browser = await launchChromium(chromiumPath);
   defer(() => browser.close());
   const page = await browser.context.newPage();
-  await page.goto(`http://127.0.0.1:${web.port}/terminal/index.html?autoconnect=0`);
+  await page.goto(`http://127.0.0.1:${proxy.port}/terminal/index.html?autoconnect=0`);
 
   for (const protocols of [['binary', 'base64'], ['base64']]) {
     const result = await page.evaluate(
@@ -77,8 +74,9 @@ test('in the browser, a text frame in binary mode gives an error event and a clo
       ws.send('this is text');
     });
   });
-  const web = await startStaticServer(join(REPO_ROOT, 'dist', 'web'));
-  defer(() => web.close());
+  // The proxy here only serves the page (--web); the WebSocket goes to the misbehaving server.
+  const web = await startProxy(['--web', join(REPO_ROOT, 'dist', 'web'), '127.0.0.1:0', '127.0.0.1:1']);
+  defer(() => web.stop());
   const browser = await launchChromium(chromiumPath);
   defer(() => browser.close());
   const page = await browser.context.newPage();
