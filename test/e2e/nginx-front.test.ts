@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -30,14 +30,22 @@ interface Stack {
 async function startStack(
   nginxBin: string,
   name: string,
-  opts: { proxyArgs?: string[]; edits?: Array<readonly [string, string]>; files?: Record<string, string>; target?: { port: number; close(): Promise<void> } } = {},
+  opts: {
+    proxyArgs?: string[];
+    edits?: Array<readonly [string, string]>;
+    files?: Record<string, string>;
+    target?: { port: number; close(): Promise<void> };
+    /** false when a token plugin picks the target (no positional target argument). */
+    positionalTarget?: boolean;
+  } = {},
 ): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'wsfy-edge-'));
   const socketPath = join(dir, 'websockify.sock');
   const target: TcpTarget | { port: number; close(): Promise<void> } = opts.target ?? (await startEchoTarget());
   let proxy: ProxyProcess | undefined;
   try {
-    proxy = await startProxy([...(opts.proxyArgs ?? []), '--unix-listen', socketPath, `127.0.0.1:${target.port}`]);
+    const positional = opts.positionalTarget === false ? [] : [`127.0.0.1:${target.port}`];
+    proxy = await startProxy([...(opts.proxyArgs ?? []), '--unix-listen', socketPath, ...positional]);
     assert.match(proxy.output(), /Listen on unix socket/);
     const conf = substitute(docBlock('nginx.md', name), [
       [SOCKET_IN_DOCS, socketPath],
@@ -170,6 +178,37 @@ test('--heartbeat 1 keeps a session idle for 9 s alive through proxy_read_timeou
   assert.equal(keptClosed, false, 'the heartbeat session survived 9 s of idleness');
   await echoRoundTrip(kept, 4096); // and still carries data
   kept.close();
+});
+
+test('the whole /novnc/ prefix to the proxy (docs block subpath-whole-prefix): pages from --web, and ?token= survives the rewrite to reach TokenFile', async (t) => {
+  const nginxBin = findTool(t, '/usr/sbin/nginx', 'nginx');
+  if (nginxBin === null) return;
+  const defer = deferCleanup(t);
+  const echo = await startEchoTarget();
+  defer(() => echo.close());
+  const tokenDir = await mkdtemp(join(tmpdir(), 'wsfy-edge-tokens-'));
+  defer(() => rm(tokenDir, { recursive: true, force: true }));
+  await writeFile(join(tokenDir, 'tokens'), `desk1: 127.0.0.1:${echo.port}\n`);
+  const s = await startStack(nginxBin, 'subpath-whole-prefix', {
+    target: { port: 1, close: async () => undefined }, // unused: the token decides the target
+    proxyArgs: ['--web', join(REPO_ROOT, 'dist', 'web'), '--token-plugin', 'TokenFile', '--token-source', join(tokenDir, 'tokens')],
+    positionalTarget: false,
+    edits: [['listen 80;', 'listen 127.0.0.1:{{PORT}};']],
+  });
+  defer(() => stopStack(s));
+  const base = `127.0.0.1:${s.nginx.port}`;
+
+  const page = await fetch(`http://${base}/novnc/terminal/index.html?path=novnc/websockify`);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /wstelnet/);
+  assert.equal(page.headers.get('x-content-type-options'), 'nosniff', 'served by the proxy’s web server');
+  assert.equal((await fetch(`http://${base}/novnc/terminal/missing.html`)).status, 404);
+
+  await assert.rejects(openWebsock(`ws://${base}/novnc/websockify`), /HTTP 404/); // no token
+  await assert.rejects(openWebsock(`ws://${base}/novnc/websockify?token=nope`), /HTTP 404/);
+  const sock = await openWebsock(`ws://${base}/novnc/websockify?token=desk1`);
+  await echoRoundTrip(sock, 32 * 1024);
+  sock.close();
 });
 
 async function screenMatches(page: Page, re: RegExp): Promise<string> {
