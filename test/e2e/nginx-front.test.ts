@@ -13,6 +13,7 @@ import { docBlock, substitute, REPO_ROOT } from '../support/doc-blocks.js';
 import { openWebsock, echoRoundTrip, nextEvent } from '../support/websock-node.js';
 import { launchChromium } from '../support/browser.js';
 import { startTelnetServer } from '../support/telnet-server.js';
+import { startDesktop, ROOT_RGB, XTERM_AT } from '../support/x-desktop.js';
 
 const SOCKET_IN_DOCS = '/run/websockify/websockify.sock';
 
@@ -255,3 +256,66 @@ test('chromium: the terminal page under /novnc/ behind basic auth reaches a teln
   await page.keyboard.press('Enter');
   await screenMatches(page, /^through-nginx-42$/m);
 });
+
+test('chromium: the noVNC console under /novnc/ behind nginx basic auth (docs block novnc-console) shows a real X desktop and carries typing', async (t) => {
+  const nginxBin = findTool(t, '/usr/sbin/nginx', 'nginx');
+  const chromiumPath = findTool(t, '/usr/bin/chromium', 'chromium');
+  if (nginxBin === null || chromiumPath === null) return;
+  const defer = deferCleanup(t);
+  const desktop = await startDesktop('edge-vnc');
+  defer(() => desktop.stop());
+  const s = await startStack(nginxBin, 'novnc-console', {
+    target: { port: desktop.vncPort, close: async () => undefined },
+    proxyArgs: ['--novnc', '--heartbeat', '30'],
+    edits: [
+      ['listen 80;', 'listen 127.0.0.1:{{PORT}};'],
+      ['/etc/nginx/.htpasswd', '{{DIR}}/htpasswd'],
+    ],
+    files: { htpasswd: await htpasswdLine('alice', 'desk-pw') },
+  });
+  defer(() => stopStack(s));
+  const base = `http://127.0.0.1:${s.nginx.port}`;
+  assert.equal((await fetch(`${base}/novnc/vnc.html`)).status, 401, 'the console itself is behind basic auth');
+
+  const browser = await launchChromium(chromiumPath, { httpCredentials: { username: 'alice', password: 'desk-pw' } });
+  defer(() => browser.close());
+  const page = await browser.context.newPage();
+  const query = `autoconnect=true&resize=off&password=${encodeURIComponent(desktop.password)}&path=novnc/websockify`;
+  await page.goto(`${base}/novnc/vnc.html?${query}`);
+
+  // The desktop's unmistakable root colour in the canvas corner: the framebuffer came through.
+  const corner = async (): Promise<number[] | null> =>
+    page.evaluate(() => {
+      const doc = (globalThis as unknown as { document: { querySelectorAll(q: string): Iterable<CanvasLike> } }).document;
+      const c = [...doc.querySelectorAll('canvas')].find((x) => x.width > 100);
+      if (c === undefined) return null;
+      return [...c.getContext('2d')!.getImageData(c.width - 5, c.height - 5, 1, 1).data].slice(0, 3);
+    });
+  const deadline = Date.now() + 20_000;
+  let seen: number[] | null = null;
+  while (Date.now() < deadline) {
+    seen = await corner();
+    if (seen !== null && seen.every((v, i) => Math.abs(v - ROOT_RGB[i]!) <= 8)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(seen !== null && seen.every((v, i) => Math.abs(v - ROOT_RGB[i]!) <= 8), `canvas corner ${String(seen)} is not the desktop's root colour\n${s.proxy.output()}`);
+
+  // Keyboard input reaches an X client on that desktop.
+  const box = await page.locator('canvas').first().boundingBox();
+  assert.ok(box, 'canvas has no box');
+  const line = `via nginx subpath ${Date.now() % 100000}`;
+  await page.mouse.click(box.x + XTERM_AT.x + 40, box.y + XTERM_AT.y + 20);
+  await page.keyboard.type(line, { delay: 15 });
+  await page.keyboard.press('Enter');
+  const until = Date.now() + 15_000;
+  while (!desktop.typedLines().includes(line) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(desktop.typedLines().includes(line), `the xterm never received "${line}"`);
+  // The session crossed nginx into the proxy's Unix socket with the prefixed path.
+  assert.match(s.proxy.output(), /Path: '\/websockify/);
+});
+
+interface CanvasLike {
+  width: number;
+  height: number;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null;
+}
