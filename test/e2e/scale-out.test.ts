@@ -139,8 +139,8 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
   }
 }
 
-test('two instances sharing TokenRedis behind haproxy (docs/scaling.md): a token set in Redis works at once on both; on SIGTERM with --drain-timeout 2 new sessions land on the other at once, old ones run on and then end with 1001', (t) =>
-  drainScenario(t, 'haproxy', 'redis', 2));
+test('two instances sharing TokenRedis behind haproxy (docs/scaling.md): a token set in Redis works at once on both; on SIGTERM with --drain-timeout 3 new sessions land on the other at once, old ones run on and then end with 1001', (t) =>
+  drainScenario(t, 'haproxy', 'redis', 3));
 
 test('two instances behind nginx least_conn (docs/scaling.md): SIGTERM without a drain window ends that instance’s sessions with 1001 at once, nginx retries new ones on the other', (t) =>
   drainScenario(t, 'nginx', 'static', 0));
