@@ -9,6 +9,7 @@ import { deferCleanup } from '../support/cleanup.js';
 import { startTelnetServer } from '../support/telnet-server.js';
 import { launchChromium } from '../support/browser.js';
 import { startProxy } from '../support/proxy-process.js';
+import { startTcpTarget } from '../support/targets.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const webRoot = join(repoRoot, 'dist', 'web');
@@ -91,4 +92,39 @@ test('the terminal page gets a shell prompt from a real telnetd through the prox
   await page.keyboard.press('Enter');
   await page.waitForSelector('#status[data-state="closed"]', { timeout: 10_000 });
   assert.deepEqual(pageErrors, []);
+});
+
+test('with telnet=0 the terminal page talks to a plain line service: bytes pass untouched both ways', async (t) => {
+  const chromiumPath = findTool(t, '/usr/bin/chromium', 'chromium');
+  if (chromiumPath === null) return;
+  const defer = deferCleanup(t);
+  // A line service that is not telnet: a prompt, then each line upper-cased; it records raw bytes.
+  const received: Buffer[] = [];
+  const service = await startTcpTarget((socket) => {
+    socket.write('ready> ');
+    let pending = '';
+    socket.on('data', (chunk: Buffer) => {
+      received.push(chunk);
+      pending += chunk.toString('latin1');
+      let cr: number;
+      while ((cr = pending.indexOf('\r')) >= 0) {
+        // Work on raw bytes (latin1 round-trips them), so the UTF-8 of 'é' goes back unchanged.
+        socket.write(Buffer.from(`\r\n${pending.slice(0, cr).toUpperCase()}\r\nready> `, 'latin1'));
+        pending = pending.slice(cr + 1);
+      }
+    });
+  });
+  defer(() => service.close());
+  const proxy = await startProxy(['--web', webRoot, '127.0.0.1:0', `127.0.0.1:${service.port}`]);
+  defer(() => proxy.stop());
+  const browser = await launchChromium(chromiumPath);
+  defer(() => browser.close());
+  const page = await browser.context.newPage();
+  await page.goto(`http://127.0.0.1:${proxy.port}/terminal/index.html?telnet=0`);
+  await waitForScreen(page, /ready>\s*$/m, 'the service prompt');
+  await page.keyboard.type('hello \u00e9');
+  await page.keyboard.press('Enter');
+  await waitForScreen(page, /^HELLO \u00e9$/m, 'the upper-cased line');
+  // No IAC, no CR NUL: exactly the UTF-8 bytes typed and a bare CR.
+  assert.deepEqual([...Buffer.concat(received)], [...Buffer.from('hello \u00e9\r', 'utf8')]);
 });
