@@ -25,7 +25,9 @@ export type ErrorCode =
   | 'WSFY_ERR_SESSION_LIMIT'
   | 'WSFY_ERR_NOT_SUPPORTED'
   | 'WSFY_ERR_PROXY_PROTOCOL'
-  | 'WSFY_ERR_WRAP';
+  | 'WSFY_ERR_WRAP'
+  | 'WSFY_ERR_TLS_CONFIG'
+  | 'WSFY_ERR_TLS_HANDSHAKE';
 
 export interface WebsockifyErrorOptions {
   /** HTTP status to answer with when the error happens before the upgrade. */
@@ -128,5 +130,23 @@ export class TokenRejection extends HttpRejection {
 export class WrapError extends WebsockifyError {
   constructor(message: string, cause?: unknown) {
     super('WSFY_ERR_WRAP', message, { cause });
+  }
+}
+
+/**
+ * The certificate, key, password or CA file cannot be used: missing, unreadable, no PEM in it,
+ * wrong password, or a key that does not belong to the certificate. At startup this ends the
+ * process with status 1; on reload it is logged and the previous certificate keeps serving.
+ */
+export class TlsConfigError extends WebsockifyError {
+  constructor(message: string, cause?: unknown) {
+    super('WSFY_ERR_TLS_CONFIG', message, { cause });
+  }
+}
+
+/** A TLS client that did not finish its handshake in time or whose certificate was refused. */
+export class TlsHandshakeError extends WebsockifyError {
+  constructor(message: string, cause?: unknown) {
+    super('WSFY_ERR_TLS_HANDSHAKE', message, { cause });
   }
 }

@@ -14,6 +14,13 @@ import { parseArgv } from './argv-parser.js';
 import { bannerText } from './banner.js';
 import { OPTIONS } from './option-table.js';
 import { helpText, usageText } from './usage.js';
+import { resolveKeyPassword } from './key-password.js';
+import { consoleUrl, novncCommandArgv } from './novnc-command.js';
+import { createWebHandler } from '../http/web-handler.js';
+import { withWebAuth } from '../http/web-auth.js';
+import { infoFor } from '../server/front-door.js';
+import { createTlsUpgrader, setupTls } from '../tls/setup-tls.js';
+import { loadTargetTls, targetTlsBaseOptions } from '../tls/target-tls.js';
 
 /** Exit statuses: 0 clean, 1 runtime failure (listen, config files), 2 bad command line. */
 const EXIT_USAGE = 2;
@@ -26,7 +33,8 @@ function programName(): string {
 function parseCommandLine(argv: readonly string[]): Config | null {
   const prog = programName();
   try {
-    const parsed = parseArgv(argv, OPTIONS);
+    const words = argv[0] === 'novnc' ? novncCommandArgv(argv.slice(1)) : argv;
+    const parsed = parseArgv(words, OPTIONS);
     if (parsed.options.get('help') === true) {
       process.stdout.write(helpText(prog));
       return null;
@@ -34,7 +42,11 @@ function parseCommandLine(argv: readonly string[]): Config | null {
     refusePlanned(parsed.options, new Set(OPTIONS.filter((o) => o.planned).map((o) => o.long)));
     // A daemon child resolves relative paths against the directory its parent was started in.
     const cwd = (isDaemonChild() && process.env[DAEMON_CWD_ENV]) || process.cwd();
-    return buildConfig(parsed, { cwd, ...systemdSocket(parsed.options.get('systemd-socket') === true) });
+    return buildConfig(parsed, {
+      cwd,
+      keyPassword: resolveKeyPassword(parsed.options, process.env, cwd),
+      ...systemdSocket(parsed.options.get('systemd-socket') === true),
+    });
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`${usageText(prog)}\n${prog}: error: ${err.message}\n`);
@@ -87,12 +99,38 @@ async function main(): Promise<void> {
   }
   // Wrap mode without its library cannot work: say so before taking the port.
   if (config.wrap) findPreloadLibrary();
+  // TLS files, the web root and the target CA are checked before listening, so a bad file
+  // fails the launch with a message naming it (exit 1) instead of failing clients later.
+  let tls: ReturnType<typeof setupTls>;
+  let requestHandler: ReturnType<typeof createWebHandler>;
+  let targetTls: ReturnType<typeof loadTargetTls> | null;
+  try {
+    tls = setupTls(config, logger);
+    requestHandler = createWebHandler(config, logger);
+    targetTls = config.targetTls ? loadTargetTls(config.targetTlsOptions) : null;
+  } catch (err) {
+    const message = err instanceof WebsockifyError ? err.message : String(err);
+    logger.error(message);
+    return failStartup(message);
+  }
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger);
+  if (requestHandler && config.web?.webAuth) requestHandler = withWebAuth(requestHandler, access, (req) => infoFor(req.socket)?.logger ?? logger);
   const ops = new OpsRuntime(config);
-  const server = new WebsockifyServer(config, logger, { access, ...ops.serverParts(process.stdout) });
+  const server = new WebsockifyServer(config, logger, {
+    access,
+    ...ops.serverParts(process.stdout),
+    ...(tls ? { tls: createTlsUpgrader(tls, config) } : {}),
+    ...(requestHandler ? { requestHandler } : {}),
+    ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),
+  });
   workers.attach(server, logger);
+  // SIGHUP re-reads the certificate and key (a bad new pair keeps the old one serving).
+  if (tls) {
+    const provider = tls;
+    ops.reload.add('TLS certificate', () => provider.reloadOrThrow('SIGHUP'));
+  }
 
   let description: string;
   try {
@@ -109,8 +147,11 @@ async function main(): Promise<void> {
     logger.error((err as Error).message);
     await failStartup((err as Error).message);
   }
-  const banner = bannerText(config, description, false);
+  const banner = bannerText(config, description, tls !== null);
   logger.raw(banner);
+  if (config.novnc && config.listen.kind === 'tcp') {
+    logger.raw(`  - noVNC console: open ${consoleUrl(description, tls !== null && config.tls.sslOnly)}`);
+  }
   if (daemonChild) {
     logger.info(`running in the background as pid ${process.pid}`);
     reportDaemonReady(banner);

@@ -5,6 +5,7 @@ export const USAGE_LINES = [
   '[options] --token-plugin=CLASS [source_addr:]source_port',
   '[options] --unix-target=FILE [source_addr:]source_port',
   '[options] [source_addr:]source_port -- WRAP_COMMAND_LINE',
+  'novnc [--listen [HOST:]PORT] [--vnc HOST:PORT] [options]',
 ];
 
 export function usageText(prog: string): string {

@@ -10,6 +10,11 @@ import { TrustedProxies } from '../server/trusted-proxies.js';
 export interface BuildContext {
   /** Directory relative paths are resolved against (the caller's working directory). */
   cwd: string;
+  /**
+   * The key password after cli/ has looked at --key-password, --key-password-file and
+   * WEBSOCKIFY_KEY_PASSWORD (see cli/key-password.ts). Undefined: take --key-password as given.
+   */
+  keyPassword?: string | null;
   /** The socket systemd passed (LISTEN_FDS), checked by cli/; used with --systemd-socket. */
   systemdFd?: number;
 }
@@ -44,6 +49,15 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   if (flag('web-auth') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --web-auth');
   if (flag('web-auth') && !opt.has('web')) throw new UsageError('You must use --web to use --web-auth');
   if (flag('legacy-syslog') && !opt.has('syslog')) throw new UsageError('You must use --syslog to use --legacy-syslog');
+  if (flag('file-only') && !opt.has('web')) throw new UsageError('You must use --web to use --file-only');
+  if (flag('web-dotfiles') && !opt.has('web')) throw new UsageError('You must use --web to use --web-dotfiles');
+  if (flag('novnc') && opt.has('web')) throw new UsageError('--novnc and --web cannot be used together');
+  if ((opt.has('ssl-target-ca') || flag('ssl-target-insecure')) && !flag('ssl-target')) {
+    throw new UsageError('You must use --ssl-target to use --ssl-target-ca or --ssl-target-insecure');
+  }
+  if (opt.has('ssl-target-ca') && flag('ssl-target-insecure')) {
+    throw new UsageError('--ssl-target-ca and --ssl-target-insecure cannot be used together');
+  }
 
   const positionals = [...argv.positionals];
   const unixListen = str('unix-listen');
@@ -125,22 +139,28 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
     listen,
     target,
     targetTls: flag('ssl-target'),
+    targetTlsOptions: { caFile: abs(str('ssl-target-ca')), insecure: flag('ssl-target-insecure') },
     tokenPlugin,
     hostToken: flag('host-token'),
     authPlugins,
     allowOrigins: list('allow-origin').flatMap((o) => o.split(/\s+/)).filter((o) => o !== ''),
     silentTokenFailure: flag('silent-token-failure'),
     wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode, loopback: flag('wrap-loopback') },
-    web: opt.has('web') ? { root: abs(str('web'))!, fileOnly: flag('file-only'), webAuth: flag('web-auth') } : null,
+    web: opt.has('web')
+      ? { root: abs(str('web'))!, fileOnly: flag('file-only'), webAuth: flag('web-auth'), dotfiles: flag('web-dotfiles') }
+      : null,
+    novnc: flag('novnc'),
     tls: {
+      required: opt.has('cert') || opt.has('key') || flag('ssl-only') || flag('verify-client'),
       cert: abs(str('cert') ?? 'self.pem')!,
       key: abs(str('key')),
-      keyPassword: str('key-password'),
+      keyPassword: ctx.keyPassword !== undefined ? ctx.keyPassword : str('key-password'),
       sslOnly: flag('ssl-only'),
       sslVersion: (str('ssl-version') ?? 'default') as SslVersion,
       sslCiphers: str('ssl-ciphers'),
       verifyClient: flag('verify-client'),
       cafile: abs(str('cafile')),
+      watchIntervalMs: Math.round(num('tls-watch-interval', 2) * 1000),
     },
     record: abs(str('record')),
     traffic: flag('traffic'),

@@ -19,6 +19,12 @@ export type WrapMode = 'exit' | 'ignore' | 'respawn';
 export type SslVersion = 'default' | 'tlsv1_1' | 'tlsv1_2' | 'tlsv1_3';
 
 export interface TlsConfig {
+  /**
+   * TLS was asked for (--cert, --key, --ssl-only or --verify-client given): the files must load
+   * at start or the launch fails. Otherwise a missing default self.pem just means no TLS, as in
+   * the reference.
+   */
+  required: boolean;
   cert: string;
   key: string | null;
   keyPassword: string | null;
@@ -27,6 +33,24 @@ export interface TlsConfig {
   sslCiphers: string | null;
   verifyClient: boolean;
   cafile: string | null;
+  /** Poll the cert, key and CA files this often and reload them on change. 0 = only on SIGHUP. */
+  watchIntervalMs: number;
+}
+
+/** How the proxy talks TLS to its target under --ssl-target. */
+export interface TargetTlsConfig {
+  /** CA bundle (PEM) trusted for the target instead of the system store (a private CA). */
+  caFile: string | null;
+  /** --ssl-target-insecure: no certificate or name check at all. */
+  insecure: boolean;
+}
+
+export interface WebConfig {
+  root: string;
+  fileOnly: boolean;
+  webAuth: boolean;
+  /** --web-dotfiles: serve names starting with '.' (refused by default; the reference serves them). */
+  dotfiles: boolean;
 }
 
 export interface PluginSpec {
@@ -64,6 +88,7 @@ export interface Config {
   /** Fixed target, or null when a token plugin (or the wrapped program) decides. */
   target: TargetSpec | null;
   targetTls: boolean;
+  targetTlsOptions: TargetTlsConfig;
   tokenPlugin: PluginSpec | null;
   hostToken: boolean;
   /** Every --auth-plugin, in order; all must allow (docs/plugins.md). */
@@ -78,7 +103,9 @@ export interface Config {
    * private directory (docs/wrap.md).
    */
   wrap: { command: string[]; mode: WrapMode; loopback: boolean } | null;
-  web: { root: string; fileOnly: boolean; webAuth: boolean } | null;
+  web: WebConfig | null;
+  /** Serve the built-in noVNC console (web/novnc) at /vnc.html; exclusive with --web. */
+  novnc: boolean;
   tls: TlsConfig;
   record: string | null;
   traffic: boolean;

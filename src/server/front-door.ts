@@ -123,14 +123,16 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
         connectionInfo.set(secure, info);
         logger.debug('SSL/TLS (wss://) connection');
         httpServer.emit('connection', secure);
+        // No resume here: TLS has taken over the handle and reads the unshifted ClientHello
+        // from the paused socket's buffer itself; resuming would emit it as plain 'data' first.
+        return;
       } else if (config.tls.sslOnly) {
         logger.info('non-SSL connection received but disallowed');
         options.onRejected?.('ssl_only');
         socket.destroy();
         return;
-      } else {
-        httpServer.emit('connection', socket);
       }
+      httpServer.emit('connection', socket);
       // node:http reads new bytes straight from the handle; the unshifted first chunk reaches
       // its parser through 'data' on the next tick, before any new I/O, so order is kept.
       socket.resume();

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Config } from '../config/config.js';
 import { sendHttpError, writeRawHttpError } from '../http/error-response.js';
 import type { Logger } from '../log/logger.js';
+import { redactPath } from '../log/redact.js';
 
 /** Serves plain (non-upgrade) requests, e.g. the --web static server. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -63,7 +64,8 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
       sendHttpError(res, oversized[0], oversized[1]);
       return;
     }
-    if (config.verbose) log.debug(`"${req.method} ${req.url} HTTP/${req.httpVersion}"`);
+    // Page links carry secrets too (vnc.html?password=...): mask them as the upgrade path is.
+    if (config.verbose) log.debug(`"${req.method} ${redactPath(req.url ?? '')} HTTP/${req.httpVersion}"`);
     const upgrade = req.headers.upgrade;
     if (upgrade !== undefined && upgrade.toLowerCase() === 'websocket') {
       // RFC 6455 §4.1: the upgrade needs `Connection: Upgrade`; the reference does not check.

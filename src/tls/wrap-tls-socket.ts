@@ -1,0 +1,111 @@
+import type { Duplex } from 'node:stream';
+import * as tls from 'node:tls';
+import { TlsHandshakeError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { SecureContextSource } from './secure-context-provider.js';
+
+export interface WrapTlsOptions {
+  /** A client that has not finished the TLS handshake by then is dropped (reference: no limit, flaw #7). */
+  handshakeTimeoutMs: number;
+  /** --verify-client: ask for a client certificate and drop the connection unless it verifies. */
+  verifyClient: boolean;
+  logger?: Logger;
+  /** Called once the handshake is done and, under --verify-client, the client certificate verified. */
+  onSecure?: (socket: tls.TLSSocket) => void;
+  /** Called once if the handshake fails, times out or the client certificate is refused. */
+  onFailure?: (error: Error, socket: tls.TLSSocket) => void;
+}
+
+/**
+ * The first byte of a TLS ClientHello: 0x16 is a TLS record of type handshake; 0x80 is the
+ * SSLv2-compatible hello header some old clients still send (reference §4.1).
+ */
+export function looksLikeTls(firstByte: number): boolean {
+  return firstByte === 0x16 || firstByte === 0x80;
+}
+
+/**
+ * Starts a server-side TLS handshake on an accepted socket (bytes already read from it and
+ * `unshift`ed back are fed to TLS first) with the provider's current context, so a reloaded
+ * certificate applies to the next connection and never disturbs live ones.
+ *
+ * The returned socket can be handed on at once; consumers that must not see data before the
+ * client certificate is checked should wait for `onSecure`.
+ */
+export function wrapTlsSocket(socket: Duplex, contexts: SecureContextSource, options: WrapTlsOptions): tls.TLSSocket {
+  const secure = new tls.TLSSocket(socket, {
+    isServer: true,
+    secureContext: contexts.current(),
+    requestCert: options.verifyClient,
+    // With both set Node asks OpenSSL to fail the handshake when no certificate is sent; a
+    // certificate that does not verify still completes the handshake and is refused below.
+    rejectUnauthorized: options.verifyClient,
+    ALPNProtocols: ['http/1.1'],
+  });
+
+  let settled = false;
+  const fail = (error: Error): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    options.logger?.debug(`tls: handshake failed: ${error.message}`);
+    options.onFailure?.(error, secure);
+    secure.destroy();
+  };
+
+  const timer = setTimeout(() => {
+    fail(new TlsHandshakeError(`tls handshake not finished within ${options.handshakeTimeoutMs} ms`));
+  }, options.handshakeTimeoutMs);
+  timer.unref();
+
+  secure.once('secure', () => {
+    if (settled) return;
+    if (options.verifyClient) {
+      const refusal = clientCertificateRefusal(secure);
+      if (refusal !== null) {
+        secure.authorized = false;
+        secure.authorizationError = new Error(refusal);
+        fail(new TlsHandshakeError(`client certificate refused: ${refusal}`));
+        return;
+      }
+      secure.authorized = true;
+    }
+    settled = true;
+    clearTimeout(timer);
+    options.onSecure?.(secure);
+  });
+  // Handshake errors (bad hello, no shared cipher, version below the minimum, missing client
+  // certificate) arrive as 'error' before 'secure'; after it, errors belong to the consumer.
+  secure.on('error', (err: Error) => {
+    if (!settled) fail(new TlsHandshakeError(err.message, err));
+  });
+  secure.once('close', () => {
+    if (!settled) fail(new TlsHandshakeError('connection closed during the tls handshake'));
+  });
+  return secure;
+}
+
+/**
+ * Why the client certificate is not acceptable, or null. tls.Server does this same check in its
+ * own 'secure' handler (lib/_tls_wrap.js onServerSocketSecure) by asking the native handle for
+ * the verification result; a TLSSocket built by hand gets no such check, so we make it here and
+ * fail closed if the handle ever stops offering it. test/integration/tls-front.test.ts pins this.
+ */
+function clientCertificateRefusal(socket: tls.TLSSocket): string | null {
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null } })._handle;
+  if (!handle || typeof handle.verifyError !== 'function') return 'cannot check the client certificate';
+  const error = handle.verifyError();
+  if (error) return error.code ?? error.message;
+  const peer = socket.getPeerCertificate();
+  if (!peer || Object.keys(peer).length === 0) return 'no client certificate';
+  return null;
+}
+
+/** The verified client's identity, for auth plugins (ClientCertCNAuth) and log lines. */
+export function clientCertificateIdentity(socket: tls.TLSSocket): { commonName: string; fingerprint: string } | null {
+  if (!socket.authorized) return null;
+  const peer = socket.getPeerCertificate();
+  if (!peer || !peer.subject) return null;
+  const cn = peer.subject.CN;
+  return { commonName: Array.isArray(cn) ? (cn[0] ?? '') : (cn ?? ''), fingerprint: peer.fingerprint256 };
+}

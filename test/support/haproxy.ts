@@ -1,0 +1,69 @@
+/**
+ * A real haproxy (Debian package) in front of several proxy instances, in the foreground with its
+ * config in a temp dir, on an ephemeral loopback port.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './nginx.js';
+
+export interface Haproxy {
+  port: number;
+  config: string;
+  stop(): Promise<void>;
+}
+
+async function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** `config` uses `{{PORT}}` for the frontend port. */
+export async function startHaproxy(haproxyBin: string, config: string): Promise<Haproxy> {
+  const dir = await mkdtemp(join(tmpdir(), 'wsfy-haproxy-'));
+  let lastError = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const text = config.replaceAll('{{PORT}}', String(port));
+    const file = join(dir, 'haproxy.cfg');
+    await writeFile(file, text);
+    const proc = spawn(haproxyBin, ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    const deadline = Date.now() + 5000;
+    let up = false;
+    while (Date.now() < deadline && proc.exitCode === null) {
+      if ((up = await listening(port))) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (up) {
+      return {
+        port,
+        config: text,
+        async stop() {
+          proc.kill('SIGTERM');
+          const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+          await exited;
+          clearTimeout(timer);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    proc.kill('SIGKILL');
+    await exited;
+    lastError = out;
+    if (!/Address already in use|cannot bind/i.test(out)) break;
+  }
+  await rm(dir, { recursive: true, force: true });
+  throw new Error(`haproxy did not start:\n${lastError}`);
+}
