@@ -11,6 +11,11 @@ export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.me
  */
 export const EXTRA_ARGS: readonly string[] = (process.env.WSFY_TEST_EXTRA_ARGS ?? '').split(/\s+/).filter(Boolean);
 
+/** The extra arguments go after a leading subcommand (`novnc`), which must stay first. */
+function withExtraArgs(args: readonly string[]): string[] {
+  return args[0] === 'novnc' ? ['novnc', ...EXTRA_ARGS, ...args.slice(1)] : [...EXTRA_ARGS, ...args];
+}
+
 export interface ExitStatus {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -39,7 +44,7 @@ export interface StartOptions {
 }
 
 export async function startProxy(args: readonly string[], options: StartOptions = {}): Promise<ProxyProcess> {
-  const proc = spawn(process.execPath, [CLI_PATH, ...EXTRA_ARGS, ...args], {
+  const proc = spawn(process.execPath, [CLI_PATH, ...withExtraArgs(args)], {
     cwd: options.cwd ?? process.cwd(),
     env: options.env ?? process.env,
     stdio: [options.stdio0 ?? 'ignore', 'pipe', 'pipe'],
@@ -116,7 +121,7 @@ export async function startProxy(args: readonly string[], options: StartOptions 
 
 /** Runs the CLI to completion (for usage errors and --help). */
 export async function runCli(args: readonly string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, [CLI_PATH, ...EXTRA_ARGS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [CLI_PATH, ...withExtraArgs(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
