@@ -10,15 +10,14 @@ export interface BridgeEnd {
   closedBy: ClosedBy;
 }
 
-export interface BridgeOptions {
-  mode: WireMode;
-  /** Bytes queued towards the client before target reads pause (--buffer-size). */
-  highWaterBytes: number;
-  /** On a client-side close: how long queued bytes may take to reach the target. */
-  flushMs: number;
-  observer: SessionObserver | null;
-  onProtocolError?: (message: string) => void;
-  onTargetError?: (message: string) => void;
+/** What the bridge needs from its session; the session itself, so a bridge adds no objects. */
+export interface BridgeHost {
+  readonly mode: WireMode;
+  readonly observer: SessionObserver | null;
+  onProtocolError(message: string): void;
+  onTargetError(message: string): void;
+  /** Both sides are closed. Called once. */
+  onBridgeEnd(end: BridgeEnd): void;
 }
 
 const BINARY = { binary: true } as const;
@@ -83,9 +82,7 @@ function uncorkTarget(bridge: Bridge): void {
 export class Bridge {
   bytesFromClient = 0;
   bytesFromTarget = 0;
-  readonly done: Promise<BridgeEnd>;
 
-  private resolveDone!: (end: BridgeEnd) => void;
   private clientClosed = false;
   private targetClosed = false;
   private targetReadable = true;
@@ -101,9 +98,12 @@ export class Bridge {
   constructor(
     private readonly ws: WebSocket,
     private readonly target: net.Socket,
-    private readonly options: BridgeOptions,
+    private readonly host: BridgeHost,
+    /** Bytes queued towards the client before target reads pause (--buffer-size). */
+    private readonly highWaterBytes: number,
+    /** On a client-side close: how long queued bytes may take to reach the target. */
+    private readonly flushMs: number,
   ) {
-    this.done = new Promise((resolve) => (this.resolveDone = resolve));
     // Listeners are shared module functions that find the bridge on the emitter (as ws does),
     // not per-session closures: an idle session keeps nine fewer function objects alive.
     (ws as unknown as Carrier)[kBridge] = this;
@@ -148,7 +148,7 @@ export class Bridge {
   onClientMessage(data: Buffer, isBinary: boolean): void {
     if (this.target.writableEnded) return;
     let bytes = data;
-    if (this.options.mode === 'base64') {
+    if (this.host.mode === 'base64') {
       if (isBinary) {
         this.initiate(1003, 'Unsupported: Binary frames are not supported in base64 mode', 'server');
         return;
@@ -161,7 +161,7 @@ export class Bridge {
     }
     this.bytesFromClient += bytes.length;
     if (bytes.length === 0) return;
-    this.options.observer?.onClientMessage?.(bytes);
+    this.host.observer?.onClientMessage?.(bytes);
     const target = this.target;
     if (!this.targetCorked && bytes.length < CORK_BELOW) {
       // ws parses every frame of one TCP read in one go and emits a message for each: cork the
@@ -185,12 +185,12 @@ export class Bridge {
 
   onTargetData(chunk: Buffer): void {
     this.bytesFromTarget += chunk.length;
-    this.options.observer?.onTargetData?.(chunk);
+    this.host.observer?.onTargetData?.(chunk);
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
-    const base64 = this.options.mode === 'base64';
+    const base64 = this.host.mode === 'base64';
     const payload = base64 ? chunk.toString('base64') : chunk;
-    if (ws.bufferedAmount + chunk.length >= this.options.highWaterBytes) {
+    if (ws.bufferedAmount + chunk.length >= this.highWaterBytes) {
       this.target.pause();
       ws.send(payload, base64 ? TEXT : BINARY, (this.flushedCallback ??= () => this.onClientFlushed()));
     } else {
@@ -208,7 +208,7 @@ export class Bridge {
   }
 
   onTargetError(err: Error): void {
-    this.options.onTargetError?.((err as NodeJS.ErrnoException).code ?? err.message);
+    this.host.onTargetError((err as NodeJS.ErrnoException).code ?? err.message);
     this.initiate(1011, 'Target connection error', 'target');
   }
 
@@ -223,14 +223,14 @@ export class Bridge {
   onClientError(err: Error & { code?: string }): void {
     const code = (err.code !== undefined ? WS_ERROR_CLOSE_CODES[err.code] : undefined) ?? 1002;
     if (!this.initiated) this.initiated = { code, by: 'client' };
-    this.options.onProtocolError?.(err.message);
+    this.host.onProtocolError(err.message);
   }
 
   onClientClose(code: number): void {
     if (this.clientClosed) return;
     this.clientClosed = true;
     this.clientCloseCode = code;
-    this.endTarget(this.options.flushMs);
+    this.endTarget(this.flushMs);
     this.maybeFinish();
   }
 
@@ -239,7 +239,7 @@ export class Bridge {
     this.initiated = { code, by };
     const ws = this.ws;
     if (ws.readyState === ws.OPEN) ws.close(code, reason);
-    if (by !== 'target') this.endTarget(this.options.flushMs);
+    if (by !== 'target') this.endTarget(this.flushMs);
   }
 
   /** Flush what the client sent, then close the target; destroy it if it will not take the bytes. */
@@ -256,6 +256,6 @@ export class Bridge {
     const end: BridgeEnd = this.initiated
       ? { closeCode: this.initiated.code, closedBy: this.initiated.by }
       : { closeCode: this.clientCloseCode, closedBy: 'client' };
-    this.resolveDone(end);
+    this.host.onBridgeEnd(end);
   }
 }

@@ -94,9 +94,13 @@ export class ConnectionRegistry {
     this.capacityGate?.release();
   }
 
+  /** A started session; the server removes it when it ends (no promise per session). */
   addSession(session: LiveSession): void {
     this.sessions.add(session);
-    void session.done.then(() => this.sessions.delete(session));
+  }
+
+  removeSession(session: LiveSession): void {
+    this.sessions.delete(session);
   }
 
   /** Sockets that never became sessions (idle keep-alive, half-sent requests). */

@@ -10,7 +10,7 @@ import { redactPath, redactTokenPath } from '../log/redact.js';
 import type { Logger } from '../log/logger.js';
 import { AccessControl, accessOptionsFrom } from '../proxy/access-control.js';
 import { admit } from '../proxy/admit.js';
-import { startSession, type SessionContext } from '../proxy/session.js';
+import { startSession, type Session, type SessionContext } from '../proxy/session.js';
 import type { SessionObserver } from '../proxy/session-observer.js';
 import { ConnectionRegistry, type LiveSession } from './connection-registry.js';
 import { clearDeadline, createFrontDoor, infoFor, type TlsUpgrader } from './front-door.js';
@@ -82,6 +82,7 @@ export class WebsockifyServer {
       wss,
       ...(parts.targetTlsOptions ? { targetTlsOptions: parts.targetTlsOptions } : {}),
       ...(parts.observerFor ? { observerFor: parts.observerFor } : {}),
+      onSessionEnd: (session) => this.registry.removeSession(session),
     };
     const loggerFor = (socket: Duplex): Logger => infoFor(socket)?.logger ?? logger;
     const access = parts.access ?? new AccessControl(accessOptionsFrom(config, null, null));
@@ -133,7 +134,7 @@ export class WebsockifyServer {
             clearDeadline(socket);
             this.sessionSockets.add(info?.raw ?? socket);
             (req as IncomingMessage & { wsfyProtocol?: string }).wsfyProtocol = admission.handshake.protocol ?? undefined;
-            let session: LiveSession;
+            let session: Session;
             try {
               session = startSession(sessionContext, {
                 id: info?.id ?? 0,
@@ -146,13 +147,13 @@ export class WebsockifyServer {
                 target: admission.target,
                 ...(info ? { acceptedAt: info.acceptedAt } : {}),
                 ...(config.ops.sendProxyV2 ? { preamble: this.proxyV2For(raw, clientAddress) } : {}),
+                release: admission.release,
               });
             } catch (err) {
               admission.release();
               throw err;
             }
-            void session.done.then(admission.release, admission.release);
-            this.registry.addSession(session);
+            if (!session.isEnded) this.registry.addSession(session);
             this.onSessionStart?.(session);
           },
           (err: unknown) => {
