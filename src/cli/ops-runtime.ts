@@ -8,6 +8,7 @@ import { Logger, type LogSink } from '../log/logger.js';
 import { StreamSink } from '../log/stream-sink.js';
 import { SyslogSink, type SyslogTarget } from '../log/syslog-sink.js';
 import { formatTextLine } from '../log/text-format.js';
+import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import { Metrics } from '../metrics/metrics.js';
 import { OpsEndpoints, startOpsListener } from '../metrics/ops-endpoints.js';
 import { ReloadHooks } from '../server/reload-hooks.js';
@@ -77,6 +78,12 @@ export class OpsRuntime {
         : null;
   }
 
+  /** For a --workers worker: its registry as JSON, for the primary to sum (null without metrics). */
+  workerMetrics(): (() => Promise<WorkerMetricsJson>) | undefined {
+    const metrics = this.metrics;
+    return metrics ? () => metrics.registry.getMetricsAsJSON() as Promise<WorkerMetricsJson> : undefined;
+  }
+
   serverParts(stdout: Writable): Partial<ServerParts> {
     const parts: Partial<ServerParts> = {};
     const observerFor = buildObserverFactory(this.config, this.metrics, stdout);
@@ -107,7 +114,8 @@ export class OpsRuntime {
         return { fromClient, toClient };
       });
     }
-    const listen = this.config.ops.metricsListen;
+    // Under --workers the primary serves --metrics for all workers (server/workers.ts).
+    const listen = this.config.workers > 1 ? null : this.config.ops.metricsListen;
     if (listen && this.endpoints) {
       try {
         this.ownListener = await startOpsListener(this.endpoints, listen.host, listen.port);

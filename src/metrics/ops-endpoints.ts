@@ -1,8 +1,11 @@
 import * as http from 'node:http';
-import type { Metrics } from './metrics.js';
+/** What a scrape renders: one process's Metrics, or the primary's sum over workers (ClusterMetrics). */
+export interface MetricsSource {
+  render(): Promise<{ contentType: string; body: string }>;
+}
 
 export interface OpsEndpointOptions {
-  metrics: Metrics | null;
+  metrics: MetricsSource | null;
   /** Main-port paths (`--metrics-path`, `--health-path`); null = not served there. */
   metricsPath: string | null;
   healthPath: string | null;

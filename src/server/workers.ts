@@ -1,7 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import fs from 'node:fs';
+import type http from 'node:http';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
+import { ClusterMetrics, type WorkerMetricsJson } from '../metrics/cluster-metrics.js';
+import { OpsEndpoints, startOpsListener } from '../metrics/ops-endpoints.js';
 import { RespawnLimiter } from '../wrap/respawn-limiter.js';
 import type { CapacityGate } from './connection-registry.js';
 import { removeStaleSocket } from './listener.js';
@@ -35,10 +38,15 @@ const KILL_SLACK_MS = 5_000;
 type ToWorker =
   | { wsfy: 'shutdown'; signal: NodeJS.Signals }
   | { wsfy: 'stop-accepting' }
-  | { wsfy: 'capacity'; seq: number; granted: boolean };
+  | { wsfy: 'capacity'; seq: number; granted: boolean }
+  | { wsfy: 'metrics-request'; seq: number };
 /** What cli/daemonize.ts sends a daemon's parent (type 'ready' or 'failed'). */
 type DaemonReport = { type: 'ready' | 'failed'; [key: string]: unknown };
-type ToPrimary = { wsfy: 'signalled' } | { wsfy: 'acquire'; seq: number } | { wsfy: 'release' };
+type ToPrimary =
+  | { wsfy: 'signalled' }
+  | { wsfy: 'acquire'; seq: number }
+  | { wsfy: 'release' }
+  | { wsfy: 'metrics'; seq: number; metrics: WorkerMetricsJson | null };
 
 /** Whether this process is a worker started by setUpWorkers. */
 export function isWorkerProcess(env: NodeJS.ProcessEnv): boolean {
@@ -48,8 +56,11 @@ export function isWorkerProcess(env: NodeJS.ProcessEnv): boolean {
 export interface WorkerSetup {
   /** In the primary: resolves with the exit status once every worker has stopped. Else null. */
   readonly primary: Promise<number> | null;
-  /** In a worker: joins `server` to the others (ids, shared cap, drain). A no-op elsewhere. */
-  attach(server: WebsockifyServer, logger: Logger): void;
+  /**
+   * In a worker: joins `server` to the others (ids, shared cap, drain) and, with --metrics,
+   * answers the primary's scrapes from `metrics` (its registry as JSON). A no-op elsewhere.
+   */
+  attach(server: WebsockifyServer, logger: Logger, metrics?: () => Promise<WorkerMetricsJson>): void;
 }
 
 /**
@@ -61,12 +72,18 @@ export function setUpWorkers(config: Config, logger: Logger, env: NodeJS.Process
   if (isWorkerProcess(env)) {
     return {
       primary: null,
-      attach: (server, log) =>
-        attachWorker(config, server, log, {
-          slot: Number(env[SLOT_ENV]),
-          generation: Number(env[GENERATION_ENV] ?? '0'),
-          banner: env[BANNER_ENV] === '1',
-        }),
+      attach: (server, log, metrics) =>
+        attachWorker(
+          config,
+          server,
+          log,
+          {
+            slot: Number(env[SLOT_ENV]),
+            generation: Number(env[GENERATION_ENV] ?? '0'),
+            banner: env[BANNER_ENV] === '1',
+          },
+          metrics,
+        ),
     };
   }
   if (config.workers <= 1) return { primary: null, attach: () => undefined };
@@ -104,6 +121,10 @@ class Supervisor {
   private failed = false;
   private startupDone = false;
   private resolveDone!: (code: number) => void;
+  /** --metrics: the listener the primary serves scrapes on (the workers serve no metrics port). */
+  private opsListener: http.Server | null = null;
+  private scrapeSeq = 0;
+  private readonly scrapes = new Map<number, (metrics: WorkerMetricsJson | null) => void>();
   private readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
   private finished = false;
 
@@ -131,6 +152,9 @@ class Supervisor {
     // connections tends to land on one worker.
     cluster.schedulingPolicy = cluster.SCHED_RR;
     this.installSignalHandlers();
+    // Before the workers: a --metrics port that cannot be bound fails the launch at once, and
+    // the banner (printed by the last worker) means scrapes are answered too.
+    if (!(await this.startMetrics())) return 1;
     let restoreUmask: (() => void) | null = null;
     const listen = this.config.listen;
     if (listen.kind === 'unix') {
@@ -169,6 +193,49 @@ class Supervisor {
       setTimeout(() => this.stopAccepting(), Math.max(0, this.config.timeoutSec * 1000 - elapsed)).unref();
     }
     return this.done;
+  }
+
+  /**
+   * --metrics HOST:PORT under --workers: the primary owns the listener, so a scrape sees the
+   * whole server and no worker's data path ever serves one; /readyz fails once it drains.
+   */
+  private async startMetrics(): Promise<boolean> {
+    const listen = this.config.ops.metricsListen;
+    if (listen === null) return true;
+    const metrics = new ClusterMetrics((timeoutMs) => this.collectMetrics(timeoutMs), this.slots.length);
+    const endpoints = new OpsEndpoints({ metrics, metricsPath: null, healthPath: null, isReady: () => !this.stopping && !this.stoppedAccepting });
+    try {
+      this.opsListener = await startOpsListener(endpoints, listen.host, listen.port);
+    } catch (err) {
+      this.logger.error(`--metrics: cannot listen on ${listen.host}:${listen.port}: ${(err as Error).message}`);
+      return false;
+    }
+    this.opsListener.unref();
+    const address = this.opsListener.address();
+    const where = typeof address === 'object' && address ? `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
+    this.logger.info(`metrics and health for all ${this.slots.length} workers on http://${where}/metrics`);
+    return true;
+  }
+
+  /** One scrape: every live, listening worker's registry, or null for each that does not answer in time. */
+  private collectMetrics(timeoutMs: number): Promise<Array<WorkerMetricsJson | null>> {
+    const live = this.slots.filter((s) => s.worker !== null && s.listening && s.worker.isConnected());
+    return Promise.all(
+      live.map(
+        (slot) =>
+          new Promise<WorkerMetricsJson | null>((resolve) => {
+            const seq = ++this.scrapeSeq;
+            const timer = setTimeout(() => finish(null), timeoutMs);
+            const finish = (metrics: WorkerMetricsJson | null): void => {
+              clearTimeout(timer);
+              this.scrapes.delete(seq);
+              resolve(metrics);
+            };
+            this.scrapes.set(seq, finish);
+            this.send(slot.worker!, { wsfy: 'metrics-request', seq });
+          }),
+      ),
+    );
   }
 
   /** Forks the workers of `slots` and resolves true once all listen, false if one exits first. */
@@ -226,6 +293,9 @@ class Supervisor {
           this.pool += 1;
         }
         break;
+      case 'metrics':
+        this.scrapes.get(message.seq)?.(message.metrics);
+        break;
     }
   }
 
@@ -282,7 +352,16 @@ class Supervisor {
     if (this.finished) return;
     if (this.slots.some((s) => s.worker !== null || s.restartTimer !== null)) return;
     this.finished = true;
+    this.closeMetrics();
     this.resolveDone(this.failed ? 1 : 0);
+  }
+
+  private closeMetrics(): void {
+    const listener = this.opsListener;
+    this.opsListener = null;
+    if (!listener) return;
+    listener.closeAllConnections();
+    listener.close();
   }
 
   private stopAccepting(): void {
@@ -383,7 +462,13 @@ class SharedCapacity implements CapacityGate {
   }
 }
 
-function attachWorker(config: Config, server: WebsockifyServer, logger: Logger, me: { slot: number; generation: number; banner: boolean }): void {
+function attachWorker(
+  config: Config,
+  server: WebsockifyServer,
+  logger: Logger,
+  me: { slot: number; generation: number; banner: boolean },
+  metrics?: () => Promise<WorkerMetricsJson>,
+): void {
   const count = config.workers;
   server.registry.numberIds(me.generation * IDS_PER_GENERATION + me.slot + 1, count);
   // One banner for the server, from the worker started last: by then every worker listens.
@@ -427,6 +512,19 @@ function attachWorker(config: Config, server: WebsockifyServer, logger: Logger, 
       case 'capacity':
         capacity?.answer(message.seq, message.granted);
         break;
+      case 'metrics-request': {
+        const seq = message.seq;
+        if (!metrics) send({ wsfy: 'metrics', seq, metrics: null });
+        else
+          metrics().then(
+            (json) => send({ wsfy: 'metrics', seq, metrics: json }),
+            (err: Error) => {
+              logger.warn(`metrics: cannot collect this worker's figures: ${err.message}`);
+              send({ wsfy: 'metrics', seq, metrics: null });
+            },
+          );
+        break;
+      }
     }
   });
 }
