@@ -146,7 +146,12 @@ export class TlsConfigError extends WebsockifyError {
 
 /** A TLS client that did not finish its handshake in time or whose certificate was refused. */
 export class TlsHandshakeError extends WebsockifyError {
-  constructor(message: string, cause?: unknown) {
+  constructor(
+    message: string,
+    cause?: unknown,
+    /** The client did not finish within the handshake timeout (a metrics reason of its own). */
+    readonly timedOut = false,
+  ) {
     super('WSFY_ERR_TLS_HANDSHAKE', message, { cause });
   }
 }

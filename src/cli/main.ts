@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   const server = new WebsockifyServer(config, logger, {
     access,
     ...ops.serverParts(process.stdout),
-    ...(tls ? { tls: createTlsUpgrader(tls, config) } : {}),
+    ...(tls ? { tls: createTlsUpgrader(tls, config, ops.countHandshakeFailure()) } : {}),
     ...(requestHandler ? { requestHandler } : {}),
     ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),
   });

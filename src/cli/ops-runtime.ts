@@ -84,6 +84,12 @@ export class OpsRuntime {
     return metrics ? () => metrics.registry.getMetricsAsJSON() as Promise<WorkerMetricsJson> : undefined;
   }
 
+  /** The counter of refused handshakes by reason (TLS failures too), or undefined without metrics. */
+  countHandshakeFailure(): ((reason: string) => void) | undefined {
+    const metrics = this.metrics;
+    return metrics ? (reason) => metrics.handshakeFailed(reason) : undefined;
+  }
+
   serverParts(stdout: Writable): Partial<ServerParts> {
     const parts: Partial<ServerParts> = {};
     const observerFor = buildObserverFactory(this.config, this.metrics, stdout);
@@ -92,8 +98,8 @@ export class OpsRuntime {
     if (endpoints && (this.config.ops.metricsPath !== null || this.config.ops.healthPath !== null)) {
       parts.opsHandler = (req, res) => endpoints.handleMainPort(req, res);
     }
-    const metrics = this.metrics;
-    if (metrics) parts.onHandshakeFailure = (reason) => metrics.handshakeFailed(reason);
+    const count = this.countHandshakeFailure();
+    if (count) parts.onHandshakeFailure = count;
     return parts;
   }
 

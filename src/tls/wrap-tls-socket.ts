@@ -16,6 +16,26 @@ export interface WrapTlsOptions {
   onFailure?: (error: Error, socket: tls.TLSSocket) => void;
 }
 
+/** The bounded label set of `websockify_handshake_failures_total` for TLS (docs/operations.md). */
+export type TlsFailureReason = 'tls_timeout' | 'tls_version' | 'tls_client_cert' | 'tls_closed' | 'tls_bad_hello';
+
+/**
+ * Sorts a failed handshake into a few reasons an operator can act on: a client too old for
+ * --ssl-min-version (or sending records of another version), a refused client certificate,
+ * a client that never finished, and everything else a malformed or unacceptable hello.
+ */
+export function tlsFailureReason(error: Error): TlsFailureReason {
+  if (error instanceof TlsHandshakeError && error.timedOut) return 'tls_timeout';
+  const cause = (error as { cause?: unknown }).cause;
+  const code = cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? '') : '';
+  if (/UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW|TLSV1_ALERT_PROTOCOL_VERSION/.test(code)) return 'tls_version';
+  if (/CERTIFICATE|CERT_/.test(code) || error.message.startsWith('client certificate refused')) return 'tls_client_cert';
+  if (error.message === CLOSED_DURING_HANDSHAKE || code === 'ECONNRESET') return 'tls_closed';
+  return 'tls_bad_hello';
+}
+
+const CLOSED_DURING_HANDSHAKE = 'connection closed during the tls handshake';
+
 /**
  * The first byte of a TLS ClientHello: 0x16 is a TLS record of type handshake; 0x80 is the
  * SSLv2-compatible hello header some old clients still send (reference §4.1).
@@ -54,7 +74,7 @@ export function wrapTlsSocket(socket: Duplex, contexts: SecureContextSource, opt
   };
 
   const timer = setTimeout(() => {
-    fail(new TlsHandshakeError(`tls handshake not finished within ${options.handshakeTimeoutMs} ms`));
+    fail(new TlsHandshakeError(`tls handshake not finished within ${options.handshakeTimeoutMs} ms`, undefined, true));
   }, options.handshakeTimeoutMs);
   timer.unref();
 
@@ -80,7 +100,7 @@ export function wrapTlsSocket(socket: Duplex, contexts: SecureContextSource, opt
     if (!settled) fail(new TlsHandshakeError(err.message, err));
   });
   secure.once('close', () => {
-    if (!settled) fail(new TlsHandshakeError('connection closed during the tls handshake'));
+    if (!settled) fail(new TlsHandshakeError(CLOSED_DURING_HANDSHAKE));
   });
   return secure;
 }
