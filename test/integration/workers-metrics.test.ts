@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import * as http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import type { WebSocket } from 'ws';
+import { CertFactory, type Pair } from '../support/openssl-certs.js';
+import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
+import { startEchoTarget, type TcpTarget } from '../support/targets.js';
+import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+
+/** GET on the --metrics listener. */
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+/** A sample's value in the Prometheus text (0 when the series is absent). */
+function value(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+/** Scrapes until `done` holds (the server books a session's close a moment after the client sees it). */
+async function scrapeUntil(port: number, done: (text: string) => boolean, timeoutMs = 5_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { status, body } = await get(port, '/metrics');
+    assert.equal(status, 200);
+    if (done(body) || Date.now() > deadline) return body;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function metricsPort(proxy: ProxyProcess): Promise<number> {
+  const line = await proxy.waitForOutput(/metrics and health .*on http:\/\/127\.0\.0\.1:\d+\/metrics/);
+  return Number(/127\.0\.0\.1:(\d+)\/metrics/.exec(line)![1]);
+}
+
+/** Session ids from the `N: connecting to:` lines: worker 1 of 2 numbers odd, worker 2 even. */
+function sessionIds(output: string): number[] {
+  return [...output.matchAll(/\]\s+(\d+): connecting to:/g)].map((m) => Number(m[1]));
+}
+
+/** Opens a session and echoes `size` bytes through it; closes it unless told to keep it. */
+async function echo(port: number, size: number, keepOpen = false): Promise<WebSocket> {
+  const ws = await openClient(`ws://127.0.0.1:${port}/`);
+  const payload = randomBytes(size);
+  const back = receiveBytes(ws, size);
+  ws.send(payload);
+  assert.ok((await back).equals(payload));
+  if (!keepOpen) {
+    const closed = closeEvent(ws);
+    ws.close(1000);
+    assert.equal((await closed).code, 1000);
+  }
+  return ws;
+}
+
+/** Bytes that start like a TLS handshake record (0x16) and then are not one. */
+function sendGarbageHello(port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x20]), Buffer.alloc(32, 0xee)])));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve());
+    socket.resume();
+  });
+}
+
+/** A client that offers TLS 1.0 only (the server's minimum is TLS 1.2); resolves once refused. */
+function connectTls10(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1',
+      // OpenSSL 3 will not even send a TLS 1.0 hello at its default security level.
+      ciphers: 'DEFAULT@SECLEVEL=0',
+      rejectUnauthorized: false,
+    });
+    socket.once('secureConnect', () => reject(new Error('a TLS 1.0 client was accepted')));
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+const TLS_FAILURES = 'websockify_handshake_failures_total';
+
+for (const mode of ['single process', '--workers 2'] as const) {
+  describe(`metrics in ${mode}: TLS handshake failures are counted by reason`, () => {
+    let certs: CertFactory;
+    let pair: Pair;
+    let target: TcpTarget;
+    let proxy: ProxyProcess;
+    let port: number;
+    before(async () => {
+      certs = new CertFactory();
+      pair = certs.signed('server', certs.ca('ca'), 'server');
+      target = await startEchoTarget();
+      const workers = mode === 'single process' ? [] : ['--workers', '2'];
+      proxy = await startProxy([...workers, '--cert', pair.cert, '--key', pair.key, '--metrics', '127.0.0.1:0', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+      port = await metricsPort(proxy);
+    });
+    after(async () => {
+      await proxy.stop();
+      await target.close();
+      rmSync(certs.dir, { recursive: true, force: true });
+    });
+
+    it('counts garbage after a 0x16 byte as tls_bad_hello and a TLS 1.0 client as tls_version', async () => {
+      const hello = `${TLS_FAILURES}{reason="tls_bad_hello"}`;
+      const version = `${TLS_FAILURES}{reason="tls_version"}`;
+      const start = await scrapeUntil(port, () => true);
+      // Two of each, so under --workers both workers see one (round robin).
+      for (let i = 0; i < 2; i++) await sendGarbageHello(proxy.port);
+      for (let i = 0; i < 2; i++) assert.match(await connectTls10(proxy.port), /PROTOCOL|VERSION|ECONNRESET/i);
+      const text = await scrapeUntil(port, (t) => value(t, hello) - value(start, hello) >= 2 && value(t, version) - value(start, version) >= 2);
+      assert.equal(value(text, hello) - value(start, hello), 2, text);
+      assert.equal(value(text, version) - value(start, version), 2, text);
+    });
+  });
+}
+
+describe('--workers 2 with --metrics: one scrape reports the whole server', () => {
+  let target: TcpTarget;
+  let proxy: ProxyProcess;
+  let port: number;
+  before(async () => {
+    target = await startEchoTarget();
+    proxy = await startProxy(['--workers', '2', '--metrics', '127.0.0.1:0', '--drain-timeout', '5', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    port = await metricsPort(proxy);
+  });
+  after(async () => {
+    await proxy.stop();
+    await target.close();
+  });
+
+  it('sums sessions and bytes each way over both workers, exactly, open sessions included', async () => {
+    const sizes = [1000, 70_000, 3, 250_001];
+    const before = sessionIds(proxy.output()).length;
+    // Two at a time: the primary's round robin gives each worker one of each pair.
+    for (let i = 0; i < sizes.length; i += 2) await Promise.all(sizes.slice(i, i + 2).map((n) => echo(proxy.port, n)));
+    const open = await echo(proxy.port, 4096, true);
+    const ids = sessionIds(proxy.output()).slice(before);
+    assert.equal(ids.length, sizes.length + 1);
+    assert.ok(ids.some((id) => id % 2 === 1) && ids.some((id) => id % 2 === 0), `sessions landed on one worker only: ${ids.join(',')}`);
+
+    const total = sizes.reduce((a, b) => a + b, 0) + 4096;
+    const text = await scrapeUntil(port, (t) => value(t, 'websockify_sessions_open') === 1 && value(t, 'websockify_bytes_to_client_total') === total);
+    assert.equal(value(text, 'websockify_workers'), 2);
+    assert.equal(value(text, 'websockify_workers_reporting'), 2);
+    assert.equal(value(text, 'websockify_sessions_total'), sizes.length + 1);
+    assert.equal(value(text, 'websockify_sessions_open'), 1);
+    assert.equal(value(text, 'websockify_bytes_from_client_total'), total);
+    assert.equal(value(text, 'websockify_bytes_to_client_total'), total);
+    assert.equal(value(text, 'websockify_close_codes_total{code="1000"}'), sizes.length);
+    assert.equal(value(text, 'websockify_handshake_duration_seconds_count'), sizes.length + 1);
+    // Process metrics are summed too: two workers' resident memory, more than either alone.
+    assert.ok(value(text, 'process_resident_memory_bytes') > 0);
+    const closed = closeEvent(open);
+    open.close(1000);
+    await closed;
+  });
+
+  it('answers /healthz and /readyz, and /readyz turns 503 once SIGTERM starts the drain', async () => {
+    assert.equal((await get(port, '/healthz')).status, 200);
+    assert.equal((await get(port, '/readyz')).status, 200);
+    // A session keeps the workers draining (--drain-timeout 5) while readiness is checked.
+    const ws = await echo(proxy.port, 10, true);
+    proxy.proc.kill('SIGTERM');
+    await proxy.waitForOutput(/In exit \(SIGTERM\)/);
+    const ready = await get(port, '/readyz');
+    assert.equal(ready.status, 503);
+    assert.match(ready.body, /draining/);
+    ws.close(1000);
+  });
+});
