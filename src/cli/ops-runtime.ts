@@ -10,7 +10,7 @@ import { SyslogSink, type SyslogTarget } from '../log/syslog-sink.js';
 import { formatTextLine } from '../log/text-format.js';
 import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import { Metrics } from '../metrics/metrics.js';
-import { OpsEndpoints, startOpsListener } from '../metrics/ops-endpoints.js';
+import { OpsEndpoints, opsListenerAddress, startOpsListener } from '../metrics/ops-endpoints.js';
 import { ReloadHooks } from '../server/reload-hooks.js';
 import { buildObserverFactory } from '../server/session-features.js';
 import type { ServerParts, WebsockifyServer } from '../server/websockify-server.js';
@@ -128,8 +128,7 @@ export class OpsRuntime {
       } catch (err) {
         throw new ConfigError(`--metrics: cannot listen on ${listen.host}:${listen.port}: ${(err as Error).message}`, err);
       }
-      const address = this.ownListener.address();
-      const where = typeof address === 'object' && address ? `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
+      const where = opsListenerAddress(this.ownListener);
       logger.info(`metrics and health on http://${where}/metrics`);
     }
   }

@@ -79,3 +79,9 @@ export async function startOpsListener(endpoints: OpsEndpoints, host: string, po
   });
   return server;
 }
+
+/** `HOST:PORT` of a started ops listener, for the log line that tells where it is (port 0 picks one). */
+export function opsListenerAddress(server: http.Server): string {
+  const address = server.address();
+  return typeof address === 'object' && address ? `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
+}

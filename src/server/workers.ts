@@ -4,7 +4,7 @@ import type http from 'node:http';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { ClusterMetrics, type WorkerMetricsJson } from '../metrics/cluster-metrics.js';
-import { OpsEndpoints, startOpsListener } from '../metrics/ops-endpoints.js';
+import { OpsEndpoints, opsListenerAddress, startOpsListener } from '../metrics/ops-endpoints.js';
 import { RespawnLimiter } from '../wrap/respawn-limiter.js';
 import type { CapacityGate } from './connection-registry.js';
 import { removeStaleSocket } from './listener.js';
@@ -211,8 +211,7 @@ class Supervisor {
       return false;
     }
     this.opsListener.unref();
-    const address = this.opsListener.address();
-    const where = typeof address === 'object' && address ? `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
+    const where = opsListenerAddress(this.opsListener);
     this.logger.info(`metrics and health for all ${this.slots.length} workers on http://${where}/metrics`);
     return true;
   }
