@@ -172,6 +172,26 @@ describe('--workers 2 with --metrics: one scrape reports the whole server', () =
     await closed;
   });
 
+  it('still answers within the bound when a worker is stuck, with workers_reporting 1', async () => {
+    const pids = [...proxy.output().matchAll(/worker (\d+) of 2 serving \(pid (\d+)\)/g)].map((m) => Number(m[2]));
+    assert.equal(pids.length, 2);
+    // A stopped process cannot answer the primary's request: the scrape must not wait for it.
+    process.kill(pids[1]!, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      const { status, body } = await get(port, '/metrics');
+      const took = Date.now() - started;
+      assert.equal(status, 200);
+      assert.equal(value(body, 'websockify_workers'), 2);
+      assert.equal(value(body, 'websockify_workers_reporting'), 1);
+      assert.ok(took >= 1_500 && took < 4_000, `scrape took ${took} ms (bound: 2 s per worker)`);
+    } finally {
+      process.kill(pids[1]!, 'SIGCONT');
+    }
+    // Back: the next scrape holds both again (the late answer to the old request is dropped).
+    assert.equal(value((await get(port, '/metrics')).body, 'websockify_workers_reporting'), 2);
+  });
+
   it('answers /healthz and /readyz, and /readyz turns 503 once SIGTERM starts the drain', async () => {
     assert.equal((await get(port, '/healthz')).status, 200);
     assert.equal((await get(port, '/readyz')).status, 200);
