@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger);
   if (requestHandler && config.web?.webAuth) requestHandler = withWebAuth(requestHandler, access, (req) => infoFor(req.socket)?.logger ?? logger);
-  const ops = new OpsRuntime(config);
+  const ops = new OpsRuntime(config, workers.clusterMetrics);
   const server = new WebsockifyServer(config, logger, {
     access,
     ...ops.serverParts(process.stdout),

@@ -10,7 +10,7 @@ import { SyslogSink, type SyslogTarget } from '../log/syslog-sink.js';
 import { formatTextLine } from '../log/text-format.js';
 import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import { Metrics } from '../metrics/metrics.js';
-import { OpsEndpoints, opsListenerAddress, startOpsListener } from '../metrics/ops-endpoints.js';
+import { type MetricsSource, OpsEndpoints, opsListenerAddress, startOpsListener } from '../metrics/ops-endpoints.js';
 import { ReloadHooks } from '../server/reload-hooks.js';
 import { buildObserverFactory } from '../server/session-features.js';
 import type { ServerParts, WebsockifyServer } from '../server/websockify-server.js';
@@ -69,12 +69,19 @@ export class OpsRuntime {
   private ownListener: Server | null = null;
   private draining = false;
 
-  constructor(private readonly config: Config) {
+  /**
+   * `clusterMetrics`: under --workers, what a main-port scrape renders (the primary's sum over
+   * workers) instead of this process's own share.
+   */
+  constructor(
+    private readonly config: Config,
+    clusterMetrics: MetricsSource | null = null,
+  ) {
     const ops = config.ops;
     this.metrics = ops.metricsListen !== null || ops.metricsPath !== null ? new Metrics() : null;
     this.endpoints =
       ops.metricsListen !== null || ops.metricsPath !== null || ops.healthPath !== null
-        ? new OpsEndpoints({ metrics: this.metrics, metricsPath: ops.metricsPath, healthPath: ops.healthPath, isReady: () => !this.draining })
+        ? new OpsEndpoints({ metrics: clusterMetrics ?? this.metrics, metricsPath: ops.metricsPath, healthPath: ops.healthPath, isReady: () => !this.draining })
         : null;
   }
 

@@ -130,12 +130,6 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   if (timeoutSec < 0 || idleTimeoutSec < 0) throw new UsageError('--timeout and --idle-timeout must not be negative');
 
   const workers = parseWorkers(str('workers'), flag('run-once') || wrapCommand !== null);
-  // Each worker counts its own sessions and bytes; a main-port scrape would reach one worker and
-  // see its share. --metrics HOST:PORT is served by the primary, summed over workers.
-  if (workers > 1 && opt.has('metrics-path')) {
-    throw new UsageError('--metrics-path counts one process: with --workers use --metrics HOST:PORT (summed over workers)');
-  }
-
   const config: Config = {
     listen,
     target,

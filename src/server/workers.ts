@@ -4,7 +4,7 @@ import type http from 'node:http';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { ClusterMetrics, type WorkerMetricsJson } from '../metrics/cluster-metrics.js';
-import { OpsEndpoints, opsListenerAddress, startOpsListener } from '../metrics/ops-endpoints.js';
+import { type MetricsSource, OpsEndpoints, opsListenerAddress, startOpsListener } from '../metrics/ops-endpoints.js';
 import { RespawnLimiter } from '../wrap/respawn-limiter.js';
 import type { CapacityGate } from './connection-registry.js';
 import { removeStaleSocket } from './listener.js';
@@ -39,14 +39,20 @@ type ToWorker =
   | { wsfy: 'shutdown'; signal: NodeJS.Signals }
   | { wsfy: 'stop-accepting' }
   | { wsfy: 'capacity'; seq: number; granted: boolean }
-  | { wsfy: 'metrics-request'; seq: number };
+  | { wsfy: 'metrics-request'; seq: number }
+  | { wsfy: 'scrape-result'; seq: number; result: RenderedMetrics | null };
 /** What cli/daemonize.ts sends a daemon's parent (type 'ready' or 'failed'). */
 type DaemonReport = { type: 'ready' | 'failed'; [key: string]: unknown };
 type ToPrimary =
   | { wsfy: 'signalled' }
   | { wsfy: 'acquire'; seq: number }
   | { wsfy: 'release' }
-  | { wsfy: 'metrics'; seq: number; metrics: WorkerMetricsJson | null };
+  | { wsfy: 'metrics'; seq: number; metrics: WorkerMetricsJson | null }
+  | { wsfy: 'scrape'; seq: number };
+
+type RenderedMetrics = Awaited<ReturnType<MetricsSource['render']>>;
+/** A worker's --metrics-path scrape waits this long for the primary's sum (which waits 2 s per worker). */
+const MAIN_PORT_SCRAPE_TIMEOUT_MS = 5_000;
 
 /** Whether this process is a worker started by setUpWorkers. */
 export function isWorkerProcess(env: NodeJS.ProcessEnv): boolean {
@@ -56,6 +62,11 @@ export function isWorkerProcess(env: NodeJS.ProcessEnv): boolean {
 export interface WorkerSetup {
   /** In the primary: resolves with the exit status once every worker has stopped. Else null. */
   readonly primary: Promise<number> | null;
+  /**
+   * In a worker with --metrics-path: the whole server's figures, summed by the primary, for a
+   * scrape on the main port (which reaches one worker). Null elsewhere.
+   */
+  readonly clusterMetrics: MetricsSource | null;
   /**
    * In a worker: joins `server` to the others (ids, shared cap, drain) and, with --metrics,
    * answers the primary's scrapes from `metrics` (its registry as JSON). A no-op elsewhere.
@@ -72,6 +83,7 @@ export function setUpWorkers(config: Config, logger: Logger, env: NodeJS.Process
   if (isWorkerProcess(env)) {
     return {
       primary: null,
+      clusterMetrics: config.ops.metricsPath !== null ? primaryScrape : null,
       attach: (server, log, metrics) =>
         attachWorker(
           config,
@@ -86,8 +98,8 @@ export function setUpWorkers(config: Config, logger: Logger, env: NodeJS.Process
         ),
     };
   }
-  if (config.workers <= 1) return { primary: null, attach: () => undefined };
-  return { primary: new Supervisor(config, logger).run(), attach: () => undefined };
+  if (config.workers <= 1) return { primary: null, clusterMetrics: null, attach: () => undefined };
+  return { primary: new Supervisor(config, logger).run(), clusterMetrics: null, attach: () => undefined };
 }
 
 /**
@@ -124,6 +136,8 @@ class Supervisor {
   /** --metrics: the listener the primary serves scrapes on (the workers serve no metrics port). */
   private opsListener: http.Server | null = null;
   private scrapeSeq = 0;
+  /** The sum over workers, for --metrics and for the workers' --metrics-path scrapes. */
+  private readonly metrics: ClusterMetrics;
   private readonly scrapes = new Map<number, (metrics: WorkerMetricsJson | null) => void>();
   private readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
   private finished = false;
@@ -143,6 +157,7 @@ class Supervisor {
       limiter: new RespawnLimiter(),
       restartTimer: null,
     }));
+    this.metrics = new ClusterMetrics((timeoutMs) => this.collectMetrics(timeoutMs), count);
     this.cap = config.limits.maxConnections;
     this.pool = this.cap - count * capacityShare(this.cap, count);
   }
@@ -202,8 +217,7 @@ class Supervisor {
   private async startMetrics(): Promise<boolean> {
     const listen = this.config.ops.metricsListen;
     if (listen === null) return true;
-    const metrics = new ClusterMetrics((timeoutMs) => this.collectMetrics(timeoutMs), this.slots.length);
-    const endpoints = new OpsEndpoints({ metrics, metricsPath: null, healthPath: null, isReady: () => !this.stopping && !this.stoppedAccepting });
+    const endpoints = new OpsEndpoints({ metrics: this.metrics, metricsPath: null, healthPath: null, isReady: () => !this.stopping && !this.stoppedAccepting });
     try {
       this.opsListener = await startOpsListener(endpoints, listen.host, listen.port);
     } catch (err) {
@@ -295,6 +309,14 @@ class Supervisor {
       case 'metrics':
         this.scrapes.get(message.seq)?.(message.metrics);
         break;
+      case 'scrape': {
+        const seq = message.seq;
+        this.metrics.render().then(
+          (result) => this.send(worker, { wsfy: 'scrape-result', seq, result }),
+          () => this.send(worker, { wsfy: 'scrape-result', seq, result: null }),
+        );
+        break;
+      }
     }
   }
 
@@ -461,6 +483,34 @@ class SharedCapacity implements CapacityGate {
   }
 }
 
+/** A worker's main-port scrape: asks the primary for the sum over all workers. */
+class PrimaryScrape implements MetricsSource {
+  private seq = 0;
+  private readonly waiting = new Map<number, (result: RenderedMetrics | null) => void>();
+
+  render(): Promise<RenderedMetrics> {
+    return new Promise((resolve, reject) => {
+      if (!process.connected || !process.send) return reject(new Error('the primary is gone'));
+      const seq = ++this.seq;
+      const timer = setTimeout(() => this.answer(seq, null), MAIN_PORT_SCRAPE_TIMEOUT_MS);
+      this.waiting.set(seq, (result) => {
+        clearTimeout(timer);
+        if (result) resolve(result);
+        else reject(new Error('the primary did not answer in time'));
+      });
+      process.send({ wsfy: 'scrape', seq } satisfies ToPrimary);
+    });
+  }
+
+  answer(seq: number, result: RenderedMetrics | null): void {
+    const settle = this.waiting.get(seq);
+    this.waiting.delete(seq);
+    settle?.(result);
+  }
+}
+
+const primaryScrape = new PrimaryScrape();
+
 function attachWorker(
   config: Config,
   server: WebsockifyServer,
@@ -510,6 +560,9 @@ function attachWorker(
         break;
       case 'capacity':
         capacity?.answer(message.seq, message.granted);
+        break;
+      case 'scrape-result':
+        primaryScrape.answer(message.seq, message.result);
         break;
       case 'metrics-request': {
         const seq = message.seq;

@@ -131,6 +131,30 @@ for (const mode of ['single process', '--workers 2'] as const) {
   });
 }
 
+describe('--workers 2 with --metrics-path: a scrape on the main port reports the whole server', () => {
+  it('sums both workers\' sessions and bytes, though the scrape itself reaches one worker', async () => {
+    const target = await startEchoTarget();
+    const proxy = await startProxy(['--workers', '2', '--metrics-path', '/metrics', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    try {
+      const before = sessionIds(proxy.output()).length;
+      await Promise.all([echo(proxy.port, 5_000), echo(proxy.port, 7)]);
+      const ids = sessionIds(proxy.output()).slice(before);
+      assert.ok(ids.some((id) => id % 2 === 1) && ids.some((id) => id % 2 === 0), `sessions landed on one worker only: ${ids.join(',')}`);
+      // Each scrape lands on the next worker (round robin): both must see the sum.
+      for (let i = 0; i < 2; i++) {
+        const text = await scrapeUntil(proxy.port, (t) => value(t, 'websockify_sessions_open') === 0);
+        assert.equal(value(text, 'websockify_workers_reporting'), 2);
+        assert.equal(value(text, 'websockify_sessions_total'), 2);
+        assert.equal(value(text, 'websockify_bytes_from_client_total'), 5_007);
+        assert.equal(value(text, 'websockify_bytes_to_client_total'), 5_007);
+      }
+    } finally {
+      await proxy.stop();
+      await target.close();
+    }
+  });
+});
+
 describe('--workers 2 with --metrics: one scrape reports the whole server', () => {
   let target: TcpTarget;
   let proxy: ProxyProcess;

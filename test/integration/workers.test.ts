@@ -233,14 +233,6 @@ describe('--workers: supervision', () => {
     }
   });
 
-  // --metrics HOST:PORT is summed over workers by the primary (workers-metrics.test.ts); a
-  // main-port path would reach one worker and report its share as the whole.
-  it('refuses --metrics-path with --workers and points to --metrics', async () => {
-    const { code, stderr } = await runCli([...TWO, '--metrics-path', '/metrics', '6080', 'a:1']);
-    assert.equal(code, 2);
-    assert.match(stderr, /--metrics-path counts one process: with --workers use --metrics HOST:PORT/);
-  });
-
   it('shares --max-connections across workers: the cap is the server\'s', async () => {
     const proxy = await startProxy([...TWO, '--max-connections', '3', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
     try {
