@@ -13,11 +13,12 @@ import {
   pythonWebsockifyVersion,
   type SubjectName,
 } from './bench-subject.js';
+import { ensureNodePeer, type NodePeer } from './node-peer.js';
 import { openFileLimit, scenarios, type BenchContext, type Scenario } from './scenarios.js';
 import { cpuTable, scenarioTable, targetChecks, targetsBlock, type BenchRecords, type SubjectRecord } from './bench-report.js';
 
 const USAGE = `usage: npm run bench -- [options]
-  --only LIST       subjects to run, comma separated: ours,ours-w2,python,relay (default: all;
+  --only LIST       subjects to run, comma separated: ours,ours-w2,python,node-peer,relay (default: all;
                     ours-w2 is ours with --workers 2, run by streams and latency-load only)
   --scenario LIST   scenarios to run, comma separated (default: all of the default set):
                     up, down, latency, small, hold, backpressure; with --full also
@@ -182,6 +183,17 @@ async function main(): Promise<number> {
       subjects.splice(subjects.indexOf('python'), 1);
     }
   }
+  let nodePeer: NodePeer | null = null;
+  if (subjects.includes('node-peer')) {
+    const peer = ensureNodePeer(log);
+    if (typeof peer === 'string') {
+      log(`bench: node-peer skipped: ${peer}`);
+      skipped.push(`node-peer: ${peer}`);
+      subjects.splice(subjects.indexOf('node-peer'), 1);
+    } else {
+      nodePeer = peer;
+    }
+  }
 
   const started = Date.now();
   const { worker: targets, hello } = await BenchWorker.start<{ port: number }>('bench-targets', 'targets');
@@ -198,6 +210,7 @@ async function main(): Promise<number> {
   const subjectOptions = {
     oursEntry: options.oursEntry,
     oursNodeArgs: options.prof ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
+    nodePeerEntry: nodePeer?.entry ?? null,
   };
   if (options.prof) {
     // Old profiles would mix into this run's summary.
@@ -254,7 +267,8 @@ async function main(): Promise<number> {
   const seconds = (Date.now() - started) / 1000;
   process.stdout.write(
     `bench: ${seconds.toFixed(0)} s on ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, node ${process.version}, ` +
-      `python websockify ${subjects.includes('python') ? pythonWebsockifyVersion() : 'not run'}\n`,
+      `python websockify ${subjects.includes('python') ? pythonWebsockifyVersion() : 'not run'}, ` +
+      `node peer ${nodePeer?.version ?? 'not run'}\n`,
   );
   for (const reason of skipped) process.stdout.write(`skipped ${reason}\n`);
 
@@ -263,6 +277,7 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model.trim(), kernel: release(), node: process.version, fdLimit: context.fdLimit },
     pythonWebsockify: subjects.includes('python') ? pythonWebsockifyVersion() : null,
+    nodePeer: nodePeer?.version ?? null,
     options,
     seconds,
     skipped,
