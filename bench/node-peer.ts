@@ -1,16 +1,19 @@
 // The Node peer the issue 7 connect+echo target is measured against: the npm package
 // `websockify` (novnc/websockify-js). It crashes with current ws, so it is installed on first
-// use into bench/.peers/ (git-ignored) with ws pinned below 3 through npm overrides. That old
+// use into bench/.peers/ (git-ignored) with ws pinned to 1.x through npm overrides. That old
 // ws has known advisories: acceptable here only, where it serves loopback during a bench run;
 // it never enters our package.json or lockfile.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const NODE_PEER_PACKAGE = 'websockify';
 export const NODE_PEER_VERSION = '0.7.1';
-/** The newest ws the peer runs with: ws 3 dropped `client.upgradeReq`, which it reads per connection. */
-export const NODE_PEER_WS = '2.3.1';
+/**
+ * The newest ws the peer runs with: ws 2 made `handleProtocols` synchronous (the peer passes a
+ * callback and crashes on the first upgrade), ws 3 dropped `client.upgradeReq`.
+ */
+export const NODE_PEER_WS = '1.1.5';
 
 /** bench/.peers/websockify, next to the bench sources (dist/bench/ is two levels below the repo). */
 export const NODE_PEER_DIR = fileURLToPath(new URL('../../bench/.peers/websockify/', import.meta.url));
@@ -33,6 +36,8 @@ function installedPeer(): NodePeer | null {
 export function ensureNodePeer(log: (line: string) => void): NodePeer | string {
   const ready = installedPeer();
   if (ready !== null) return ready;
+  // Always from scratch: npm reconciling an old tree with a changed override can drop ws entirely.
+  rmSync(NODE_PEER_DIR, { recursive: true, force: true });
   mkdirSync(NODE_PEER_DIR, { recursive: true });
   const manifest = {
     name: 'bench-peer-websockify',
