@@ -1,7 +1,8 @@
-// Printing: one table per scenario (absolute figures per subject, then ours/python and
-// ours/relay ratios), the CPU-per-MiB table, and the issue targets with PASS/MISS.
+// Printing: one table per scenario (absolute figures per subject, then ours/python,
+// ours/<node peer> and ours/relay ratios), the CPU-per-MiB table, and the issue targets with PASS/MISS.
 import type { MetricDef, Scenario } from './scenarios.js';
 import type { SubjectName } from './bench-subject.js';
+import { NODE_PEER_NAMES } from './node-peer.js';
 
 export interface SubjectRecord {
   /** Samples per metric, one per run. */
@@ -34,6 +35,19 @@ function cell(samples: number[] | undefined, metric: MetricDef): string {
   return `${main} (${low}-${high})`;
 }
 
+/** The subjects ours is divided by in the ratio rows. */
+const RATIO_SUBJECTS: readonly SubjectName[] = ['python', ...NODE_PEER_NAMES, 'relay'];
+
+/** The Node peer with the highest connect+echo rate in a scenario, if any ran. */
+function bestNodePeer(records: ScenarioRecords): { name: SubjectName; rate: number } | null {
+  let best: { name: SubjectName; rate: number } | null = null;
+  for (const name of NODE_PEER_NAMES) {
+    const rate = median(records[name]?.values.connectRate);
+    if (Number.isFinite(rate) && (best === null || rate > best.rate)) best = { name, rate };
+  }
+  return best;
+}
+
 export function ratio(ours: number, theirs: number): number {
   return Number.isFinite(ours) && Number.isFinite(theirs) && theirs !== 0 ? ours / theirs : NaN;
 }
@@ -54,7 +68,7 @@ export function scenarioTable(scenario: Scenario, title: string, records: Scenar
   const header = ['subject', ...scenario.metrics.map((m) => `${m.label}${m.better === 'higher' ? ' ^' : ' v'}`)];
   const rows: string[][] = shown.map((s) => [s, ...scenario.metrics.map((m) => cell(records[s]?.values[m.key], m))]);
   const ours = records.ours;
-  for (const other of ['python', 'relay'] as const) {
+  for (const other of RATIO_SUBJECTS) {
     const theirs = records[other];
     if (ours === undefined || theirs === undefined) continue;
     rows.push([
@@ -74,6 +88,12 @@ export function scenarioTable(scenario: Scenario, title: string, records: Scenar
     ]);
   }
   const notes: string[] = [];
+  // Issue 7 reads its connect+echo target off this line: ours against the best Node peer measured.
+  if (scenario.name === 'sessions' && ours !== undefined) {
+    const best = bestNodePeer(records);
+    const vsPeer = best === null ? NaN : ratio(median(ours.values.connectRate), best.rate);
+    notes.push(`  connect+echo ours / best Node peer${best === null ? '' : ` (${best.name})`}: ${Number.isFinite(vsPeer) ? formatRatio(vsPeer) : 'not measured'}`);
+  }
   for (const s of shown) {
     const record = records[s] as SubjectRecord;
     for (const note of new Set(record.notes)) notes.push(`  ${s}: ${note}`);
@@ -90,7 +110,7 @@ export function cpuTable(records: BenchRecords, subjects: readonly SubjectName[]
   if (shown.length === 0) return null;
   const metric: MetricDef = { key: 'cpuMsPerMiB', label: '', better: 'lower', digits: 2 };
   const rows = shown.map((s) => [s, cell(up[s]?.values.cpuMsPerMiB, metric), cell(down[s]?.values.cpuMsPerMiB, metric)]);
-  for (const other of ['python', 'relay'] as const) {
+  for (const other of RATIO_SUBJECTS) {
     if (!shown.includes('ours') || !shown.includes(other)) continue;
     rows.push([
       `ours/${other}`,
@@ -130,6 +150,7 @@ export function targetChecks(records: BenchRecords, quick: boolean): TargetCheck
   const wantHeld = quick ? 500 : 5000;
   const sessionsHeld = value(records, 'sessions', 'ours', 'held');
   const sessionKib = value(records, 'sessions', 'ours', 'kibPerConn');
+  const vsPeerConnect = ratio(value(records, 'sessions', 'ours', 'connectRate'), bestNodePeer(records.sessions ?? {})?.rate ?? NaN);
   return [
     check(2, 'throughput up >= 2.5x python', vsPython('up', 'mibps'), (v) => v >= 2.5, x),
     check(2, 'throughput down >= 1.0x python', vsPython('down', 'mibps'), (v) => v >= 1.0, x),
@@ -161,6 +182,7 @@ export function targetChecks(records: BenchRecords, quick: boolean): TargetCheck
       (v) => sessionsHeld >= 10_000 && v <= 10,
       (v) => `${sessionsHeld} held, ${v.toFixed(1)} KiB each`,
     ),
+    check(7, 'sessions connect+echo >= 2x the best Node peer', vsPeerConnect, (v) => v >= 2, x),
     check(
       7,
       '8 streams with --workers 2 >= 1.7x 1 worker',

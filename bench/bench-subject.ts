@@ -1,15 +1,17 @@
-// Starting and stopping the three subjects the bench compares: our proxy (the built CLI),
-// Python websockify (the reference), and the plain Node TCP relay (the floor).
+// Starting and stopping the subjects the bench compares: our proxy (the built CLI), Python
+// websockify (the reference), two npm websockify ports (the Node peers, bench/node-peer.ts) and the
+// plain Node TCP relay (the floor).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { BenchConnection } from './bench-connection.js';
 import { Mode, modeHeader, type Endpoint } from './bench-protocol.js';
+import { NODE_PEER_NAMES, type NodePeerName } from './node-peer.js';
 
 /** `ours-w2`: our proxy with --workers 2 (only in the scenarios that compare worker counts). */
-export type SubjectName = 'ours' | 'ours-w2' | 'python' | 'relay';
-export const SUBJECT_NAMES: readonly SubjectName[] = ['ours', 'ours-w2', 'python', 'relay'];
+export type SubjectName = 'ours' | 'ours-w2' | 'python' | NodePeerName | 'relay';
+export const SUBJECT_NAMES: readonly SubjectName[] = ['ours', 'ours-w2', 'python', ...NODE_PEER_NAMES, 'relay'];
 
 export const PYTHON_WEBSOCKIFY = '/usr/bin/websockify';
 
@@ -18,6 +20,8 @@ export interface SubjectOptions {
   oursEntry: string;
   /** Extra node flags for our proxy, e.g. --cpu-prof. */
   oursNodeArgs: string[];
+  /** The Node peers' scripts (bench/node-peer.ts installs them); absent when not installed. */
+  nodePeerEntries: Partial<Record<NodePeerName, string>>;
 }
 
 const live = new Set<Subject>();
@@ -54,6 +58,13 @@ export class Subject {
       fixedPort = await freePort();
       command = PYTHON_WEBSOCKIFY;
       args = [`127.0.0.1:${fixedPort}`, `127.0.0.1:${targetPort}`];
+    } else if (name === 'node-peer' || name === 'node-websockify') {
+      const entry = options.nodePeerEntries[name];
+      if (entry === undefined) throw new Error(`${name} is not installed`);
+      // Like Python it prints no port it bound, so it gets a free one picked here.
+      fixedPort = await freePort();
+      command = process.execPath;
+      args = [entry, `127.0.0.1:${fixedPort}`, `127.0.0.1:${targetPort}`];
     } else {
       command = process.execPath;
       args = [fileURLToPath(new URL('./tcp-relay.js', import.meta.url)), String(targetPort)];

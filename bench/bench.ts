@@ -13,11 +13,12 @@ import {
   pythonWebsockifyVersion,
   type SubjectName,
 } from './bench-subject.js';
+import { ensureNodePeer, NODE_PEER_NAMES, type NodePeer, type NodePeerName } from './node-peer.js';
 import { openFileLimit, scenarios, type BenchContext, type Scenario } from './scenarios.js';
 import { cpuTable, scenarioTable, targetChecks, targetsBlock, type BenchRecords, type SubjectRecord } from './bench-report.js';
 
 const USAGE = `usage: npm run bench -- [options]
-  --only LIST       subjects to run, comma separated: ours,ours-w2,python,relay (default: all;
+  --only LIST       subjects to run, comma separated: ours,ours-w2,python,node-peer,node-websockify,relay (default: all;
                     ours-w2 is ours with --workers 2, run by streams and latency-load only)
   --scenario LIST   scenarios to run, comma separated (default: all of the default set):
                     up, down, latency, small, hold, backpressure; with --full also
@@ -182,6 +183,19 @@ async function main(): Promise<number> {
       subjects.splice(subjects.indexOf('python'), 1);
     }
   }
+  const nodePeers: Partial<Record<NodePeerName, NodePeer>> = {};
+  for (const name of NODE_PEER_NAMES) {
+    if (!subjects.includes(name)) continue;
+    const peer = ensureNodePeer(name, log);
+    if (typeof peer === 'string') {
+      log(`bench: ${name} skipped: ${peer}`);
+      skipped.push(`${name}: ${peer}`);
+      subjects.splice(subjects.indexOf(name), 1);
+    } else {
+      nodePeers[name] = peer;
+    }
+  }
+  const nodePeerVersions = Object.entries(nodePeers).map(([name, peer]) => `${name} ${peer.version}`);
 
   const started = Date.now();
   const { worker: targets, hello } = await BenchWorker.start<{ port: number }>('bench-targets', 'targets');
@@ -198,6 +212,7 @@ async function main(): Promise<number> {
   const subjectOptions = {
     oursEntry: options.oursEntry,
     oursNodeArgs: options.prof ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
+    nodePeerEntries: Object.fromEntries(Object.entries(nodePeers).map(([name, peer]) => [name, peer.entry])),
   };
   if (options.prof) {
     // Old profiles would mix into this run's summary.
@@ -254,7 +269,8 @@ async function main(): Promise<number> {
   const seconds = (Date.now() - started) / 1000;
   process.stdout.write(
     `bench: ${seconds.toFixed(0)} s on ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, node ${process.version}, ` +
-      `python websockify ${subjects.includes('python') ? pythonWebsockifyVersion() : 'not run'}\n`,
+      `python websockify ${subjects.includes('python') ? pythonWebsockifyVersion() : 'not run'}, ` +
+      `node peers ${nodePeerVersions.length > 0 ? nodePeerVersions.join(', ') : 'not run'}\n`,
   );
   for (const reason of skipped) process.stdout.write(`skipped ${reason}\n`);
 
@@ -263,6 +279,7 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model.trim(), kernel: release(), node: process.version, fdLimit: context.fdLimit },
     pythonWebsockify: subjects.includes('python') ? pythonWebsockifyVersion() : null,
+    nodePeers: nodePeerVersions,
     options,
     seconds,
     skipped,

@@ -53,7 +53,7 @@ function targetStats(ctx: BenchContext): Promise<TargetStats> {
   return ctx.targets.request<TargetStats>({ type: 'stats' }, 5000);
 }
 
-const ALL: readonly SubjectName[] = ['ours', 'python', 'relay'];
+const ALL: readonly SubjectName[] = ['ours', 'python', 'node-peer', 'node-websockify', 'relay'];
 const pct = (share: number): number => share * 100;
 
 function throughputMetrics(): MetricDef[] {
@@ -293,7 +293,7 @@ const streams: Scenario = {
   title: (ctx) => `8 concurrent streams down, ${sizes(ctx).streamMiB} MiB each, aggregate (issue 7)`,
   full: true,
   // ours-w2: the same with --workers 2, for the issue 7 ratio (2 workers vs 1).
-  subjects: ['ours', 'ours-w2', 'python', 'relay'],
+  subjects: ['ours', 'ours-w2', 'python', 'node-peer', 'node-websockify', 'relay'],
   metrics: [
     { key: 'mibps', label: 'aggregate MiB/s', better: 'higher', digits: 1 },
     { key: 'cpuMsPerMiB', label: 'proxy CPU ms/MiB', better: 'lower', digits: 2 },
@@ -333,7 +333,7 @@ const sessions: Scenario = {
   name: 'sessions',
   title: (ctx) => `sessions held: ${sessionCount(ctx)} concurrent sessions, then echo latency while held (issue 7)`,
   full: true,
-  subjects: ['ours', 'relay'],
+  subjects: ['ours', 'node-peer', 'node-websockify', 'relay'],
   metrics: [
     ...holdMetrics,
     { key: 'p50', label: 'held p50 us', better: 'lower', digits: 0 },
@@ -359,7 +359,7 @@ const latencyUnderLoad: Scenario = {
   title: () => 'echo latency under a background bulk transfer down (second connection) (issue 7)',
   full: true,
   // ours-w2: round robin puts the two connections on different workers.
-  subjects: ['ours', 'ours-w2', 'python', 'relay'],
+  subjects: ['ours', 'ours-w2', 'python', 'node-peer', 'node-websockify', 'relay'],
   metrics: [
     { key: 'p50', label: 'p50 us', better: 'lower', digits: 0 },
     { key: 'p99', label: 'p99 us', better: 'lower', digits: 0 },
