@@ -13,6 +13,10 @@ import { NODE_PEER_NAMES, type NodePeerName } from './node-peer.js';
 export type SubjectName = 'ours' | 'ours-w2' | 'python' | NodePeerName | 'relay';
 export const SUBJECT_NAMES: readonly SubjectName[] = ['ours', 'ours-w2', 'python', ...NODE_PEER_NAMES, 'relay'];
 
+function isNodePeer(name: SubjectName): name is NodePeerName {
+  return (NODE_PEER_NAMES as readonly SubjectName[]).includes(name);
+}
+
 export const PYTHON_WEBSOCKIFY = '/usr/bin/websockify';
 
 export interface SubjectOptions {
@@ -58,7 +62,7 @@ export class Subject {
       fixedPort = await freePort();
       command = PYTHON_WEBSOCKIFY;
       args = [`127.0.0.1:${fixedPort}`, `127.0.0.1:${targetPort}`];
-    } else if (name === 'node-peer' || name === 'node-websockify') {
+    } else if (isNodePeer(name)) {
       const entry = options.nodePeerEntries[name];
       if (entry === undefined) throw new Error(`${name} is not installed`);
       // Like Python it prints no port it bound, so it gets a free one picked here.

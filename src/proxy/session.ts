@@ -138,7 +138,7 @@ export class Session implements LiveSession, BridgeHost {
     const preamble = start.preamble;
     // The upgrade callback's scope (the early-bytes queue and its handlers) lives only until
     // the dial settles; nothing long-lived is made inside it.
-    ctx.wss.handleUpgrade(start.req, upgradeSocket, start.head, (socket) => this.onUpgraded(socket, dialing, preamble));
+    ctx.wss.handleUpgrade(start.req, upgradeSocket, start.head, (socket) => this.onUpgraded(socket, preamble));
   }
 
   get done(): Promise<void> {
@@ -162,8 +162,9 @@ export class Session implements LiveSession, BridgeHost {
     else this.pendingClose = { code, reason, flushMs };
   }
 
-  private onUpgraded(socket: WebSocket, dialing: Promise<net.Socket>, preamble: Buffer | undefined): void {
+  private onUpgraded(socket: WebSocket, preamble: Buffer | undefined): void {
     const ws = socket;
+    const dialing = this.dialing!;
     this.ws = ws;
     this.dialing = null;
     (ws as unknown as Carrier)[kSession] = this;
