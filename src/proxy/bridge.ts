@@ -2,6 +2,7 @@ import type net from 'node:net';
 import type { WebSocket } from 'ws';
 import type { WireMode } from './handshake.js';
 import type { SessionObserver } from './session-observer.js';
+import { attachClientFrameReader, type ClientDataSink } from './client-frame-reader.js';
 
 export type ClosedBy = 'client' | 'target' | 'server';
 
@@ -79,7 +80,7 @@ function uncorkTarget(bridge: Bridge): void {
   bridge.uncork();
 }
 
-export class Bridge {
+export class Bridge implements ClientDataSink {
   bytesFromClient = 0;
   bytesFromTarget = 0;
 
@@ -116,6 +117,9 @@ export class Bridge {
     target.on('end', targetOnEnd);
     target.on('error', targetOnError);
     target.on('close', targetOnClose);
+    // Binary data frames skip ws's message assembly (client-frame-reader.ts); recording and
+    // --traffic see whole messages, so they keep ws's path.
+    if (host.mode === 'binary' && host.observer?.onClientMessage === undefined) attachClientFrameReader(ws, this);
     if (ws.readyState !== ws.OPEN) this.onClientClose(1006);
   }
 
@@ -159,13 +163,23 @@ export class Bridge {
       this.initiate(1003, 'Unsupported: Text frames are not supported', 'server');
       return;
     }
+    if (bytes.length > 0) this.host.observer?.onClientMessage?.(bytes);
+    this.onClientData(bytes);
+  }
+
+  /**
+   * Client payload bytes for the target, from ws's messages or straight from the frame reader.
+   * `more`: other pieces of the same socket read follow; they go out in one writev with this.
+   */
+  onClientData(bytes: Buffer, more = false): void {
+    if (this.target.writableEnded) return;
     this.bytesFromClient += bytes.length;
     if (bytes.length === 0) return;
-    this.host.observer?.onClientMessage?.(bytes);
     const target = this.target;
-    if (!this.targetCorked && bytes.length < CORK_BELOW) {
+    if (!this.targetCorked && (more || bytes.length < CORK_BELOW)) {
       // ws parses every frame of one TCP read in one go and emits a message for each: cork the
       // target until that burst is over, so 100 small messages cost one writev, not 100 writes.
+      // The frame reader's pieces of one read likewise make one writev.
       this.targetCorked = true;
       target.cork();
       process.nextTick(uncorkTarget, this);
