@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import { CertFactory, type Pair } from '../support/openssl-certs.js';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { startEchoTarget, type TcpTarget } from '../support/targets.js';
@@ -127,6 +127,74 @@ for (const mode of ['single process', '--workers 2'] as const) {
       const text = await scrapeUntil(port, (t) => value(t, hello) - value(start, hello) >= 2 && value(t, version) - value(start, version) >= 2);
       assert.equal(value(text, hello) - value(start, hello), 2, text);
       assert.equal(value(text, version) - value(start, version), 2, text);
+    });
+  });
+}
+
+/** Every handshake failure sample, summed over reasons. */
+function allFailures(text: string): number {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${TLS_FAILURES}{`))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+for (const mode of ['single process', '--workers 2'] as const) {
+  describe(`metrics in ${mode}: --verify-client refusals are counted as tls_client_cert`, () => {
+    it('counts a client without a certificate and one signed by another CA, exactly, and still serves a good client', async () => {
+      const certs = new CertFactory();
+      const target = await startEchoTarget();
+      let proxy: ProxyProcess | null = null;
+      try {
+        const serverCa = certs.ca('server-ca');
+        const server = certs.signed('server', serverCa, 'server', 'localhost');
+        const clientCa = certs.ca('client-ca');
+        const alice = certs.signed('alice', clientCa, 'client', 'alice');
+        const mallory = certs.signed('mallory', certs.ca('rogue-ca'), 'client', 'mallory');
+        const workers = mode === 'single process' ? [] : ['--workers', '2'];
+        proxy = await startProxy([
+          ...workers, '--cert', server.cert, '--key', server.key, '--verify-client', '--cafile', clientCa.cert,
+          '--metrics', '127.0.0.1:0', '127.0.0.1:0', `127.0.0.1:${target.port}`,
+        ]);
+        const port = await metricsPort(proxy);
+        const wssPort = proxy.port;
+        const clientCert = `${TLS_FAILURES}{reason="tls_client_cert"}`;
+        // The client checks the server against its CA: only the client certificate can fail.
+        const open = (pair: Pair | null): Promise<WebSocket> =>
+          new Promise((resolve, reject) => {
+            const ws = new WebSocket(`wss://127.0.0.1:${wssPort}/`, ['binary'], {
+              ca: readFileSync(serverCa.cert),
+              ...(pair ? { cert: readFileSync(pair.cert), key: readFileSync(pair.key) } : {}),
+            });
+            ws.once('open', () => resolve(ws));
+            ws.once('unexpected-response', () => reject(new Error('got an HTTP response')));
+            ws.once('error', reject);
+          });
+        const start = await scrapeUntil(port, () => true);
+        assert.equal(value(start, clientCert), 0);
+        await assert.rejects(open(null), (err: NodeJS.ErrnoException) => err.message !== 'got an HTTP response');
+        await assert.rejects(open(mallory), (err: NodeJS.ErrnoException) => err.message !== 'got an HTTP response');
+        const text = await scrapeUntil(port, (t) => value(t, clientCert) >= 2);
+        assert.equal(value(text, clientCert), 2, text);
+        assert.equal(allFailures(text) - allFailures(start), 2, `only the two refusals were counted:\n${text}`);
+        // A client signed by the CA still gets through, and is not counted as a failure.
+        const ws = await open(alice);
+        const payload = randomBytes(1000);
+        const back = receiveBytes(ws, payload.length);
+        ws.send(payload);
+        assert.ok((await back).equals(payload));
+        const closed = closeEvent(ws);
+        ws.close(1000);
+        assert.equal((await closed).code, 1000);
+        const after = await scrapeUntil(port, (t) => value(t, 'websockify_sessions_total') === 1 && value(t, 'websockify_sessions_open') === 0);
+        assert.equal(value(after, 'websockify_sessions_total'), 1, after);
+        assert.equal(value(after, clientCert), 2, after);
+        assert.equal(allFailures(after) - allFailures(start), 2, after);
+      } finally {
+        await proxy?.stop();
+        await target.close();
+        certs.cleanup();
+      }
     });
   });
 }
