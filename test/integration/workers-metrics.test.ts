@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { CertFactory, type Pair } from '../support/openssl-certs.js';
-import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
+import { runCli, startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { startEchoTarget, type TcpTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
 
@@ -295,5 +295,56 @@ describe('--workers 2 with --metrics: one scrape reports the whole server', () =
     assert.equal(ready.status, 503);
     assert.match(ready.body, /draining/);
     ws.close(1000);
+  });
+});
+
+/** Live processes whose command line holds every one of `args` (as whole arguments). */
+function processesWithArgs(...args: string[]): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return args.every((a) => argv.includes(a)) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('--workers 2 with a --metrics port already in use', () => {
+  it('exits 1 at once with one line naming the address and EADDRINUSE, and forks no worker', async () => {
+    const occupier = net.createServer((c) => c.end('occupier\n'));
+    await new Promise<void>((resolve) => occupier.listen(0, '127.0.0.1', resolve));
+    const busy = (occupier.address() as net.AddressInfo).port;
+    const target = await startEchoTarget();
+    try {
+      const where = `127.0.0.1:${busy}`;
+      const started = Date.now();
+      const result = await runCli(['--workers', '2', '--metrics', where, '127.0.0.1:0', `127.0.0.1:${target.port}`], 10_000);
+      const took = Date.now() - started;
+      assert.equal(result.code, 1, result.stderr);
+      assert.ok(took < 3_000, `took ${took} ms to give up`);
+      const lines = result.stderr.split('\n').filter((l) => l !== '');
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0]!, new RegExp(`^\\[[^\\]]+\\] --metrics: cannot listen on ${where}: listen EADDRINUSE: address already in use ${where}$`));
+      // Nothing served: no banner, no worker started.
+      assert.equal(result.stdout, '');
+      assert.doesNotMatch(result.stderr, /worker \d+ of 2|Listen on/);
+      assert.deepEqual(processesWithArgs('--metrics', where), [], 'a process of that launch is still running');
+      // The port still belongs to whoever held it.
+      const greeting = await new Promise<string>((resolve, reject) => {
+        const c = net.connect(busy, '127.0.0.1');
+        let got = '';
+        c.setEncoding('utf8').on('data', (d: string) => (got += d));
+        c.on('end', () => resolve(got));
+        c.on('error', reject);
+      });
+      assert.equal(greeting, 'occupier\n');
+    } finally {
+      await new Promise<void>((resolve) => occupier.close(() => resolve()));
+      await target.close();
+    }
   });
 });
