@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { sendHttpError, writeRawHttpError } from '../http/error-response.js';
 import type { Logger } from '../log/logger.js';
 import { redactPath } from '../log/redact.js';
+import { tlsHandshakeFailed } from '../tls/wrap-tls-socket.js';
 
 /** Serves plain (non-upgrade) requests, e.g. the --web static server. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -113,6 +114,8 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
   });
 
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
+    // A failed TLS handshake (the TLS layer logged and counted it as tls_*) is no bad request.
+    if (tlsHandshakeFailed(socket)) return void socket.destroy();
     const first = err.rawPacket?.[0];
     if (first === 0x16 || first === 0x80) {
       // A TLS ClientHello on a listener without TLS: drop it, as the reference does.

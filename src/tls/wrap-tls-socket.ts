@@ -36,6 +36,18 @@ export function tlsFailureReason(error: Error): TlsFailureReason {
 
 const CLOSED_DURING_HANDSHAKE = 'connection closed during the tls handshake';
 
+/** Sockets whose handshake failed: already logged and counted here, never an HTTP request. */
+const failedHandshakes = new WeakSet<object>();
+
+/**
+ * True for a socket from wrapTlsSocket whose handshake failed. node:http also sees the
+ * handshake error (as 'clientError') because the socket is handed to it at once; it must not
+ * log or count it a second time as a bad HTTP request.
+ */
+export function tlsHandshakeFailed(socket: object): boolean {
+  return failedHandshakes.has(socket);
+}
+
 /**
  * The first byte of a TLS ClientHello: 0x16 is a TLS record of type handshake; 0x80 is the
  * SSLv2-compatible hello header some old clients still send (reference §4.1).
@@ -67,6 +79,7 @@ export function wrapTlsSocket(socket: Duplex, contexts: SecureContextSource, opt
   const fail = (error: Error): void => {
     if (settled) return;
     settled = true;
+    failedHandshakes.add(secure);
     clearTimeout(timer);
     options.logger?.debug(`tls: handshake failed: ${error.message}`);
     options.onFailure?.(error, secure);

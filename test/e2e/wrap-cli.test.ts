@@ -3,12 +3,12 @@
  * telnetd) reached from a real WebSocket client, exit codes, respawn, and no orphans.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CLI, eventually, exited, startCli, wsExchange } from '../helpers/cli.js';
 import { NODE_ECHO, PY_ECHO } from '../helpers/echo-servers.js';
-import { freePort, groupAlive, holdPort, requireTool, start, tempDir, type Running } from '../helpers/programs.js';
+import { freePort, groupAlive, holdPort, requireTool, run, start, tempDir, type Running } from '../helpers/programs.js';
 
 const running: Running[] = [];
 after(async () => {
@@ -140,6 +140,48 @@ describe('wrap mode through the CLI', () => {
     assert.equal(alive, false, 'the wrapped program died with the proxy');
   });
 
+  it('with -D the command returns 0, the daemon serves the wrapped program, and SIGTERM to the daemon stops the program too', async () => {
+    const t = tempDir();
+    after(t.cleanup);
+    const port = await freePort();
+    const logFile = path.join(t.dir, 'd.log');
+    // We have no --pid-file: the daemon's pid comes from its log, as an operator would find it.
+    const parent = await run(process.execPath, [CLI, '-D', '-v', '--log-file', logFile, `127.0.0.1:${port}`, '--', 'python3', '-c', PY_ECHO, '0.0.0.0', String(port)], process.env);
+    assert.equal(parent.code, 0, parent.stderr);
+    assert.match(parent.stderr, /^ {2}- Backgrounding \(daemon\)$/m);
+    assert.match(parent.stderr, new RegExp(`^ {2}- Listen on 127\\.0\\.0\\.1:${port}$`, 'm'));
+    const log = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+    const daemonPid = Number(/running in the background as pid (\d+)/.exec(log())?.[1]);
+    assert.ok(daemonPid > 0, log());
+    let programPid = 0;
+    try {
+      // The parent is gone; the daemon (its own session, reparented) carries on.
+      assert.equal(processAlive(daemonPid), true);
+      assert.equal(sessionOf(daemonPid), daemonPid, 'the daemon leads its own session');
+      const payload = 'through the daemon \x00\x01\xfe\xff\n';
+      const got = await eventually(() => wsExchange(`ws://127.0.0.1:${port}/`, Buffer.from(payload, 'latin1'), /\xff\n$/));
+      const hello = /^HELLO peer=\["127\.0\.0\.1", 0\] sock=\["127\.0\.0\.1", \d+\]\n/.exec(got);
+      assert.ok(hello, JSON.stringify(got));
+      assert.equal(got.slice(hello[0].length), payload, 'the exact bytes came back');
+      programPid = Number(/wrapped program pid (\d+)/.exec(log())?.[1]);
+      assert.ok(programPid > 0, log());
+      // The program leads its own session and process group (setsid), under the daemon.
+      assert.equal(sessionOf(programPid), programPid);
+      assert.equal(parentOf(programPid), daemonPid);
+      assert.equal(groupAlive(programPid), true);
+      process.kill(daemonPid, 'SIGTERM');
+      const until = Date.now() + 5_000;
+      while ((processAlive(daemonPid) || groupAlive(programPid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(processAlive(daemonPid), false, 'the daemon exited');
+      assert.equal(groupAlive(programPid), false, 'the wrapped program\'s process group is gone');
+      assert.deepEqual(processesInSession(daemonPid), [], 'nothing of the daemon\'s session is left');
+      assert.deepEqual(processesInSession(programPid), [], 'nothing of the program\'s session is left');
+      assert.match(log(), /In exit \(SIGTERM\)/);
+    } finally {
+      for (const pid of [daemonPid, programPid]) if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('works with --unix-listen: the client comes in over a unix socket, the program binds whatever port it likes', async () => {
     const t = tempDir();
     after(t.cleanup);
@@ -210,4 +252,24 @@ function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Field `index` after the command name in /proc/PID/stat (0 state, 1 ppid, 3 session), or 0 once it is gone. */
+function statField(pid: number, index: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[index]);
+  } catch {
+    return 0;
+  }
+}
+const parentOf = (pid: number): number => statField(pid, 1);
+const sessionOf = (pid: number): number => statField(pid, 3);
+
+/** Live (not zombie) processes whose session is `sid`. */
+function processesInSession(sid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => sessionOf(pid) === sid && processAlive(pid));
 }

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import { CertFactory, type Pair } from '../support/openssl-certs.js';
-import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
+import { runCli, startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { startEchoTarget, type TcpTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
 
@@ -131,6 +131,74 @@ for (const mode of ['single process', '--workers 2'] as const) {
   });
 }
 
+/** Every handshake failure sample, summed over reasons. */
+function allFailures(text: string): number {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${TLS_FAILURES}{`))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+for (const mode of ['single process', '--workers 2'] as const) {
+  describe(`metrics in ${mode}: --verify-client refusals are counted as tls_client_cert`, () => {
+    it('counts a client without a certificate and one signed by another CA, exactly, and still serves a good client', async () => {
+      const certs = new CertFactory();
+      const target = await startEchoTarget();
+      let proxy: ProxyProcess | null = null;
+      try {
+        const serverCa = certs.ca('server-ca');
+        const server = certs.signed('server', serverCa, 'server', 'localhost');
+        const clientCa = certs.ca('client-ca');
+        const alice = certs.signed('alice', clientCa, 'client', 'alice');
+        const mallory = certs.signed('mallory', certs.ca('rogue-ca'), 'client', 'mallory');
+        const workers = mode === 'single process' ? [] : ['--workers', '2'];
+        proxy = await startProxy([
+          ...workers, '--cert', server.cert, '--key', server.key, '--verify-client', '--cafile', clientCa.cert,
+          '--metrics', '127.0.0.1:0', '127.0.0.1:0', `127.0.0.1:${target.port}`,
+        ]);
+        const port = await metricsPort(proxy);
+        const wssPort = proxy.port;
+        const clientCert = `${TLS_FAILURES}{reason="tls_client_cert"}`;
+        // The client checks the server against its CA: only the client certificate can fail.
+        const open = (pair: Pair | null): Promise<WebSocket> =>
+          new Promise((resolve, reject) => {
+            const ws = new WebSocket(`wss://127.0.0.1:${wssPort}/`, ['binary'], {
+              ca: readFileSync(serverCa.cert),
+              ...(pair ? { cert: readFileSync(pair.cert), key: readFileSync(pair.key) } : {}),
+            });
+            ws.once('open', () => resolve(ws));
+            ws.once('unexpected-response', () => reject(new Error('got an HTTP response')));
+            ws.once('error', reject);
+          });
+        const start = await scrapeUntil(port, () => true);
+        assert.equal(value(start, clientCert), 0);
+        await assert.rejects(open(null), (err: NodeJS.ErrnoException) => err.message !== 'got an HTTP response');
+        await assert.rejects(open(mallory), (err: NodeJS.ErrnoException) => err.message !== 'got an HTTP response');
+        const text = await scrapeUntil(port, (t) => value(t, clientCert) >= 2);
+        assert.equal(value(text, clientCert), 2, text);
+        assert.equal(allFailures(text) - allFailures(start), 2, `only the two refusals were counted:\n${text}`);
+        // A client signed by the CA still gets through, and is not counted as a failure.
+        const ws = await open(alice);
+        const payload = randomBytes(1000);
+        const back = receiveBytes(ws, payload.length);
+        ws.send(payload);
+        assert.ok((await back).equals(payload));
+        const closed = closeEvent(ws);
+        ws.close(1000);
+        assert.equal((await closed).code, 1000);
+        const after = await scrapeUntil(port, (t) => value(t, 'websockify_sessions_total') === 1 && value(t, 'websockify_sessions_open') === 0);
+        assert.equal(value(after, 'websockify_sessions_total'), 1, after);
+        assert.equal(value(after, clientCert), 2, after);
+        assert.equal(allFailures(after) - allFailures(start), 2, after);
+      } finally {
+        await proxy?.stop();
+        await target.close();
+        certs.cleanup();
+      }
+    });
+  });
+}
+
 describe('--workers 2 with --metrics-path: a scrape on the main port reports the whole server', () => {
   it('sums both workers\' sessions and bytes, though the scrape itself reaches one worker', async () => {
     const target = await startEchoTarget();
@@ -227,5 +295,56 @@ describe('--workers 2 with --metrics: one scrape reports the whole server', () =
     assert.equal(ready.status, 503);
     assert.match(ready.body, /draining/);
     ws.close(1000);
+  });
+});
+
+/** Live processes whose command line holds every one of `args` (as whole arguments). */
+function processesWithArgs(...args: string[]): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return args.every((a) => argv.includes(a)) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('--workers 2 with a --metrics port already in use', () => {
+  it('exits 1 at once with one line naming the address and EADDRINUSE, and forks no worker', async () => {
+    const occupier = net.createServer((c) => c.end('occupier\n'));
+    await new Promise<void>((resolve) => occupier.listen(0, '127.0.0.1', resolve));
+    const busy = (occupier.address() as net.AddressInfo).port;
+    const target = await startEchoTarget();
+    try {
+      const where = `127.0.0.1:${busy}`;
+      const started = Date.now();
+      const result = await runCli(['--workers', '2', '--metrics', where, '127.0.0.1:0', `127.0.0.1:${target.port}`], 10_000);
+      const took = Date.now() - started;
+      assert.equal(result.code, 1, result.stderr);
+      assert.ok(took < 3_000, `took ${took} ms to give up`);
+      const lines = result.stderr.split('\n').filter((l) => l !== '');
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0]!, new RegExp(`^\\[[^\\]]+\\] --metrics: cannot listen on ${where}: listen EADDRINUSE: address already in use ${where}$`));
+      // Nothing served: no banner, no worker started.
+      assert.equal(result.stdout, '');
+      assert.doesNotMatch(result.stderr, /worker \d+ of 2|Listen on/);
+      assert.deepEqual(processesWithArgs('--metrics', where), [], 'a process of that launch is still running');
+      // The port still belongs to whoever held it.
+      const greeting = await new Promise<string>((resolve, reject) => {
+        const c = net.connect(busy, '127.0.0.1');
+        let got = '';
+        c.setEncoding('utf8').on('data', (d: string) => (got += d));
+        c.on('end', () => resolve(got));
+        c.on('error', reject);
+      });
+      assert.equal(greeting, 'occupier\n');
+    } finally {
+      await new Promise<void>((resolve) => occupier.close(() => resolve()));
+      await target.close();
+    }
   });
 });
