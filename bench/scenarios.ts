@@ -404,7 +404,7 @@ function sizes(ctx: BenchContext): {
 } {
   return ctx.quick
     ? { bulkMiB: 32, bulkCapS: 10, warmMiB: 16, latencyN: 300, latencyWarmup: 200, smallS: 1.5, floodMiB: 50, streamMiB: 8 }
-    : { bulkMiB: 512, bulkCapS: 30, warmMiB: 512, latencyN: 10_000, latencyWarmup: 3000, smallS: 5, floodMiB: 200, streamMiB: 32 };
+    : { bulkMiB: 2048, bulkCapS: 30, warmMiB: 512, latencyN: 10_000, latencyWarmup: 3000, smallS: 5, floodMiB: 200, streamMiB: 32 };
 }
 
 export const scenarios: readonly Scenario[] = [
