@@ -90,6 +90,67 @@ describe('bridging bytes between a WebSocket client and a TCP target', () => {
     }
   });
 
+  it('carries frames cut at every kind of byte boundary (inside headers, masks, payloads) to the target byte for byte, pings answered in order', async () => {
+    // The up path parses frames itself (src/proxy/client-frame-reader.ts), so the cuts a TCP
+    // stream can make are exercised here on real sockets: each piece is its own write, with a
+    // pause so that most arrive as separate reads.
+    const seen: Buffer[] = [];
+    let ended!: () => void;
+    const targetDone = new Promise<void>((resolve) => (ended = resolve));
+    const sink = await startTcpTarget((socket) => {
+      socket.on('data', (c: Buffer) => seen.push(c));
+      socket.on('end', () => {
+        ended();
+        socket.end();
+      });
+    });
+    const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${sink.port}`]);
+    try {
+      const { socket, frames } = await rawSession(p2.port);
+      socket.setNoDelay(true);
+      const sizes = [0, 1, 2, 125, 126, 127, 1000, 65_535, 65_536, 70_000, 3, 4097];
+      const payloads = sizes.map((n) => randomBytes(n));
+      const wire: Buffer[] = [];
+      const pings: Buffer[] = [];
+      payloads.forEach((payload, i) => {
+        if (i % 3 === 1) {
+          // A fragmented message with a ping between its fragments.
+          const half = payload.length >> 1;
+          const ping = randomBytes(1 + (i % 120));
+          pings.push(ping);
+          wire.push(encodeFrame(2, payload.subarray(0, half), { fin: false }), encodeFrame(9, ping), encodeFrame(0, payload.subarray(half)));
+        } else {
+          wire.push(encodeFrame(2, payload));
+        }
+      });
+      const stream = Buffer.concat(wire);
+      // Deterministic cuts: every offset 0..40 one byte at a time (headers and masks), then
+      // pieces of 1-9,000 bytes from a fixed sequence.
+      let offset = 0;
+      let step = 0;
+      while (offset < stream.length) {
+        const size = offset < 40 ? 1 : 1 + ((step * 7919) % 9000);
+        step++;
+        socket.write(stream.subarray(offset, offset + size));
+        offset += size;
+        if (step % 4 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      for (const ping of pings) {
+        const pong = await frames.next();
+        assert.equal(pong?.opcode, 0xa, 'a pong for each ping');
+        assert.ok(pong.payload.equals(ping), 'pongs carry their ping payload, in order');
+      }
+      socket.write(encodeFrame(8, closePayload(1000, 'done')));
+      const close = await frames.untilClose();
+      assert.equal(close.code, 1000);
+      await targetDone;
+      assert.ok(Buffer.concat(seen).equals(Buffer.concat(payloads)), 'the target got every payload byte, in order, once');
+    } finally {
+      await p2.stop();
+      await sink.close();
+    }
+  });
+
   it('sends everything the target wrote before its close, then 1000 "Target closed"', async () => {
     const payload = randomBytes(3 * 1024 * 1024 + 17);
     const source = await startTcpTarget((socket) => socket.end(payload));
