@@ -15,6 +15,21 @@ async function rawSession(port: number, protocol = 'binary'): Promise<{ socket: 
   return { socket, frames: new FrameReader(socket, answer.rest) };
 }
 
+/** A target that keeps every byte it receives; `targetDone` settles when the proxy ends it. */
+async function startRecordingSink(): Promise<{ seen: Buffer[]; targetDone: Promise<void>; sink: TcpTarget }> {
+  const seen: Buffer[] = [];
+  let ended!: () => void;
+  const targetDone = new Promise<void>((resolve) => (ended = resolve));
+  const sink = await startTcpTarget((socket) => {
+    socket.on('data', (c: Buffer) => seen.push(c));
+    socket.on('end', () => {
+      ended();
+      socket.end();
+    });
+  });
+  return { seen, targetDone, sink };
+}
+
 describe('bridging bytes between a WebSocket client and a TCP target', () => {
   let echo: TcpTarget;
   let proxy: ProxyProcess;
@@ -64,16 +79,7 @@ describe('bridging bytes between a WebSocket client and a TCP target', () => {
   });
 
   it('delivers data that arrives in the same read as the client close to the target', async () => {
-    const seen: Buffer[] = [];
-    let ended!: () => void;
-    const targetDone = new Promise<void>((resolve) => (ended = resolve));
-    const sink = await startTcpTarget((socket) => {
-      socket.on('data', (c: Buffer) => seen.push(c));
-      socket.on('end', () => {
-        ended();
-        socket.end();
-      });
-    });
+    const { seen, targetDone, sink } = await startRecordingSink();
     const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${sink.port}`]);
     try {
       const { socket, frames } = await rawSession(p2.port);
@@ -94,16 +100,7 @@ describe('bridging bytes between a WebSocket client and a TCP target', () => {
     // The up path parses frames itself (src/proxy/client-frame-reader.ts), so the cuts a TCP
     // stream can make are exercised here on real sockets: each piece is its own write, with a
     // pause so that most arrive as separate reads.
-    const seen: Buffer[] = [];
-    let ended!: () => void;
-    const targetDone = new Promise<void>((resolve) => (ended = resolve));
-    const sink = await startTcpTarget((socket) => {
-      socket.on('data', (c: Buffer) => seen.push(c));
-      socket.on('end', () => {
-        ended();
-        socket.end();
-      });
-    });
+    const { seen, targetDone, sink } = await startRecordingSink();
     const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${sink.port}`]);
     try {
       const { socket, frames } = await rawSession(p2.port);
