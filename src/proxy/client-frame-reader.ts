@@ -23,8 +23,8 @@ import type { WebSocket } from 'ws';
 
 /** Receives the unmasked payload of the client's binary data frames, in order. */
 export interface ClientDataSink {
-  /** `more`: other pieces of the same socket read follow (so the sink can batch the writes). */
-  onClientData(data: Buffer, more: boolean): void;
+  /** The sink batches what arrives in one turn of the event loop into one write. */
+  onClientData(data: Buffer): void;
 }
 
 /** The ws 8 Receiver fields read or set here (lib/receiver.js). */
@@ -51,7 +51,7 @@ const MAX_HIGH_WORD = 2 ** 21 - 1;
 /**
  * Two payload runs of one socket read separated by a frame header are joined by copying the
  * shorter one next to the other when it is at most this long; longer runs go out as two
- * buffers of one writev. Small messages thus cost one write per read, not one per message.
+ * buffers of one writev. Small messages thus cost one buffer per read, not one per message.
  */
 const JOIN_BELOW = 4096;
 /** Below this, unmasking in JavaScript beats the native call. */
@@ -193,7 +193,7 @@ export class ClientFrameReader {
           runStart = i - (runEnd - runStart);
           runEnd = i + take;
         } else {
-          this.sink.onClientData(chunk.subarray(runStart, runEnd), true);
+          this.sink.onClientData(chunk.subarray(runStart, runEnd));
           runStart = i;
           runEnd = i + take;
         }
@@ -214,7 +214,7 @@ export class ClientFrameReader {
       if (kind === FrameKind.Data) continue;
       // ws acts on what comes next (a close ends the target): the bytes before it go first.
       if (runEnd > runStart) {
-        this.sink.onClientData(chunk.subarray(runStart, runEnd), true);
+        this.sink.onClientData(chunk.subarray(runStart, runEnd));
         runStart = runEnd = 0;
       }
       const headerBytes = ownBytes(header, chunk);
@@ -229,7 +229,7 @@ export class ClientFrameReader {
       if (i < end) ok = this.toWs(chunk.subarray(i)) && ok;
       return ok;
     }
-    if (runEnd > runStart) this.sink.onClientData(chunk.subarray(runStart, runEnd), false);
+    if (runEnd > runStart) this.sink.onClientData(chunk.subarray(runStart, runEnd));
     return ok;
   }
 

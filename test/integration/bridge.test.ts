@@ -15,6 +15,66 @@ async function rawSession(port: number, protocol = 'binary'): Promise<{ socket: 
   return { socket, frames: new FrameReader(socket, answer.rest) };
 }
 
+const FLOOD_BYTES = 200 * 1024 * 1024;
+/** Generous: loopback socket buffers on both legs plus --buffer-size, far below the flood. */
+const STALL_BOUND_BYTES = 48 * 1024 * 1024;
+const RSS_BOUND_MIB = 64;
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits until `progress()` stops moving (backpressure reached its source); returns where. */
+async function untilStill(progress: () => number, timeoutMs = 15_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  while (progress() !== last) {
+    if (Date.now() > deadline) throw new Error(`still moving after ${timeoutMs} ms: ${mib(progress())}`);
+    last = progress();
+    await sleep(500);
+  }
+  return last;
+}
+
+/**
+ * Writes `chunk` over and over until `total` bytes are written, honouring backpressure;
+ * `progress` gets the bytes handed to the socket so far.
+ */
+function writeRepeated(socket: net.Socket, chunk: Buffer, total: number, progress: (bytes: number) => void, onDone?: () => void): void {
+  let written = 0;
+  const pump = (): void => {
+    while (written < total) {
+      written += chunk.length;
+      progress(written);
+      if (!socket.write(chunk)) return void socket.once('drain', pump);
+    }
+    onDone?.();
+  };
+  pump();
+}
+
+/**
+ * Waits until the flooding side stops (backpressure reached it), then checks it was held back
+ * far short of the flood and the proxy did not buffer the difference; prints both figures.
+ */
+async function assertHeldBack(proxy: ProxyProcess, rssBeforeKiB: number, pushed: () => number, what: string): Promise<void> {
+  const stalledAt = await untilStill(pushed);
+  const grownMiB = (proxy.rssKiB() - rssBeforeKiB) / 1024;
+  console.log(`# ${what} ${mib(stalledAt)} of ${mib(FLOOD_BYTES)}, proxy RSS grew ${grownMiB.toFixed(1)} MiB`);
+  assert.ok(stalledAt < STALL_BOUND_BYTES, `${what} ${mib(stalledAt)}: not held back`);
+  assert.ok(grownMiB < RSS_BOUND_MIB, `proxy RSS grew ${grownMiB.toFixed(1)} MiB`);
+}
+
+function repeatedDigest(block: Buffer, times: number): string {
+  const hash = createHash('sha256');
+  for (let i = 0; i < times; i++) hash.update(block);
+  return hash.digest('hex');
+}
+
 /** A target that keeps every byte it receives; `targetDone` settles when the proxy ends it. */
 async function startRecordingSink(): Promise<{ seen: Buffer[]; targetDone: Promise<void>; sink: TcpTarget }> {
   const seen: Buffer[] = [];
@@ -142,6 +202,76 @@ describe('bridging bytes between a WebSocket client and a TCP target', () => {
       assert.equal(close.code, 1000);
       await targetDone;
       assert.ok(Buffer.concat(seen).equals(Buffer.concat(payloads)), 'the target got every payload byte, in order, once');
+    } finally {
+      await p2.stop();
+      await sink.close();
+    }
+  });
+
+  it('holds back a target flooding 200 MiB into a client that stopped reading, proxy RSS bounded, then delivers every byte', async () => {
+    const block = randomBytes(64 * 1024);
+    const total = FLOOD_BYTES;
+    let written = 0;
+    const source = await startTcpTarget((socket) => {
+      writeRepeated(socket, block, total, (n) => (written = n), () => socket.end());
+    });
+    const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${source.port}`]);
+    try {
+      const before = p2.rssKiB();
+      const ws = await openClient(`ws://127.0.0.1:${p2.port}/`);
+      // ws's client reads through its socket: pausing it stops reading at the TCP level.
+      ws.pause();
+      await assertHeldBack(p2, before, () => written, 'client stopped reading: target pushed');
+      const digest = new Promise<string>((resolve) => {
+        const hash = createHash('sha256');
+        let received = 0;
+        ws.on('message', (data: Buffer) => {
+          hash.update(data);
+          received += data.length;
+          if (received >= total) resolve(hash.digest('hex'));
+        });
+      });
+      ws.resume();
+      assert.equal(await digest, repeatedDigest(block, total / block.length), 'every byte, in order, once');
+      ws.close();
+    } finally {
+      await p2.stop();
+      await source.close();
+    }
+  });
+
+  it('holds back a client flooding 200 MiB into a target that stopped reading, proxy RSS bounded, then delivers every byte', async () => {
+    const block = randomBytes(64 * 1024);
+    const total = FLOOD_BYTES;
+    const hash = createHash('sha256');
+    let received = 0;
+    let allReceived!: () => void;
+    const done = new Promise<void>((resolve) => (allReceived = resolve));
+    let targetSocket: net.Socket | null = null;
+    const sink = await startTcpTarget((socket) => {
+      targetSocket = socket;
+      socket.on('data', (c: Buffer) => {
+        hash.update(c);
+        received += c.length;
+        if (received >= total) allReceived();
+      });
+      socket.pause();
+    });
+    const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${sink.port}`]);
+    try {
+      const before = p2.rssKiB();
+      const { socket } = await rawSession(p2.port);
+      const frame = encodeFrame(2, block);
+      let sent = 0;
+      const frames = total / block.length;
+      writeRepeated(socket, frame, frames * frame.length, (n) => (sent = (n / frame.length) * block.length));
+      await assertHeldBack(p2, before, () => sent, 'target stopped reading: client pushed');
+      assert.ok(targetSocket !== null);
+      (targetSocket as net.Socket).resume();
+      await done;
+      assert.equal(received, total);
+      assert.equal(hash.digest('hex'), repeatedDigest(block, total / block.length), 'every byte, in order, once');
+      socket.destroy();
     } finally {
       await p2.stop();
       await sink.close();
