@@ -13,17 +13,22 @@ import { describeTarget, type TargetSpec } from '../config/config.js';
  */
 const SHARED_READ_BUFFER = Buffer.allocUnsafe(1024 * 1024);
 
-function readIntoShared(socket: net.Socket): net.OnReadOpts {
-  return {
-    buffer: SHARED_READ_BUFFER,
-    callback(bytes: number, buffer: Uint8Array): boolean {
-      const chunk = Buffer.allocUnsafe(bytes);
-      chunk.set(buffer.subarray(0, bytes));
-      socket.emit('data', chunk);
-      return true;
-    },
-  };
+/** Node calls `onread` callbacks with the socket as `this`: one function serves every socket. */
+function copyOutOfSharedBuffer(this: net.Socket, bytes: number, buffer: Uint8Array): boolean {
+  const chunk = Buffer.allocUnsafe(bytes);
+  chunk.set(buffer.subarray(0, bytes));
+  this.emit('data', chunk);
+  return true;
 }
+
+/**
+ * `onread` is honoured only by the Socket constructor, so it must go to net.connect(), not to
+ * socket.connect() (which ignores it; strace showed 64 KiB reads while it was passed there).
+ */
+const READ_INTO_SHARED: net.OnReadOpts = {
+  buffer: SHARED_READ_BUFFER,
+  callback: copyOutOfSharedBuffer as net.OnReadOpts['callback'],
+};
 
 export interface DialOptions {
   /** --ssl-target: connect with TLS, verifying the certificate and host name. */
@@ -44,10 +49,7 @@ export function dialTarget(target: TargetSpec, options: DialOptions): Promise<ne
     const label = describeTarget(target);
     if (target.kind === 'unix') {
       if (options.tls) socket = tls.connect({ ...options.tlsOptions, path: target.path });
-      else {
-        socket = new net.Socket();
-        socket.connect({ path: target.path, onread: readIntoShared(socket) });
-      }
+      else socket = net.connect({ path: target.path, onread: READ_INTO_SHARED });
     } else if (options.tls) {
       socket = tls.connect({
         ...options.tlsOptions,
@@ -57,8 +59,14 @@ export function dialTarget(target: TargetSpec, options: DialOptions): Promise<ne
         minVersion: 'TLSv1.2',
       });
     } else {
-      socket = new net.Socket();
-      socket.connect({ host: target.host, port: target.port, noDelay: true, keepAlive: true, autoSelectFamily: true, onread: readIntoShared(socket) });
+      socket = net.connect({
+        host: target.host,
+        port: target.port,
+        noDelay: true,
+        keepAlive: true,
+        autoSelectFamily: true,
+        onread: READ_INTO_SHARED,
+      });
     }
     const connectEvent = options.tls ? 'secureConnect' : 'connect';
     const timer = setTimeout(() => {
