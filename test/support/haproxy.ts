@@ -47,6 +47,13 @@ export async function startHaproxy(haproxyBin: string, config: string): Promise<
       await new Promise((r) => setTimeout(r, 50));
     }
     if (up) {
+      // The port may answer for another process that took it after freePort(): then haproxy
+      // fails to bind and exits, and the tests would talk to a stranger (a 502 from someone
+      // else's nginx). Give a losing haproxy the moment it needs to say so.
+      await new Promise((r) => setTimeout(r, 200));
+      up = proc.exitCode === null && !/Address already in use|cannot bind/i.test(out);
+    }
+    if (up) {
       return {
         port,
         config: text,

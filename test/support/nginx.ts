@@ -93,6 +93,11 @@ ${server.replaceAll('{{PORT}}', String(port)).replaceAll('{{DIR}}', dir)}
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     try {
       await waitForPort(port, proc, 5000);
+      // The port may answer for another process that took it after freePort(); nginx then logs
+      // the failed bind at once (and retries for seconds): do not hand a stranger's port out.
+      await new Promise((r) => setTimeout(r, 200));
+      const early = `${stderr}${await readFile(join(dir, 'logs', 'error.log'), 'utf8').catch(() => '')}`;
+      if (/Address already in use/.test(early)) throw new Error(`port ${port} taken by another process: Address already in use`);
     } catch (err) {
       proc.kill('SIGKILL');
       await exited;
