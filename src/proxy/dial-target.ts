@@ -3,32 +3,12 @@ import tls from 'node:tls';
 import { TargetConnectError } from '../errors.js';
 import { describeTarget, type TargetSpec } from '../config/config.js';
 
-/**
- * One read buffer shared by every plain target socket. A read lands here, is copied out into a
- * right-sized buffer at once (synchronously, so no other socket can overwrite it first), and is
- * emitted as 'data'. Measured with `npm run bench -- --scenario down`: 64 KiB reads (Node's
- * default) gave 722 MiB/s at 1.41 CPU ms/MiB; 1 MiB reads gave 914 MiB/s at 0.96 ms/MiB, since
- * each read becomes one WebSocket frame and fewer, larger frames cost less per byte. Sharing it
- * keeps idle sessions from holding a large buffer each.
+/*
+ * Target sockets read with Node's default 64 KiB reads, one WebSocket message per read, as the
+ * reference's 64 KiB recv. A shared 1 MiB `onread` buffer was tried (session 3): within the
+ * noise on `down`, and a haproxy drain test (test/e2e/scale-out.test.ts) then failed one run in
+ * three with a 502, cause not found; docs/performance.md has the figures.
  */
-const SHARED_READ_BUFFER = Buffer.allocUnsafe(1024 * 1024);
-
-/** Node calls `onread` callbacks with the socket as `this`: one function serves every socket. */
-function copyOutOfSharedBuffer(this: net.Socket, bytes: number, buffer: Uint8Array): boolean {
-  const chunk = Buffer.allocUnsafe(bytes);
-  chunk.set(buffer.subarray(0, bytes));
-  this.emit('data', chunk);
-  return true;
-}
-
-/**
- * `onread` is honoured only by the Socket constructor, so it must go to net.connect(), not to
- * socket.connect() (which ignores it; strace showed 64 KiB reads while it was passed there).
- */
-const READ_INTO_SHARED: net.OnReadOpts = {
-  buffer: SHARED_READ_BUFFER,
-  callback: copyOutOfSharedBuffer as net.OnReadOpts['callback'],
-};
 
 export interface DialOptions {
   /** --ssl-target: connect with TLS, verifying the certificate and host name. */
@@ -49,7 +29,7 @@ export function dialTarget(target: TargetSpec, options: DialOptions): Promise<ne
     const label = describeTarget(target);
     if (target.kind === 'unix') {
       if (options.tls) socket = tls.connect({ ...options.tlsOptions, path: target.path });
-      else socket = net.connect({ path: target.path, onread: READ_INTO_SHARED });
+      else socket = net.connect({ path: target.path });
     } else if (options.tls) {
       socket = tls.connect({
         ...options.tlsOptions,
@@ -65,7 +45,6 @@ export function dialTarget(target: TargetSpec, options: DialOptions): Promise<ne
         noDelay: true,
         keepAlive: true,
         autoSelectFamily: true,
-        onread: READ_INTO_SHARED,
       });
     }
     const connectEvent = options.tls ? 'secureConnect' : 'connect';
