@@ -78,6 +78,11 @@ function uncorkTarget(bridge: Bridge): void {
   bridge.uncork();
 }
 
+function uncorkClient(bridge: Bridge, socket: net.Socket): void {
+  bridge.clientCorked = false;
+  socket.uncork();
+}
+
 export class Bridge implements ClientDataSink {
   bytesFromClient = 0;
   bytesFromTarget = 0;
@@ -91,6 +96,8 @@ export class Bridge implements ClientDataSink {
   private flushTimer: NodeJS.Timeout | null = null;
   /** The target is corked until the end of this event-loop turn (see onClientData). */
   targetCorked = false;
+  /** The client's socket is corked until the end of this event-loop turn (see onTargetData). */
+  clientCorked = false;
   /** Made on the first send that crosses the high-water mark; most sessions never need it. */
   private flushedCallback: (() => void) | null = null;
 
@@ -207,6 +214,20 @@ export class Bridge implements ClientDataSink {
     if (ws.readyState !== ws.OPEN) return;
     const base64 = this.host.mode === 'base64';
     const payload = base64 ? chunk.toString('base64') : chunk;
+    // As for the target (onClientData): libuv reads a busy target up to 32 times per turn, and
+    // each read is one frame; corking the client's socket until the turn's check phase sends them
+    // in one writev. Measured (`down`, 3 alternating runs): 750-1,085 MiB/s at 0.79-1.32 ms/MiB
+    // with a writev per frame, 1,248-1,330 MiB/s at 0.68-0.71 ms/MiB with one per turn. Frames
+    // keep their order and the close frame queues behind them; ws's end() flushes the cork.
+    // ws keeps its socket in `_socket` (ws 8); without it, frames simply go out one by one.
+    if (!this.clientCorked) {
+      const socket = (ws as unknown as { _socket?: net.Socket })._socket;
+      if (socket !== undefined) {
+        this.clientCorked = true;
+        socket.cork();
+        setImmediate(uncorkClient, this, socket);
+      }
+    }
     if (ws.bufferedAmount + chunk.length >= this.highWaterBytes) {
       this.target.pause();
       ws.send(payload, base64 ? TEXT : BINARY, (this.flushedCallback ??= () => this.onClientFlushed()));
