@@ -47,6 +47,11 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
   defer(() => a.stop('SIGKILL'));
   const b = await startProxy(args);
   defer(() => b.stop('SIGKILL'));
+  // A refused open says what both instances (and the balancer, once there is one) saw.
+  const openExplained = (target: string, balancerLog = (): string => ''): Promise<Websock> =>
+    openWebsock(target).catch((err: Error) => {
+      throw new Error(`${err.message} from ${target}\n--- ${balancer}:\n${balancerLog()}\n--- A:\n${a.output()}\n--- B:\n${b.output()}`);
+    });
   let query = '';
   if (redis !== null) {
     // A token added once in Redis is valid on every instance at once, and revoked the same way.
@@ -55,7 +60,7 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
     assert.equal(redis.cli('SET', `vnc:${token}`, `127.0.0.1:${echo.port}`), 'OK');
     const running: Websock[] = [];
     for (const p of [a, b]) {
-      const sock = await openWebsock(`ws://127.0.0.1:${p.port}/?token=${token}`);
+      const sock = await openExplained(`ws://127.0.0.1:${p.port}/?token=${token}`);
       await echoRoundTrip(sock, 1024);
       running.push(sock);
     }
@@ -80,11 +85,12 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
       : await startNginx(bin, substitute(docBlock('scaling.md', 'nginx-balancer'), [['listen 80;', 'listen 127.0.0.1:{{PORT}};'], ...backends]));
   defer(() => lb.stop());
   const url = `ws://127.0.0.1:${lb.port}/websockify${query}`;
+  const openViaBalancer = (): Promise<Websock> => openExplained(url, () => ('output' in lb ? (lb as { output(): string }).output() : ''));
 
   // Four long-lived sessions: leastconn puts two on each instance.
   const first: Websock[] = [];
   for (let i = 0; i < 4; i++) {
-    const sock = await openWebsock(url);
+    const sock = await openViaBalancer();
     await echoRoundTrip(sock, 8192);
     first.push(sock);
   }
@@ -107,7 +113,7 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
   const bBefore = sessionsOn(b);
   const later: Websock[] = [];
   for (let i = 0; i < 4; i++) {
-    const sock = await openWebsock(url);
+    const sock = await openViaBalancer();
     await echoRoundTrip(sock, 8192);
     later.push(sock);
   }

@@ -12,6 +12,8 @@ import { freePort } from './nginx.js';
 export interface Haproxy {
   port: number;
   config: string;
+  /** haproxy's own output, with one log line per request (for failure messages). */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -32,7 +34,11 @@ export async function startHaproxy(haproxyBin: string, config: string): Promise<
   let lastError = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const text = config.replaceAll('{{PORT}}', String(port));
+    // One log line per request on stderr, so a failing test can say what haproxy saw.
+    const text = config
+      .replaceAll('{{PORT}}', String(port))
+      .replace(/^global\n/m, 'global\n    log stderr format raw local0\n')
+      .replace(/^defaults\n/m, 'defaults\n    log global\n    option httplog\n');
     const file = join(dir, 'haproxy.cfg');
     await writeFile(file, text);
     const proc = spawn(haproxyBin, ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -57,6 +63,7 @@ export async function startHaproxy(haproxyBin: string, config: string): Promise<
       return {
         port,
         config: text,
+        output: () => out,
         async stop() {
           proc.kill('SIGTERM');
           const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
