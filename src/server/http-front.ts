@@ -56,6 +56,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
   };
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (refusedAtTls(req.socket)) return;
     options.onRequestComplete?.(req.socket);
     const log = loggerFor(req.socket);
     const oversized = rejectOversized(req);
@@ -91,6 +92,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (refusedAtTls(socket)) return;
     const log = loggerFor(socket);
     const oversized = rejectOversized(req);
     if (oversized) {
@@ -112,6 +114,18 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     loggerFor(socket).info("code 501, message Unsupported method ('CONNECT')");
     writeRawHttpError(socket, 501, "Unsupported method ('CONNECT')");
   });
+
+  /**
+   * A request that came in the same read as the end of a TLS handshake we refused (a client
+   * certificate that did not verify is refused only once the handshake is done) reaches
+   * node:http after the socket is destroyed. It is not served, logged or admitted: the
+   * handshake failure was the one line for that client.
+   */
+  function refusedAtTls(socket: Duplex): boolean {
+    if (!tlsHandshakeFailed(socket)) return false;
+    socket.destroy();
+    return true;
+  }
 
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     // A failed TLS handshake (the TLS layer logged and counted it as tls_*) is no bad request.

@@ -117,6 +117,11 @@ describe('TLS and the web server through the built CLI', () => {
     await assert.rejects(open(null));
     await assert.rejects(open(mallory));
     await p.waitForOutput(/SSL\/TLS handshake failed: client certificate refused/);
+    // Refused clients never got as far as a WebSocket request: alice's is the only one logged,
+    // and only her session dialled the target.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(p.output().match(/WebSocket connection/g)?.length, 1, p.output());
+    assert.equal(p.output().match(/connecting to:/g)?.length, 1, p.output());
     // The minimum version holds on the same port: a TLS 1.2 client is refused.
     const old = await new Promise<string>((resolve) => {
       const s = tls.connect({ host: '127.0.0.1', port: p.port, rejectUnauthorized: false, maxVersion: 'TLSv1.2', cert: fs.readFileSync(alice.cert), key: fs.readFileSync(alice.key) }, () => resolve('connected'));
