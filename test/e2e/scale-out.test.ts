@@ -49,7 +49,8 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
   defer(() => b.stop('SIGKILL'));
   // A refused open says what both instances (and the balancer, once there is one) saw.
   const openExplained = (target: string, balancerLog = (): string => ''): Promise<Websock> =>
-    openWebsock(target).catch((err: Error) => {
+    openWebsock(target).catch(async (err: Error) => {
+      await new Promise((r) => setTimeout(r, 300)); // haproxy logs a refused request just after answering it
       throw new Error(`${err.message} from ${target}\n--- ${balancer}:\n${balancerLog()}\n--- A:\n${a.output()}\n--- B:\n${b.output()}`);
     });
   let query = '';
@@ -105,7 +106,7 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
   });
   const sigtermAt = Date.now();
   a.proc.kill('SIGTERM');
-  // Logged in the same tick as the listener closes: from here on A refuses new connections.
+  // Logged right after the listener closes (src/cli/main.ts): from here on A refuses new connections.
   await a.waitForOutput(/In exit \(SIGTERM\)/);
 
   // New sessions right after the SIGTERM all land on B (refused connects are redispatched);
