@@ -181,11 +181,15 @@ async function holdConnections(
   await sleep(300);
   const mem0 = treeMemory(subject.pid);
   const before = await targetStats(ctx);
+  const cpu0 = treeCpuSeconds(subject.pid);
   const ready = await job<ClientReady>(
     ctx.clients[0],
     { kind: 'hold', endpoint: subject.endpoint, connections, concurrency: 64, capMs },
     capMs,
   );
+  // The proxy's own CPU per opened session: on two shared cores the connect rate is also set by
+  // the load client and the target, this is not.
+  const cpuPerConn = (treeCpuSeconds(subject.pid) - cpu0) / Math.max(1, ready.opened);
   // Let timers and lazy allocations settle before reading memory.
   await sleep(1000);
   const mem1 = treeMemory(subject.pid);
@@ -204,6 +208,7 @@ async function holdConnections(
       kibPerConn: (mem1.pss - mem0.pss) / 1024 / Math.max(1, opened),
       rssKibPerConn: (mem1.rss - mem0.rss) / 1024 / Math.max(1, opened),
       connectRate: opened / (ready.elapsedMs / 1000),
+      cpuUsPerConn: cpuPerConn * 1e6,
       processes: mem1.processes,
       ...extra,
     },
@@ -217,6 +222,7 @@ const holdMetrics: MetricDef[] = [
   { key: 'kibPerConn', label: 'KiB/conn (Pss)', better: 'lower', digits: 1 },
   { key: 'rssKibPerConn', label: 'KiB/conn (RSS sum)', better: 'lower', digits: 1 },
   { key: 'connectRate', label: 'connect+echo/s', better: 'higher', digits: 0 },
+  { key: 'cpuUsPerConn', label: 'proxy CPU us/open', better: 'lower', digits: 0 },
   { key: 'processes', label: 'processes', better: 'lower', digits: 0, ratio: false },
 ];
 
