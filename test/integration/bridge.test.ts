@@ -278,6 +278,68 @@ describe('bridging bytes between a WebSocket client and a TCP target', () => {
     }
   });
 
+  it('a download next to an interactive session: while fair turns pause and resume the download, every byte arrives in order and every echo comes back exact', async (t) => {
+    // A light session (the echoes) makes the heavy one (the download) yield each turn after
+    // 64 KiB (bridge.ts, "Fair turns"); a target that was never resumed would stall this test.
+    const download = randomBytes(64 * 1024 * 1024);
+    const expected = createHash('sha256').update(download).digest('hex');
+    const target = await startTcpTarget((socket) => {
+      socket.once('data', (first: Buffer) => {
+        if (first[0] !== 0x44 /* D */) {
+          socket.write(first.subarray(1));
+          socket.pipe(socket);
+          return;
+        }
+        let offset = 0;
+        const pump = (): void => {
+          while (offset < download.length) {
+            const end = Math.min(offset + 65536, download.length);
+            const more = socket.write(download.subarray(offset, end));
+            offset = end;
+            if (!more) return void socket.once('drain', pump);
+          }
+          socket.end();
+        };
+        pump();
+      });
+    });
+    const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    try {
+      const interactive = await openClient(`ws://127.0.0.1:${p2.port}/`);
+      interactive.send(Buffer.from('E'));
+      const bulk = await openClient(`ws://127.0.0.1:${p2.port}/`);
+      let downloaded = 0;
+      const hash = createHash('sha256');
+      const bulkClosed = closeEvent(bulk);
+      bulk.on('message', (data: Buffer) => {
+        hash.update(data);
+        downloaded += data.length;
+      });
+      bulk.send(Buffer.from('D'));
+      let rounds = 0;
+      let closed = false;
+      void bulkClosed.then(() => (closed = true));
+      const deadline = Date.now() + 60_000;
+      while (!closed) {
+        if (Date.now() > deadline) assert.fail(`the download stalled at ${downloaded} of ${download.length} bytes`);
+        const payload = randomBytes(1 + ((rounds * 37) % 4000));
+        const back = receiveBytes(interactive, payload.length);
+        interactive.send(payload);
+        assert.ok((await back).equals(payload), `echo ${rounds} came back altered`);
+        rounds++;
+      }
+      assert.equal((await bulkClosed).code, 1000);
+      assert.equal(downloaded, download.length);
+      assert.equal(hash.digest('hex'), expected, 'every byte of the download, in order, once');
+      assert.ok(rounds >= 1, 'the interactive session ran during the download');
+      t.diagnostic(`${rounds} echo round trips during a 64 MiB download`);
+      interactive.close();
+    } finally {
+      await p2.stop();
+      await target.close();
+    }
+  });
+
   it('sends everything the target wrote before its close, then 1000 "Target closed"', async () => {
     const payload = randomBytes(3 * 1024 * 1024 + 17);
     const source = await startTcpTarget((socket) => socket.end(payload));
