@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { WireMode } from './handshake.js';
 import type { SessionObserver } from './session-observer.js';
 import { attachClientFrameReader, type ClientDataSink } from './client-frame-reader.js';
+import { countTurnBytes, lightSessionActive, type TurnAccount } from './fair-turns.js';
 
 export type ClosedBy = 'client' | 'target' | 'server';
 
@@ -84,32 +85,7 @@ function uncorkClient(bridge: Bridge, socket: net.Socket): void {
   bridge.endTurn();
 }
 
-/**
- * Fair turns. One event loop serves every session, and a busy target can be read 32 x 64 KiB
- * times in one turn, so a light session (a console, a terminal) sharing the process with a
- * download waited ~2.5 ms per hop. A session that has moved TURN_BUDGET bytes in a turn is heavy
- * for that turn; while a light session is active (this turn or the last), a heavy session's
- * target is paused until the turn's check phase. A lone transfer, or several heavy ones, are
- * never held back. Measured with `npm run bench` (docs/performance.md): echo p50 next to a
- * download ~2,500 -> ~450 us with the download's speed unchanged; a budget for every session
- * cost a lone download 20-25 % and 8 parallel downloads ~19 %.
- */
-const TURN_BUDGET = 64 * 1024;
-/** Advanced once per event-loop turn in which any session moved data. */
-let turn = 0;
-let turnEndScheduled = false;
-let activeThisTurn = 0;
-let heavyThisTurn = 0;
-let lightLastTurn = 0;
-function endOfTurn(): void {
-  turnEndScheduled = false;
-  turn++;
-  lightLastTurn = activeThisTurn - heavyThisTurn;
-  activeThisTurn = 0;
-  heavyThisTurn = 0;
-}
-
-export class Bridge implements ClientDataSink {
+export class Bridge implements ClientDataSink, TurnAccount {
   bytesFromClient = 0;
   bytesFromTarget = 0;
 
@@ -124,10 +100,13 @@ export class Bridge implements ClientDataSink {
   targetCorked = false;
   /** The client's socket is corked until the end of this event-loop turn (see onTargetData). */
   clientCorked = false;
-  /** The turn this session last moved data in, the bytes it moved in it, and if it is heavy. */
-  private turnSeen = -1;
-  private turnBytes = 0;
-  private heavyTurn = -1;
+  /** @internal TurnAccount (fair-turns.ts): this session's share of the current turn. */
+  turnSeen = -1;
+  /** @internal TurnAccount */
+  turnBytes = 0;
+  /** @internal TurnAccount */
+  heavyTurn = -1;
+  /** The target is paused until the end of this turn, to let a light session go first. */
   private pausedForTurn = false;
   /** Made on the first send that crosses the high-water mark; most sessions never need it. */
   private flushedCallback: (() => void) | null = null;
@@ -219,7 +198,7 @@ export class Bridge implements ClientDataSink {
     if (this.target.writableEnded) return;
     this.bytesFromClient += bytes.length;
     if (bytes.length === 0) return;
-    this.countTurnBytes(bytes.length);
+    countTurnBytes(this, bytes.length);
     const target = this.target;
     if (!this.targetCorked) {
       this.targetCorked = true;
@@ -260,8 +239,9 @@ export class Bridge implements ClientDataSink {
         setImmediate(uncorkClient, this, socket);
       }
     }
+    // Fair turns (fair-turns.ts): a heavy session yields to a light one until the check phase.
     // Only while the uncork is pending: it is what resumes a target paused for its turn.
-    if (this.countTurnBytes(chunk.length) && this.clientCorked && !this.pausedForTurn && (activeThisTurn > heavyThisTurn || lightLastTurn > 0)) {
+    if (countTurnBytes(this, chunk.length) && this.clientCorked && !this.pausedForTurn && lightSessionActive()) {
       this.pausedForTurn = true;
       this.target.pause();
     }
@@ -271,25 +251,6 @@ export class Bridge implements ClientDataSink {
     } else {
       ws.send(payload, base64 ? TEXT : BINARY);
     }
-  }
-
-  /** Counts bytes this session moved in the current turn (either way); true once it is heavy. */
-  private countTurnBytes(bytes: number): boolean {
-    if (this.turnSeen !== turn) {
-      this.turnSeen = turn;
-      this.turnBytes = 0;
-      activeThisTurn++;
-      if (!turnEndScheduled) {
-        turnEndScheduled = true;
-        setImmediate(endOfTurn);
-      }
-    }
-    this.turnBytes += bytes;
-    if (this.heavyTurn === turn) return true;
-    if (this.turnBytes < TURN_BUDGET) return false;
-    this.heavyTurn = turn;
-    heavyThisTurn++;
-    return true;
   }
 
   /** The turn's check phase: a target paused for its budget reads again (unless backpressured). */

@@ -280,7 +280,7 @@ describe('bridging bytes between a WebSocket client and a TCP target', () => {
 
   it('a download next to an interactive session: while fair turns pause and resume the download, every byte arrives in order and every echo comes back exact', async (t) => {
     // A light session (the echoes) makes the heavy one (the download) yield each turn after
-    // 64 KiB (bridge.ts, "Fair turns"); a target that was never resumed would stall this test.
+    // 64 KiB (src/proxy/fair-turns.ts); a target that was never resumed would stall this test.
     const download = randomBytes(64 * 1024 * 1024);
     const expected = createHash('sha256').update(download).digest('hex');
     const target = await startTcpTarget((socket) => {

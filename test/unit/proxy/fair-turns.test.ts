@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { countTurnBytes, lightSessionActive, newTurnAccount, TURN_BUDGET } from '../../../src/proxy/fair-turns.js';
+
+/** The end of the current event-loop turn (fair-turns advances its turn in setImmediate). */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+test('a lone heavy session is never asked to yield', async () => {
+  await nextTurn();
+  await nextTurn();
+  const download = newTurnAccount();
+  for (let turn = 0; turn < 3; turn++) {
+    assert.equal(countTurnBytes(download, TURN_BUDGET - 1), false, 'under the budget it is light');
+    assert.equal(countTurnBytes(download, 1), true, 'at the budget it is heavy');
+    assert.equal(lightSessionActive(), false, `turn ${turn}: nobody to yield to`);
+    await nextTurn();
+  }
+});
+
+test('several heavy sessions do not hold each other back', async () => {
+  await nextTurn();
+  await nextTurn();
+  const a = newTurnAccount();
+  const b = newTurnAccount();
+  assert.equal(countTurnBytes(a, TURN_BUDGET), true);
+  assert.equal(countTurnBytes(b, 2 * TURN_BUDGET), true);
+  assert.equal(lightSessionActive(), false);
+  await nextTurn();
+  assert.equal(lightSessionActive(), false, 'the last turn had no light session either');
+});
+
+test('a heavy session yields while a light one moved data this turn or the last, and not after', async () => {
+  await nextTurn();
+  await nextTurn();
+  const download = newTurnAccount();
+  const console = newTurnAccount();
+  assert.equal(countTurnBytes(console, 32), false);
+  assert.equal(countTurnBytes(download, TURN_BUDGET), true);
+  assert.equal(lightSessionActive(), true, 'the console moved data this turn');
+  await nextTurn();
+  assert.equal(countTurnBytes(download, TURN_BUDGET), true);
+  assert.equal(lightSessionActive(), true, 'the console moved data in the last turn');
+  await nextTurn();
+  assert.equal(countTurnBytes(download, TURN_BUDGET), true);
+  assert.equal(lightSessionActive(), false, 'two turns without the console: the download runs freely');
+});
+
+test('bytes count per turn: a session is light again in the next turn', async () => {
+  await nextTurn();
+  const session = newTurnAccount();
+  assert.equal(countTurnBytes(session, TURN_BUDGET), true);
+  await nextTurn();
+  assert.equal(countTurnBytes(session, 100), false);
+  assert.equal(session.turnBytes, 100);
+});
