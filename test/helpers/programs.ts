@@ -57,7 +57,7 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** Starts a long-running program; `stop()` kills it (SIGKILL) and waits for it to be gone. */
+/** Starts a long-running program; `stop()` ends it (SIGTERM, then SIGKILL) and waits for it to be gone. */
 export function start(command: string, args: string[], env: NodeJS.ProcessEnv, options: { detached?: boolean } = {}): Running {
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
   let out = '';
@@ -104,7 +104,14 @@ export function start(command: string, args: string[], env: NodeJS.ProcessEnv, o
       });
     },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      // SIGTERM first, so a proxy cleans up as in production (its wrap directory under /tmp,
+      // its wrapped program); SIGKILL only if it has not exited within 3 s.
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+        await exited;
+        clearTimeout(timer);
+      }
       await exited;
     },
   };
