@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -137,7 +137,8 @@ describe('listen and target forms', () => {
       ws.close();
     } finally {
       await proxy.stop();
-      unixEcho.close();
+      await new Promise((resolve) => unixEcho.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
