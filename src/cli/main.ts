@@ -180,7 +180,8 @@ async function main(): Promise<void> {
         // The listener closes before the line is written: whoever reads "In exit" (an operator,
         // a test, a supervisor) may count on new connections being refused from then on. Logged
         // first, a client could connect between the write and the close and be reset (seen as a
-        // 502 from haproxy in test/e2e/scale-out.test.ts on a busy machine).
+        // 502 from haproxy in test/e2e/scale-out.test.ts on a busy machine). Not awaited:
+        // server.close() resolves only once every connection is gone.
         void server.stopAccepting();
         logger.info(`In exit (${signal})`);
         // --drain-timeout: readiness fails and sessions may end on their own before the 1001.

@@ -141,14 +141,12 @@ export class OpsRuntime {
   }
 
   /**
-   * SIGTERM: fail readiness, stop accepting, let sessions end on their own for up to
+   * SIGTERM, once the caller has stopped accepting (src/cli/main.ts closes the listener before
+   * it logs "In exit"): fail readiness, let sessions end on their own for up to
    * --drain-timeout, then the caller closes what is left with 1001.
    */
   async drain(server: WebsockifyServer, logger: Logger): Promise<void> {
     this.draining = true;
-    // server.close() resolves only once every connection is gone, so do not wait for it here:
-    // the listener stops accepting at once, which is all the drain needs.
-    void server.stopAccepting();
     const timeoutMs = this.config.ops.drainTimeoutMs;
     const open = [...server.registry.sessions];
     if (timeoutMs <= 0 || open.length === 0) return;

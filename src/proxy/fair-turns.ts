@@ -40,11 +40,6 @@ function endOfTurn(): void {
   heavyThisTurn = 0;
 }
 
-/** A new account, for a session that has not moved data yet. */
-export function newTurnAccount(): TurnAccount {
-  return { turnSeen: -1, turnBytes: 0, heavyTurn: -1 };
-}
-
 /** Counts bytes a session moved in the current turn; true once it is heavy in this turn. */
 export function countTurnBytes(account: TurnAccount, bytes: number): boolean {
   if (account.turnSeen !== turn) {

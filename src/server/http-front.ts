@@ -129,7 +129,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
 
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     // A failed TLS handshake (the TLS layer logged and counted it as tls_*) is no bad request.
-    if (tlsHandshakeFailed(socket)) return void socket.destroy();
+    if (refusedAtTls(socket)) return;
     const first = err.rawPacket?.[0];
     if (first === 0x16 || first === 0x80) {
       // A TLS ClientHello on a listener without TLS: drop it, as the reference does.

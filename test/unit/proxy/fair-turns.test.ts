@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { countTurnBytes, lightSessionActive, newTurnAccount, TURN_BUDGET } from '../../../src/proxy/fair-turns.js';
+import { countTurnBytes, lightSessionActive, TURN_BUDGET, type TurnAccount } from '../../../src/proxy/fair-turns.js';
+
+/** A session that has not moved data yet (the Bridge starts its fields the same way). */
+const newTurnAccount = (): TurnAccount => ({ turnSeen: -1, turnBytes: 0, heavyTurn: -1 });
 
 /** The end of the current event-loop turn (fair-turns advances its turn in setImmediate). */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
