@@ -111,7 +111,7 @@ export class PluginTimeout extends WebsockifyError {
 /**
  * The token was missing or unknown. 404 before the upgrade, with one log line that does not
  * contain the token. With --silent-token-failure (`silent`), the connection is closed with no
- * response, as the reference does (§2).
+ * response, as the reference does.
  */
 export class TokenRejection extends HttpRejection {
   constructor(

@@ -193,7 +193,7 @@ async function main(): Promise<void> {
       }
     });
   }
-  // SIGHUP: reopen logs and reload what registered (certificates, token sources); sessions stay.
+  // SIGHUP: reopen logs and reload what registered (the TLS certificate); sessions stay.
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading');
     void ops.reload.run(logger);

@@ -78,7 +78,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'buffer-size', kind: 'bytes', metavar: 'BYTES', ours: true, help: 'bytes queued towards a slow side before the other side is paused (default 1M)' },
   { long: 'wrap-loopback', kind: 'flag', ours: true, help: 'wrap mode: move the program\'s port to a loopback TCP port (as the reference) instead of a private unix socket' },
   { long: 'workers', kind: 'string', metavar: 'N', ours: true, help: 'serve from N processes sharing the listener, or "auto" for one per core (default 1; --run-once and wrapped programs use 1)' },
-  // websockify-ts additions: operations (issue 6). See docs/operations.md.
+  // websockify-ts additions: operations. See docs/operations.md.
   { long: 'log-format', kind: 'choice', choices: ['text', 'json'], ours: true, help: 'log line format: text (the reference\'s lines, with timestamps) or json (one object per line)' },
   { long: 'max-record-size', kind: 'bytes', metavar: 'BYTES', ours: true, help: 'stop recording a session once its --record file reaches BYTES; the file stays playable (default: no cap)' },
   { long: 'trust-proxy', kind: 'string', metavar: 'CIDR', repeatable: true, ours: true, help: 'believe X-Forwarded-For / X-Real-IP / Forwarded and PROXY headers only from these peers (repeatable, comma lists, "unix" for unix socket peers)' },

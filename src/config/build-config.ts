@@ -226,7 +226,7 @@ function absPluginName(name: string, cwd: string): string {
 
 /**
  * File and directory sources of the built-in plugins are made absolute (the reference made
- * only --target-config absolute, so a relative --token-source broke under -D: §8 #13).
+ * only --target-config absolute, so a relative --token-source broke under -D, which changes to `/`).
  */
 function absTokenSource(name: string, source: string | null, cwd: string): string | null {
   if (source === null || source === '' || !FILE_SOURCE_TOKEN_PLUGINS.has(builtinName(name))) return source;

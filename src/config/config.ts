@@ -121,7 +121,7 @@ export interface Config {
   /** Drop a peer that has not answered a ping within N seconds. 0 = never (the reference). */
   heartbeatTimeoutSec: number;
   log: { file: string | null; syslog: string | null; legacySyslog: boolean; format: 'text' | 'json' };
-  /** Operations features (issue 6, docs/operations.md); all off by default. */
+  /** Operations features (docs/operations.md); all off by default. */
   ops: OpsConfig;
   limits: Limits;
   /**

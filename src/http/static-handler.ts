@@ -17,7 +17,7 @@ export interface StaticHandlerOptions {
   mounts: readonly StaticMount[];
   /** --file-only: a directory without index.html/index.htm is 404, not a listing. */
   fileOnly: boolean;
-  /** --web-dotfiles: serve names starting with '.'. Off by default (the reference serves them, flaw #16). */
+  /** --web-dotfiles: serve names starting with '.'. Off by default (the reference serves them; docs/web.md). */
   dotfiles: boolean;
   /** Added to every file response (the built-in console sets its Content-Security-Policy here). */
   fileHeaders?: Readonly<Record<string, string>>;
@@ -26,7 +26,7 @@ export interface StaticHandlerOptions {
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** Methods the reference answers 405 for; any other non-GET/HEAD method gets 501 (reference §4.2). */
+/** Methods the reference answers 405 for; any other non-GET/HEAD method gets 501, as Python websockify master. */
 const KNOWN_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -45,7 +45,7 @@ class Refusal {
 }
 
 /**
- * The static web server for --web DIR (reference §4.10), built so that nothing outside the
+ * The static web server for --web DIR (docs/web.md), built so that nothing outside the
  * mounted directories can be reached and no redirect leaves the site:
  * - only origin-form targets ('/...'); absolute-form (`GET http://host/x`) is 400;
  * - the path is percent-decoded exactly once; encoded '/' or '\' (%2f, %5c), NUL, raw

@@ -7,8 +7,8 @@ const RESERVED = new Set(['time', 'level', 'msg', 'session', 'peer', 'client']);
  * `--log-format json`: one JSON object per line, for log shippers. Fixed keys first
  * (`time` ISO 8601 UTC with milliseconds, `level`, `msg`, `session`, `peer`, `client` the real
  * client address when --trust-proxy or PROXY protocol found one), then the record's fields under
- * their own names (e.g. `target`, `bytes_from_client`, `bytes_to_client`,
- * `duration_ms`, `close_code`); see docs/operations.md for the full list.
+ * their own names (e.g. the `session closed` line's `target`, `duration`, `bytes_in`,
+ * `bytes_out`, `close`, `by`); see docs/operations.md for the full list.
  */
 export function formatJsonLine(record: LogRecord): string {
   const out: Record<string, unknown> = {

@@ -21,7 +21,7 @@ export interface AccessOptions {
   tokenPlugin: TokenPlugin | null;
   auth: AuthPlugin | null;
   hostToken: boolean;
-  /** --token-failure-close: missing/unknown token closes with no response (the reference). */
+  /** --silent-token-failure: missing/unknown token closes with no response (the reference). */
   silentTokenFailure: boolean;
   maxSessionsPerToken: number;
   maxSessionsPerIp: number;
@@ -43,9 +43,9 @@ export interface Admission {
  * 1. per-address session cap (429);
  * 2. authentication, every configured check (401/403). It runs before the token lookup, so a
  *    client that cannot authenticate learns nothing about which tokens exist (the reference
- *    looked the token up first: a token-existence oracle, §8 #5). Auth plugins therefore see
+ *    looked the token up first: a token-existence oracle; docs/plugins.md). Auth plugins therefore see
  *    `target: null` on upgrades;
- * 3. the token: missing or unknown gives 404 (or a silent close with --token-failure-close);
+ * 3. the token: missing or unknown gives 404 (or a silent close with --silent-token-failure);
  * 4. per-token session cap (429).
  * A plugin that throws, or answers garbage, gives 502; one that takes longer than
  * --plugin-timeout gives 504. No refusal message contains the token.

@@ -38,8 +38,8 @@ export function validateHandshake(req: IncomingMessage): ValidatedHandshake {
 /**
  * The reference picks `binary` when offered and otherwise fails with 400 "Invalid protocol
  * selected". We trim spaces around list elements (the reference does not, so `base64, binary`
- * fails there) and also accept `base64` alone: the old Websock clients described in the seeds
- * offer only it and expect text frames carrying base64.
+ * fails there) and also accept `base64` alone: old Websock clients (before
+ * websockify 0.9.0) offer only it and expect text frames carrying base64.
  */
 export function selectSubprotocol(header: string | undefined): 'binary' | 'base64' | null {
   if (header === undefined) return null;

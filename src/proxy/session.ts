@@ -42,7 +42,7 @@ export interface SessionStart {
 type SessionEnd = BridgeEnd | { closeCode: number; closedBy: SessionSummary['closedBy'] };
 
 /**
- * Held sessions are the memory that scales (issue 7: 10,000 of them), so a session is one
+ * Held sessions are the memory that scales (the bench holds 10,000 of them), so a session is one
  * object whose callbacks are module functions that find it through a symbol on the emitter,
  * as Bridge does: no per-session closures, contexts or promises beyond what is asked for.
  * Measured with a heap snapshot of 2,000 held sessions: the closure-based version kept 7.6

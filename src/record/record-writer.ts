@@ -9,7 +9,7 @@ export interface RecordWriterOptions {
   session: number;
   /** Session start in ms since the epoch: entry timestamps count from here. */
   startMs: number;
-  /** --record-max-size: the file never grows past this many bytes. 0 = no cap (the reference). */
+  /** --max-record-size: the file never grows past this many bytes. 0 = no cap (the reference). */
   maxFileBytes: number;
   /** Bytes accepted but not yet written; beyond it the recording is dropped, never the session. */
   maxPendingBytes: number;
@@ -91,7 +91,7 @@ export class RecordWriter implements SessionObserver {
     const { maxFileBytes, maxPendingBytes, logger } = this.options;
     if (maxFileBytes > 0 && this.fileBytes + entry.length + RECORD_FOOTER.length > maxFileBytes) {
       this.state = 'capped';
-      logger.warn(`record file reached --record-max-size, recording stopped: ${this.path}`, { max_bytes: maxFileBytes });
+      logger.warn(`record file reached --max-record-size, recording stopped: ${this.path}`, { max_bytes: maxFileBytes });
       return;
     }
     if (this.pendingBytes + entry.length > maxPendingBytes) {

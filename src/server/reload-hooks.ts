@@ -4,7 +4,7 @@ export type ReloadHook = () => void | Promise<void>;
 
 /**
  * What SIGHUP reloads, in registration order: log files (reopened for logrotate), then whatever
- * other modules register (certificates, token sources). A failing hook is logged and the old
+ * other modules register (today the TLS certificate). A failing hook is logged and the old
  * state kept; sessions are never touched, so a reload drops no connection.
  */
 export class ReloadHooks {

@@ -27,7 +27,7 @@ const KEY_BLOCK = /-----BEGIN ((?:RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY)-----[\s
 
 /**
  * --ssl-version is a minimum. The reference maps it to OpenSSL option bits that replace the
- * context defaults (reference §1.2, flaw #15); we set minVersion instead and keep the defaults.
+ * context defaults (clearing e.g. OP_NO_COMPRESSION); we set minVersion instead and keep the defaults.
  * 'default' means TLS 1.2, not whatever OpenSSL would still allow (deviation, docs/tls.md).
  */
 export function minVersionFor(version: SslVersion): tls.SecureVersion {
@@ -152,7 +152,7 @@ export interface SecureContextProviderOptions {
 
 /**
  * Holds the secure context for new TLS connections and replaces it on reload (SIGHUP or a file
- * change). The reference re-reads the files for every connection (flaw #15): rotation works but
+ * change). The reference re-reads the files for every connection: rotation works but
  * a bad file only shows at the first wss client, and files must stay readable after a privilege
  * drop. Here the files are read once at start (failing fast) and again only on reload, and a
  * reload that fails keeps the previous certificate serving. Live connections keep the context

@@ -12,7 +12,7 @@ export interface TargetTls {
 
 /**
  * Reads --ssl-target-ca at start so a missing or empty file fails the launch, not the first
- * session. The reference has no way to trust a private CA except SSL_CERT_FILE (flaw #15).
+ * session. The reference has no way to trust a private CA except SSL_CERT_FILE (docs/tls.md).
  */
 export function loadTargetTls(config: TargetTlsConfig): TargetTls {
   if (config.caFile === null) return { ca: null, insecure: config.insecure };

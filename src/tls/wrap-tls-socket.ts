@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { SecureContextSource } from './secure-context-provider.js';
 
 export interface WrapTlsOptions {
-  /** A client that has not finished the TLS handshake by then is dropped (reference: no limit, flaw #7). */
+  /** A client that has not finished the TLS handshake by then is dropped (the reference has no limit, so a stalled handshake held it forever). */
   handshakeTimeoutMs: number;
   /** --verify-client: ask for a client certificate and drop the connection unless it verifies. */
   verifyClient: boolean;
@@ -50,7 +50,7 @@ export function tlsHandshakeFailed(socket: object): boolean {
 
 /**
  * The first byte of a TLS ClientHello: 0x16 is a TLS record of type handshake; 0x80 is the
- * SSLv2-compatible hello header some old clients still send (reference §4.1).
+ * SSLv2-compatible hello header some old clients still send (the reference sniffs both).
  */
 export function looksLikeTls(firstByte: number): boolean {
   return firstByte === 0x16 || firstByte === 0x80;

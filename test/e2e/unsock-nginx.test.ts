@@ -1,5 +1,5 @@
 /**
- * Seed 000 end to end: a TCP-only program (here websockify-ts itself, in the role of
+ * Unsock mode end to end: a TCP-only program (here websockify-ts itself, in the role of
  * novnc_server) run under the preload library's unsock mode, so its port 6080 becomes
  * UNSOCK_DIR/6080.sock, reached through a real nginx `upstream { server unix:... }`; its own
  * target (a TCP echo server) stays on TCP because UNSOCK_PORT covers 6080 only.
@@ -19,7 +19,7 @@ const servers: net.Server[] = [];
 let work: { dir: string; cleanup: () => void };
 before(() => {
   spawnSync('sh', [path.join(packageRoot(), 'scripts', 'build-native.sh')], { stdio: 'inherit' });
-  work = tempDir('wsfy-seed000-');
+  work = tempDir('wsfy-unsock-nginx-');
 });
 after(async () => {
   for (const r of running) await r.stop();
@@ -60,7 +60,7 @@ http {
 `;
 }
 
-it('seed 000: a WebSocket client reaches a TCP-only proxy moved to DIR/6080.sock through nginx upstream unix:', async () => {
+it('unsock mode: a WebSocket client reaches a TCP-only proxy moved to DIR/6080.sock through nginx upstream unix:', async () => {
   const nginx = requireTool('nginx', 'nginx-light');
   const lib = findPreloadLibrary();
   const unsockDir = path.join(work.dir, 'unsockets');
@@ -75,7 +75,7 @@ it('seed 000: a WebSocket client reaches a TCP-only proxy moved to DIR/6080.sock
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
   const echoPort = (echo.address() as net.AddressInfo).port;
 
-  // The seed's command line, with our library in place of libunsock.so.
+  // The usual libunsock.so environment (docs/wrap.md, unsock mode), with our library in its place.
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     UNSOCK_MODE: '660',

@@ -85,7 +85,7 @@ describe('TLS and plain traffic on one port', () => {
     rootCa = certs.ca('root-ca');
     const intermediate = certs.signed('intermediate-ca', rootCa, 'ca');
     const server = certs.signed('server', intermediate, 'server', 'localhost');
-    // Server certificate first, then the intermediate (seed 004).
+    // Server certificate first, then the intermediate, as docs/tls.md tells users to build a chain.
     chainFile = certs.concat('chain.pem', server.cert, intermediate.cert);
     serverKey = server.key;
     rootPem = fs.readFileSync(rootCa.cert, 'utf8');

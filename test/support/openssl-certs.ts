@@ -5,7 +5,7 @@ import * as path from 'node:path';
 
 /**
  * Certificates made by the real openssl binary in a temp dir, so the tests load exactly what
- * users make with the commands in the README (seed 004). Fails with a clear message if openssl
+ * users make with the commands in the README and docs/tls.md. Fails with a clear message if openssl
  * is missing (Debian package `openssl`, listed in scripts/system-packages.txt).
  */
 export interface Pair {

@@ -10,12 +10,12 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /**
  * `BasicHTTPAuth` (RFC 7617). Source: `user:password` (the password may contain `:`), or
  * `@/path/to/file` holding one `user:password` per line (blank lines and `#` lines skipped),
- * which keeps the secret out of `ps` (§8 #18). The file is read once at startup.
+ * which keeps the secret out of `ps` and the shell history. The file is read once at startup.
  *
  * Statuses, as the reference: no Authorization header, or wrong credentials: 401 with
  * `WWW-Authenticate: Basic realm="Websockify"`; another scheme, or decoded text without `:`:
- * 403. Fixed: malformed base64 is a 403 (the reference let the exception close the connection,
- * §8 #6); the scheme name is matched case-insensitively (RFC 7235 §2.1; the reference gave 403
+ * 403. Fixed: malformed base64 is a 403 (the reference let the exception close the connection
+ * with no response); the scheme name is matched case-insensitively (RFC 7235 §2.1; the reference gave 403
  * for `basic`); credentials are compared as UTF-8 bytes in constant time (SHA-256 digests of
  * equal length through timingSafeEqual, every configured credential checked).
  */

@@ -7,7 +7,7 @@ import type { AuthPlugin, AuthRequest } from './auth-plugin.js';
  * of the listed names (whitespace-separated). The CN is taken only from
  * `AuthRequest.peerCertificate`, which the TLS layer fills after verification; request headers
  * are never consulted. The reference read an `SSL_CLIENT_S_DN_CN` header that a client could
- * send itself in any letter case, even over plain ws:// (§8 #1). No certificate, a certificate
+ * send itself in any letter case, even over plain ws:// (an auth bypass). No certificate, a certificate
  * with no CN or with several CNs, or a CN not listed: 403.
  */
 export class ClientCertCNAuth implements AuthPlugin {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
  * else. The token is refused outright if it is empty, `.`/`..`, absolute, or contains a path
  * separator or NUL; the candidate is then resolved through symlinks (realpath) and must still
  * sit directly inside the real directory (checked with path.relative, not a string prefix: the
- * reference's prefix check let `../x`, absolute paths and `/run/vnc2` for `/run/vnc` through, §8 #2).
+ * reference's prefix check let `../x`, absolute paths and `/run/vnc2` for `/run/vnc` through).
  * Returns null when the file does not exist.
  */
 export async function containedPath(realDir: string, token: string): Promise<string | null> {

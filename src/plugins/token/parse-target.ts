@@ -10,7 +10,7 @@ export const UNIX_SOCKET_PREFIX = 'unix_socket:';
  *   which breaks on paths containing `:`; we take everything after the prefix.
  * - Otherwise the text splits at the **last** colon into host and port, as the reference's
  *   `rsplit(':', 1)`, so `::1:5900` is host `::1`. Brackets around the host are removed, so
- *   `[::1]:5900` works too (the reference keeps them and the connect fails: §8 #4).
+ *   `[::1]:5900` works too (the reference keeps them and the connect fails).
  * - The port must be a decimal integer in 1..65535.
  *
  * Returns null for text that is not a target; callers decide whether that is a syntax error

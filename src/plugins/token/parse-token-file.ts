@@ -16,7 +16,7 @@ export interface ParsedTokenFile {
 const SEPARATOR = /:\s/;
 
 /**
- * The token-file grammar of websockify 0.13.0 (the parity target; master regressed, §8 #4):
+ * The token-file grammar of websockify 0.13.0 (the parity target; master stopped stripping lines, docs/plugins.md):
  *
  * - each line is stripped of surrounding whitespace; blank lines and lines starting with `#`
  *   (after stripping) are skipped;

@@ -9,7 +9,7 @@ import { containedPath, realDirectory } from './contained-path.js';
  * `UnixDomainSocketDirectory`: the token names a Unix socket directly inside the source
  * directory. A token can never leave the directory: `..`, separators and absolute paths are
  * refused, and the resolved (symlink-free) path must be a direct child of the real directory
- * (the reference's string-prefix check could be escaped, §8 #2; on master it cannot connect at
+ * (the reference's string-prefix check could be escaped; on master it cannot connect at
  * all). The entry must be a socket.
  */
 export class UnixDomainSocketDirectory implements TokenPlugin {

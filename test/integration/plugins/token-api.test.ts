@@ -61,7 +61,7 @@ describe('BaseTokenAPI and JSONTokenApi against a real HTTP API on loopback', ()
     assert.equal(await plugin.lookup('unknown'), null);
   });
 
-  it('URL-encodes the token, so ../, ? and # cannot reach another API path (reference injection, §2)', async () => {
+  it('URL-encodes the token, so ../, ? and # cannot reach another API path (the reference pasted it in raw)', async () => {
     const plugin = BaseTokenAPI.create(`${base}/plain/%s`, ctx());
     seen.length = 0;
     assert.equal(await plugin.lookup('../fail/x?y=#'), null);

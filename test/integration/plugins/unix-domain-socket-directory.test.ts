@@ -42,7 +42,7 @@ describe('UnixDomainSocketDirectory with real sockets', () => {
     assert.deepEqual(await plugin.lookup('desk.sock'), { kind: 'unix', path: path.join(dir, 'desk.sock') });
   });
 
-  it('never lets a token leave the directory (the reference let all of these through, §8 #2)', async () => {
+  it('never lets a token leave the directory (the reference let all of these through)', async () => {
     const { logger } = captureLogger();
     const plugin = await UnixDomainSocketDirectory.create(dir, { logger, timeoutMs: 1000 });
     const hostile = [

@@ -6,7 +6,7 @@ import { parseTarget } from '../../../src/plugins/token/parse-target.js';
 
 const tcp = (host: string, port: number): TargetSpec => ({ kind: 'tcp', host, port });
 
-// The reference's verified token-file cases (behaviour doc §2), with 0.13.0 semantics where
+// The reference's token-file cases, checked against Python websockify, with 0.13.0 semantics where
 // master regressed, and our documented fixes ([::1] brackets removed).
 const LINES: Array<{ line: string; token?: string; target?: TargetSpec; error?: true; skipped?: true }> = [
   { line: 't1: 127.0.0.1:5900', token: 't1', target: tcp('127.0.0.1', 5900) },

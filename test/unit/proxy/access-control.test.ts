@@ -65,7 +65,7 @@ describe('AccessControl: admission order and statuses', () => {
     assert.equal((await access.admit(req('/'))).target, null);
   });
 
-  it('authenticates before the lookup: no token-existence oracle (§8 #5)', async () => {
+  it('authenticates before the lookup: no token-existence oracle', async () => {
     const plugin = table();
     const { access } = gate({ tokenPlugin: plugin, auth: BasicHTTPAuth.create('u:p', { logger: captureLogger().logger, timeoutMs: 1000 }) });
     const known = await refusal(access.admit(req(`/?token=${SECRET}`)));
@@ -89,7 +89,7 @@ describe('AccessControl: admission order and statuses', () => {
     assert.equal(unknown.message, 'token not found (from query)');
   });
 
-  it('marks token refusals silent with --token-failure-close (the reference closes without a response)', async () => {
+  it('marks token refusals silent with --silent-token-failure (the reference closes without a response)', async () => {
     const { access } = gate({ tokenPlugin: table(), silentTokenFailure: true });
     const err = await refusal(access.admit(req('/?token=nope')));
     assert.ok(err instanceof TokenRejection && err.silent);

@@ -102,7 +102,7 @@ test('the size cap stops recording and the file still ends with the EOF line', a
     const entries = text.split('\n').filter((l) => l.startsWith("'{5{"));
     assert.ok(entries.length >= 1 && entries.length < 50);
     assert.equal(writer.status, 'capped');
-    assert.equal(sink.records.filter((r) => r.message.startsWith('record file reached --record-max-size')).length, 1);
+    assert.equal(sink.records.filter((r) => r.message.startsWith('record file reached --max-record-size')).length, 1);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
