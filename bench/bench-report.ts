@@ -1,5 +1,5 @@
 // Printing: one table per scenario (absolute figures per subject, then ours/python,
-// ours/<node peer> and ours/relay ratios), the CPU-per-MiB table, and the issue targets with PASS/MISS.
+// ours/<node peer> and ours/relay ratios), the CPU-per-MiB table, and the speed targets (docs/performance.md) with PASS/MISS.
 import type { MetricDef, Scenario } from './scenarios.js';
 import type { SubjectName } from './bench-subject.js';
 import { NODE_PEER_NAMES } from './node-peer.js';
@@ -88,7 +88,7 @@ export function scenarioTable(scenario: Scenario, title: string, records: Scenar
     ]);
   }
   const notes: string[] = [];
-  // Issue 7 reads its connect+echo target off this line: ours against the best Node peer measured.
+  // The connect+echo target (docs/performance.md) is read off this line: ours against the best Node peer measured.
   if (scenario.name === 'sessions' && ours !== undefined) {
     const best = bestNodePeer(records);
     const vsPeer = best === null ? NaN : ratio(median(ours.values.connectRate), best.rate);
@@ -126,7 +126,6 @@ export function cpuTable(records: BenchRecords, subjects: readonly SubjectName[]
 }
 
 export interface TargetCheck {
-  issue: number;
   target: string;
   measured: string;
   verdict: 'PASS' | 'MISS' | 'n/a';
@@ -136,9 +135,9 @@ function value(records: BenchRecords, scenario: string, subject: SubjectName, ke
   return median(records[scenario]?.[subject]?.values[key]);
 }
 
-function check(issue: number, target: string, measured: number, ok: (v: number) => boolean, show: (v: number) => string): TargetCheck {
-  if (!Number.isFinite(measured)) return { issue, target, measured: 'not measured', verdict: 'n/a' };
-  return { issue, target, measured: show(measured), verdict: ok(measured) ? 'PASS' : 'MISS' };
+function check(target: string, measured: number, ok: (v: number) => boolean, show: (v: number) => string): TargetCheck {
+  if (!Number.isFinite(measured)) return { target, measured: 'not measured', verdict: 'n/a' };
+  return { target, measured: show(measured), verdict: ok(measured) ? 'PASS' : 'MISS' };
 }
 
 export function targetChecks(records: BenchRecords, quick: boolean): TargetCheck[] {
@@ -152,39 +151,35 @@ export function targetChecks(records: BenchRecords, quick: boolean): TargetCheck
   const sessionKib = value(records, 'sessions', 'ours', 'kibPerConn');
   const vsPeerConnect = ratio(value(records, 'sessions', 'ours', 'connectRate'), bestNodePeer(records.sessions ?? {})?.rate ?? NaN);
   return [
-    check(2, 'throughput up >= 2.5x python', vsPython('up', 'mibps'), (v) => v >= 2.5, x),
-    check(2, 'throughput down >= 1.0x python', vsPython('down', 'mibps'), (v) => v >= 1.0, x),
-    check(2, 'small messages >= 4x python', vsPython('small', 'msgps'), (v) => v >= 4, x),
+    check('throughput up >= 2.5x python', vsPython('up', 'mibps'), (v) => v >= 2.5, x),
+    check('throughput down >= 1.0x python', vsPython('down', 'mibps'), (v) => v >= 1.0, x),
+    check('small messages >= 4x python', vsPython('small', 'msgps'), (v) => v >= 4, x),
     check(
-      2,
       `${wantHeld.toLocaleString('en-US')} connections held at <= 16 KiB each`,
       Number.isFinite(held) ? perConn : NaN,
       (v) => held >= wantHeld && v <= 16,
       (v) => `${held} held, ${v.toFixed(1)} KiB each`,
     ),
-    check(2, 'RSS growth under backpressure <= 16 MiB', value(records, 'backpressure', 'ours', 'growthMiB'), (v) => v <= 16, (v) => `${v.toFixed(1)} MiB`),
-    check(7, 'throughput down >= 1.2x python', vsPython('down', 'mibps'), (v) => v >= 1.2, x),
+    check('RSS growth under backpressure <= 16 MiB', value(records, 'backpressure', 'ours', 'growthMiB'), (v) => v <= 16, (v) => `${v.toFixed(1)} MiB`),
+    check('throughput down >= 1.2x python', vsPython('down', 'mibps'), (v) => v >= 1.2, x),
     check(
-      7,
       'down CPU/MiB within 1.15x of the relay',
       ratio(value(records, 'down', 'ours', 'cpuMsPerMiB'), value(records, 'down', 'relay', 'cpuMsPerMiB')),
       (v) => v <= 1.15,
       x,
     ),
-    check(7, 'throughput up >= 3x python', vsPython('up', 'mibps'), (v) => v >= 3, x),
-    check(7, 'echo p50 <= python', vsPython('latency', 'p50'), (v) => v <= 1, x),
-    check(7, 'echo p99 <= python', vsPython('latency', 'p99'), (v) => v <= 1, x),
-    check(7, 'small messages >= 6x python', vsPython('small', 'msgps'), (v) => v >= 6, x),
+    check('throughput up >= 3x python', vsPython('up', 'mibps'), (v) => v >= 3, x),
+    check('echo p50 <= python', vsPython('latency', 'p50'), (v) => v <= 1, x),
+    check('echo p99 <= python', vsPython('latency', 'p99'), (v) => v <= 1, x),
+    check('small messages >= 6x python', vsPython('small', 'msgps'), (v) => v >= 6, x),
     check(
-      7,
       '10,000 sessions held at <= 10 KiB each',
       Number.isFinite(sessionsHeld) ? sessionKib : NaN,
       (v) => sessionsHeld >= 10_000 && v <= 10,
       (v) => `${sessionsHeld} held, ${v.toFixed(1)} KiB each`,
     ),
-    check(7, 'sessions connect+echo >= 2x the best Node peer', vsPeerConnect, (v) => v >= 2, x),
+    check('sessions connect+echo >= 2x the best Node peer', vsPeerConnect, (v) => v >= 2, x),
     check(
-      7,
       '8 streams with --workers 2 >= 1.7x 1 worker',
       ratio(value(records, 'streams', 'ours-w2', 'mibps'), value(records, 'streams', 'ours', 'mibps')),
       (v) => v >= 1.7,
@@ -194,6 +189,6 @@ export function targetChecks(records: BenchRecords, quick: boolean): TargetCheck
 }
 
 export function targetsBlock(checks: TargetCheck[]): string {
-  const rows = checks.map((c) => [`#${c.issue}`, c.target, c.measured, c.verdict]);
-  return ['== targets (informational) ==', renderTable(['issue', 'target', 'measured (ours)', 'verdict'], rows), ''].join('\n');
+  const rows = checks.map((c) => [c.target, c.measured, c.verdict]);
+  return ['== targets (informational) ==', renderTable(['target', 'measured (ours)', 'verdict'], rows), ''].join('\n');
 }

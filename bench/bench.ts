@@ -24,7 +24,7 @@ const USAGE = `usage: npm run bench -- [options]
                     up, down, latency, small, hold, backpressure; with --full also
                     streams, sessions, latency-load (naming one runs it without --full)
   --quick           small sizes and short caps, for a smoke check
-  --full            add the issue 7 scenarios (8 streams, 10,000 sessions, latency under load)
+  --full            add the scale scenarios (8 streams, 10,000 sessions, latency under load)
   --runs N          repeat every scenario N times; tables show the median and min-max
   --prof            run our proxy under --cpu-prof and print where its CPU went
   --ours-entry PATH the JavaScript entry of our CLI (default: dist/src/cli/main.js)

@@ -1,4 +1,4 @@
-// The Node peers the issue 7 connect+echo target is measured against, installed on first use from
+// The Node peers the connect+echo target (docs/performance.md) is measured against, installed on first use from
 // the npm registry into bench/.peers/<subject>/ (git-ignored), never into our package.json:
 //  - `node-peer`: the npm package `websockify` 0.7.1 (novnc/websockify-js). It crashes with any
 //    current ws, so ws is pinned to 1.x through npm overrides. That old ws has known advisories:

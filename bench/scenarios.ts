@@ -32,7 +32,7 @@ export interface ScenarioOutcome {
 export interface Scenario {
   name: string;
   title: (ctx: BenchContext) => string;
-  /** Part of --full only (issue 7). */
+  /** Part of --full only (the scale scenarios). */
   full: boolean;
   subjects: readonly SubjectName[];
   metrics: MetricDef[];
@@ -297,9 +297,9 @@ const backpressure: Scenario = {
 const streams: Scenario = {
   name: 'streams',
   title: (ctx) =>
-    `8 concurrent streams down, ${sizes(ctx).streamMiB} MiB each, aggregate, after 8 x ${sizes(ctx).streamWarmMiB} MiB of warm-up (issue 7)`,
+    `8 concurrent streams down, ${sizes(ctx).streamMiB} MiB each, aggregate, after 8 x ${sizes(ctx).streamWarmMiB} MiB of warm-up`,
   full: true,
-  // ours-w2: the same with --workers 2, for the issue 7 ratio (2 workers vs 1).
+  // ours-w2: the same with --workers 2, for the 2-workers-vs-1 target (docs/performance.md).
   subjects: ['ours', 'ours-w2', 'python', 'node-peer', 'node-websockify', 'relay'],
   metrics: [
     { key: 'mibps', label: 'aggregate MiB/s', better: 'higher', digits: 1 },
@@ -340,7 +340,7 @@ function sessionCount(ctx: BenchContext): number {
 
 const sessions: Scenario = {
   name: 'sessions',
-  title: (ctx) => `sessions held: ${sessionCount(ctx)} concurrent sessions, then echo latency while held (issue 7)`,
+  title: (ctx) => `sessions held: ${sessionCount(ctx)} concurrent sessions, then echo latency while held`,
   full: true,
   subjects: ['ours', 'node-peer', 'node-websockify', 'relay'],
   metrics: [
@@ -365,7 +365,7 @@ const sessions: Scenario = {
 
 const latencyUnderLoad: Scenario = {
   name: 'latency-load',
-  title: () => 'echo latency under a background bulk transfer down (second connection) (issue 7)',
+  title: () => 'echo latency under a background bulk transfer down (second connection)',
   full: true,
   // ours-w2: round robin puts the two connections on different workers.
   subjects: ['ours', 'ours-w2', 'python', 'node-peer', 'node-websockify', 'relay'],

@@ -6,7 +6,7 @@ import type { SecureContextSource } from '../../src/tls/secure-context-provider.
 import { clientCertificateIdentity, looksLikeTls, wrapTlsSocket } from '../../src/tls/wrap-tls-socket.js';
 
 /**
- * A minimal front door, so the TLS module is tested without the rest of the server: one TCP port, first byte
+ * A minimal front door for testing the TLS module alone: one TCP port, first byte
  * sniffed, TLS wrapped with wrapTlsSocket, then an HTTP server that answers which side the
  * request came through and a WebSocket echo. Lets the TLS module be tested on real sockets.
  */
