@@ -16,7 +16,7 @@ export interface OptionSpec {
   help: string;
   /** Added by websockify-ts; absent from the reference. */
   ours?: boolean;
-  /** Recognised but refused until the issue that builds it lands. */
+  /** Recognised but refused with "not yet supported" until it is built. */
   planned?: boolean;
   /** May be given more than once; the parsed value is then a list. */
   repeatable?: boolean;

@@ -5,9 +5,9 @@ import { describeTarget, type TargetSpec } from '../config/config.js';
 
 /*
  * Target sockets read with Node's default 64 KiB reads, one WebSocket message per read, as the
- * reference's 64 KiB recv. A shared 1 MiB `onread` buffer was tried twice (sessions 3 and 4):
+ * reference's 64 KiB recv. A shared 1 MiB `onread` buffer was tried twice:
  * within the noise before the client writes were batched per event-loop turn, worse after it
- * (0.79-0.85 ms/MiB against 0.62-0.70 on `down`); docs/performance.md has the figures.
+ * (0.79-0.85 ms/MiB against 0.62-0.70 on `down`); docs/performance-history.md has the figures.
  */
 
 export interface DialOptions {

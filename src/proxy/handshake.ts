@@ -16,7 +16,7 @@ const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
  * Checks an upgrade request against RFC 6455 §4.2.1 before anything else runs, so a malformed
  * handshake costs no token lookup. Deliberate differences from the reference (docs/deviations.md):
  * the key must be 16 bytes of base64 and HTTP/1.1 is required (the RFC's MUSTs); an unsupported
- * version gets 426 with the versions we speak (§4.4) instead of 400.
+ * version gets 426 with the versions we speak (RFC 6455 §4.4) instead of 400.
  */
 export function validateHandshake(req: IncomingMessage): ValidatedHandshake {
   if (req.method !== 'GET') throw new HttpRejection('WSFY_ERR_METHOD', 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
