@@ -20,8 +20,8 @@ export interface WrapTlsOptions {
 export type TlsFailureReason = 'tls_timeout' | 'tls_version' | 'tls_client_cert' | 'tls_closed' | 'tls_bad_hello';
 
 /**
- * Sorts a failed handshake into a few reasons an operator can act on: a client too old for
- * --ssl-min-version (or sending records of another version), a refused client certificate,
+ * Sorts a failed handshake into a few reasons an operator can act on: a client older than the
+ * --ssl-version minimum (or sending records of another version), a refused client certificate,
  * a client that never finished, and everything else a malformed or unacceptable hello.
  */
 export function tlsFailureReason(error: Error): TlsFailureReason {
