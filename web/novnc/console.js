@@ -74,7 +74,8 @@ function sameServerAsPage(url) {
 
 async function pageServerAnswers() {
   try {
-    await fetch(location.href, { method: 'HEAD', cache: 'no-store' });
+    // The page's own path without its query, which may carry a password.
+    await fetch(location.origin + location.pathname, { method: 'HEAD', cache: 'no-store' });
     return true;
   } catch {
     return false;
