@@ -15,7 +15,7 @@ import { bannerText } from './banner.js';
 import { OPTIONS } from './option-table.js';
 import { helpText, usageText } from './usage.js';
 import { resolveKeyPassword } from './key-password.js';
-import { consoleUrl, novncCommandArgv } from './novnc-command.js';
+import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command.js';
 import { createWebHandler } from '../http/web-handler.js';
 import { withWebAuth } from '../http/web-auth.js';
 import { infoFor } from '../server/front-door.js';
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger);
-  if (requestHandler && config.web?.webAuth) requestHandler = withWebAuth(requestHandler, access, (req) => infoFor(req.socket)?.logger ?? logger);
+  if (requestHandler && config.webAuth) requestHandler = withWebAuth(requestHandler, access, (req) => infoFor(req.socket)?.logger ?? logger);
   const ops = new OpsRuntime(config, workers.clusterMetrics);
   const server = new WebsockifyServer(config, logger, {
     access,
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
   }
   const banner = bannerText(config, description, tls !== null);
   logger.raw(banner);
-  if (config.novnc && config.listen.kind === 'tcp') {
+  if (servesConsolePage(config) && config.listen.kind === 'tcp') {
     logger.raw(`  - noVNC console: open ${consoleUrl(description, tls !== null && config.tls.sslOnly)}`);
   }
   if (daemonChild) {

@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Config } from '../config/config.js';
 import { UsageError } from '../errors.js';
 import { OPTIONS } from './option-table.js';
 
@@ -46,4 +49,13 @@ export function consoleUrl(listenDescription: string, secure: boolean): string {
   const port = listenDescription.slice(colon + 1);
   if (host === '0.0.0.0' || host === '[::]' || host === '') host = 'localhost';
   return `${secure ? 'https' : 'http'}://${host}:${port}/vnc.html?host=${encodeURIComponent(host.replace(/^\[|\]$/g, ''))}&port=${port}`;
+}
+
+/**
+ * Whether there is a vnc.html to point users at: the built-in console, or a --web root holding
+ * one (Debian's /usr/share/novnc, a noVNC checkout), which takes the same host and port names.
+ */
+export function servesConsolePage(config: Pick<Config, 'novnc' | 'web'>): boolean {
+  if (config.novnc) return true;
+  return config.web !== null && fs.existsSync(path.join(config.web.root, 'vnc.html'));
 }

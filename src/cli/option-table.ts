@@ -49,7 +49,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'unix-target', kind: 'string', metavar: 'FILE', help: 'connect to a unix domain socket target' },
   { long: 'inetd', kind: 'flag', help: 'use fd 0, an already listening socket (inetd wait mode, systemd StandardInput=socket)' },
   { long: 'web', kind: 'string', metavar: 'DIR', help: 'run a web server on the same port, serving files from DIR' },
-  { long: 'web-auth', kind: 'flag', help: 'require authentication to access the web server too' },
+  { long: 'web-auth', kind: 'flag', help: 'require authentication to access the web server (--web or --novnc) too' },
   { long: 'file-only', kind: 'flag', help: 'do not allow directory listings' },
   { long: 'web-dotfiles', kind: 'flag', ours: true, help: 'with --web: also serve files and directories whose name starts with a dot' },
   { long: 'novnc', kind: 'flag', ours: true, help: 'serve the built-in noVNC console (open http://HOST:PORT/vnc.html)' },

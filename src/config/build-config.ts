@@ -47,7 +47,7 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   if (flag('host-token') && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --host-token');
   if (opt.has('auth-source') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --auth-source');
   if (flag('web-auth') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --web-auth');
-  if (flag('web-auth') && !opt.has('web')) throw new UsageError('You must use --web to use --web-auth');
+  if (flag('web-auth') && !opt.has('web') && !flag('novnc')) throw new UsageError('You must use --web or --novnc to use --web-auth');
   if (flag('legacy-syslog') && !opt.has('syslog')) throw new UsageError('You must use --syslog to use --legacy-syslog');
   if (flag('file-only') && !opt.has('web')) throw new UsageError('You must use --web to use --file-only');
   if (flag('web-dotfiles') && !opt.has('web')) throw new UsageError('You must use --web to use --web-dotfiles');
@@ -142,9 +142,10 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
     silentTokenFailure: flag('silent-token-failure'),
     wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode, loopback: flag('wrap-loopback') },
     web: opt.has('web')
-      ? { root: abs(str('web'))!, fileOnly: flag('file-only'), webAuth: flag('web-auth'), dotfiles: flag('web-dotfiles') }
+      ? { root: abs(str('web'))!, fileOnly: flag('file-only'), dotfiles: flag('web-dotfiles') }
       : null,
     novnc: flag('novnc'),
+    webAuth: flag('web-auth'),
     tls: {
       required: opt.has('cert') || opt.has('key') || flag('ssl-only') || flag('verify-client'),
       cert: abs(str('cert') ?? 'self.pem')!,

@@ -48,7 +48,6 @@ export interface TargetTlsConfig {
 export interface WebConfig {
   root: string;
   fileOnly: boolean;
-  webAuth: boolean;
   /** --web-dotfiles: serve names starting with '.' (refused by default; the reference serves them). */
   dotfiles: boolean;
 }
@@ -106,6 +105,8 @@ export interface Config {
   web: WebConfig | null;
   /** Serve the built-in noVNC console (web/novnc) at /vnc.html; exclusive with --web. */
   novnc: boolean;
+  /** --web-auth: page requests (--web or --novnc) pass the auth plugins too, as upgrades do. */
+  webAuth: boolean;
   tls: TlsConfig;
   record: string | null;
   traffic: boolean;

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,11 +66,38 @@ export function createWebHandler(config: Config, logger: Logger, assets?: Consol
   } else {
     return null;
   }
-  return createStaticHandler({
+  const files = createStaticHandler({
     mounts,
     fileOnly: config.web ? config.web.fileOnly : true,
     dotfiles: config.web ? config.web.dotfiles : false,
     ...(config.web ? {} : { fileHeaders: { 'Content-Security-Policy': CONSOLE_CSP } }),
     logger,
   });
+  return config.web ? files : withConsoleRoutes(files);
+}
+
+/**
+ * Two names the console answers besides its files:
+ * - /vnc_auto.html, the page old noVNC links name (noVNC replaced it by vnc.html?autoconnect=1):
+ *   302 to ./vnc.html with the query kept and autoconnect=1 added unless the link sets it; the
+ *   browser keeps the #hash across the redirect, and the relative Location cannot leave the site.
+ * - /favicon.ico, which browsers ask for on their own: our SVG icon, so it is not a 404 per load.
+ */
+function withConsoleRoutes(files: RequestHandler): RequestHandler {
+  return function consoleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const target = req.url ?? '';
+    const cut = target.indexOf('?');
+    const urlPath = cut === -1 ? target : target.slice(0, cut);
+    const method = req.method ?? 'GET';
+    if ((method === 'GET' || method === 'HEAD') && urlPath === '/vnc_auto.html') {
+      const query = cut === -1 ? '' : target.slice(cut + 1).split('#')[0]!;
+      const autoconnect = new URLSearchParams(query).has('autoconnect') ? '' : 'autoconnect=1';
+      const location = `./vnc.html?${[query, autoconnect].filter((part) => part !== '').join('&')}`;
+      res.writeHead(302, { Location: location, 'Content-Length': 0, 'Cache-Control': 'no-cache', 'Referrer-Policy': 'no-referrer' });
+      res.end();
+      return;
+    }
+    if (urlPath === '/favicon.ico') req.url = '/favicon.svg';
+    files(req, res);
+  };
 }

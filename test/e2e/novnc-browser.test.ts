@@ -255,7 +255,7 @@ describe('a real desktop in a real browser through the proxy', () => {
       // Reconnect: the proxy goes away, the console says so and offers Reconnect; it works once
       // the proxy is back on the same port.
       await proxy.stop();
-      await step('the console to notice', async () => /^(Disconnected by the server|Connection lost)/.test(await status()));
+      await step('the console to notice', async () => /^The proxy is shutting down/.test(await status()));
       assert.equal(await page.locator('#reconnect').isVisible(), true);
       proxy = await startProxy(['--novnc', `127.0.0.1:${port}`, `127.0.0.1:${desktop.vncPort}`]);
       proxies.push(proxy);

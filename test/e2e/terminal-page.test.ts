@@ -128,3 +128,45 @@ test('with telnet=0 the terminal page talks to a plain line service: bytes pass 
   // No IAC, no CR NUL: exactly the UTF-8 bytes typed and a bare CR.
   assert.deepEqual([...Buffer.concat(received)], [...Buffer.from('hello \u00e9\r', 'utf8')]);
 });
+
+test('with --web-auth the terminal page and its WebSocket pass on the credentials the browser was given; without them the page is 401', async (t) => {
+  const chromiumPath = findTool(t, '/usr/bin/chromium', 'chromium');
+  if (chromiumPath === null) return;
+  const defer = deferCleanup(t);
+  const service = await startTcpTarget((socket) => {
+    socket.write('auth-ok> ');
+    let pending = '';
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1');
+      let cr: number;
+      while ((cr = pending.indexOf('\r')) >= 0) {
+        socket.write(`\r\n${pending.slice(0, cr).toUpperCase()}\r\n`);
+        pending = pending.slice(cr + 1);
+      }
+    });
+  });
+  defer(() => service.close());
+  const proxy = await startProxy(['--web', webRoot, '--web-auth', '--auth-plugin', 'BasicHTTPAuth', '--auth-source', 'alice:term-pw', '127.0.0.1:0', `127.0.0.1:${service.port}`]);
+  defer(() => proxy.stop());
+  const url = `http://127.0.0.1:${proxy.port}/terminal/index.html?telnet=0`;
+
+  const anonymous = await launchChromium(chromiumPath);
+  defer(() => anonymous.close());
+  const bare = await anonymous.context.newPage();
+  const statuses: number[] = [];
+  bare.on('response', (r) => {
+    if (r.url().includes('/terminal/index.html')) statuses.push(r.status());
+  });
+  // Headless chromium cannot prompt: it gives up on the 401 challenge.
+  assert.equal(await bare.goto(url).then(() => true, () => false), false);
+  assert.deepEqual(statuses, [401]);
+
+  const browser = await launchChromium(chromiumPath, { httpCredentials: { username: 'alice', password: 'term-pw' } });
+  defer(() => browser.close());
+  const page = await browser.context.newPage();
+  assert.equal((await page.goto(url))?.status(), 200);
+  await waitForScreen(page, /auth-ok>\s*$/m, 'the service prompt behind --web-auth');
+  await page.keyboard.type('hello');
+  await page.keyboard.press('Enter');
+  await waitForScreen(page, /^HELLO$/m, 'the upper-cased line');
+});

@@ -1,7 +1,11 @@
 // The websockify-ts console: a small page around noVNC's RFB client (the @novnc/novnc package,
 // served by websockify-ts under ./novnc-lib/). It accepts the query (and #hash) names noVNC's
-// vnc.html uses, so existing links keep working: host, port, path, password, autoconnect,
+// vnc.html uses, so existing links keep working: host, port, path, token, password, autoconnect,
 // encrypt, resize, view_only, shared, reconnect, reconnect_delay, quality, compression.
+// When a connection ends without the user asking, the status line says why, in words, with what
+// to try: the VNC server refused the password, the proxy could not reach the VNC server (close
+// 1011), the proxy is shutting down (1001), the proxy refused the WebSocket (an HTTP error on the
+// upgrade, which a browser reports only as close 1006 before 'open'), or the proxy is unreachable.
 import RFB from './novnc-lib/core/rfb.js';
 
 const $ = (id) => document.getElementById(id);
@@ -48,11 +52,81 @@ function setStatus(text, kind = '') {
   ui.status.className = kind;
 }
 
+// token= goes on the WebSocket URL's query, where websockify's token plugins read it (a path
+// that already has a query gets it appended).
+const token = settings.get('token');
+
 function websocketUrl() {
   const host = ui.host.value.trim();
   const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   const path = ui.path.value.trim().replace(/^\/+/, '');
-  return `${ui.encrypt.checked ? 'wss' : 'ws'}://${bracketed}:${ui.port.value.trim()}/${path}`;
+  const tokenQuery = token ? `${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : '';
+  return `${ui.encrypt.checked ? 'wss' : 'ws'}://${bracketed}:${ui.port.value.trim()}/${path}${tokenQuery}`;
+}
+
+// Whether the WebSocket goes to the server that served this page, so that a plain request to the
+// page tells "the proxy is up but refused the upgrade" from "nothing answers there".
+function sameServerAsPage(url) {
+  const ws = new URL(url);
+  const page = new URL(location.href);
+  return ws.host === page.host && (ws.protocol === 'wss:') === (page.protocol === 'https:');
+}
+
+async function pageServerAnswers() {
+  try {
+    // The page's own path without its query, which may carry a password.
+    await fetch(location.origin + location.pathname, { method: 'HEAD', cache: 'no-store' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why a connection ended, as { text, kind } for the status line. attempt holds what was seen:
+ * whether the WebSocket opened, its close event (code and reason, as sent by the proxy), and the
+ * VNC server's security failure if any.
+ */
+async function describeEnd(attempt, clean) {
+  const where = `${ui.host.value.trim()}:${ui.port.value.trim()}`;
+  if (attempt.security) {
+    const reason = attempt.security.reason ? ` (${attempt.security.reason})` : '';
+    return { text: `Authentication failed: the VNC server refused the password${reason}. Check the password and press Reconnect to enter it again.`, kind: 'error' };
+  }
+  const close = attempt.close;
+  if (close === null) {
+    return clean
+      ? { text: 'Disconnected by the server.', kind: '' }
+      : { text: "Connection failed: the VNC handshake went wrong (the browser's console has noVNC's details). Press Reconnect to try again.", kind: 'error' };
+  }
+  const reason = close.reason ? ` ("${close.reason}")` : '';
+  switch (close.code) {
+    case 1000:
+      return { text: `The VNC server ended the session${reason}. Press Reconnect to start a new one.`, kind: '' };
+    case 1001:
+      return { text: `The proxy is shutting down${reason}. Press Reconnect once it is running again.`, kind: 'error' };
+    case 1011:
+      if (!attempt.connected) {
+        return { text: `The proxy could not reach the VNC server${reason}. Check that the VNC server is running and that the proxy points at the right host and port, then press Reconnect.`, kind: 'error' };
+      }
+      return { text: `The connection between the proxy and the VNC server failed${reason}. Press Reconnect to try again.`, kind: 'error' };
+    case 1006:
+      if (attempt.opened) {
+        return { text: 'Connection lost: the network or the proxy dropped the connection without closing it. Press Reconnect to try again.', kind: 'error' };
+      }
+      if (sameServerAsPage(attempt.url)) {
+        if (await pageServerAnswers()) {
+          return {
+            text: `The server refused the connection: ${token ? 'the token in the link is unknown or not allowed' : 'it may need a token (add token=... to the link)'}, or you are not allowed (authentication, origin or a session limit). Check the link, or ask the administrator.`,
+            kind: 'error',
+          };
+        }
+        return { text: `Cannot reach the proxy at ${where}: it is not running or not reachable from here. Press Reconnect once it is back.`, kind: 'error' };
+      }
+      return { text: `Could not open a WebSocket to ${where}: no proxy answers there, or it refused the connection (unknown token, or not allowed). Check the host, port and token.`, kind: 'error' };
+    default:
+      return { text: `The proxy closed the connection (code ${close.code}${close.reason ? `: ${close.reason}` : ''}). Press Reconnect to try again.`, kind: 'error' };
+  }
 }
 
 function applyViewSettings() {
@@ -63,15 +137,35 @@ function applyViewSettings() {
   rfb.clipViewport = ui.resize.value === 'off';
 }
 
+let attempt = null;
+let desktopName = null;
+
+function connectedText() {
+  return `Connected${ui.encrypt.checked ? ' (encrypted)' : ''} to ${desktopName || ui.host.value}`;
+}
+
 function connect() {
   clearTimeout(reconnectTimer);
   if (rfb) return;
   wantDisconnect = false;
+  desktopName = null;
   const url = websocketUrl();
   setStatus(`Connecting to ${url.replace(/\?.*$/, '')}...`);
   ui.reconnect.hidden = true;
+  // The page opens the WebSocket itself and hands it to RFB, so that it can read the close code
+  // and reason the proxy sent (RFB reports only clean or not). These listeners are added before
+  // RFB sets onclose, so they run first and the reason is known when RFB's 'disconnect' fires.
+  const current = { url, opened: false, connected: false, close: null, security: null };
+  attempt = current;
   try {
-    rfb = new RFB(ui.screen, url, {
+    const socket = new WebSocket(url);
+    socket.addEventListener('open', () => {
+      current.opened = true;
+    });
+    socket.addEventListener('close', (e) => {
+      current.close = { code: e.code, reason: e.reason };
+    });
+    rfb = new RFB(ui.screen, socket, {
       shared: flag('shared', true),
       ...(password !== null ? { credentials: { password } } : {}),
     });
@@ -86,14 +180,17 @@ function connect() {
   rfb.showDotCursor = flag('show_dot', false);
   applyViewSettings();
   rfb.addEventListener('connect', () => {
-    setStatus(`Connected${ui.encrypt.checked ? ' (encrypted)' : ''} to ${rfb.desktopName || ui.host.value}`, 'ok');
+    current.connected = true;
+    setStatus(connectedText(), 'ok');
     ui.form.hidden = true;
     ui.controls.hidden = false;
     rfb.focus();
   });
+  // The server sends its name during the handshake, before 'connect'; it may also change later.
   rfb.addEventListener('desktopname', (e) => {
+    desktopName = e.detail.name;
     document.title = `${e.detail.name} - websockify-ts console`;
-    if (rfb && ui.controls.hidden === false) setStatus(`Connected${ui.encrypt.checked ? ' (encrypted)' : ''} to ${e.detail.name}`, 'ok');
+    if (current.connected && attempt === current) setStatus(connectedText(), 'ok');
   });
   rfb.addEventListener('disconnect', (e) => {
     rfb = null;
@@ -102,19 +199,26 @@ function connect() {
     ui.clipPanel.hidden = true;
     if (wantDisconnect) {
       setStatus('Disconnected');
-    } else {
-      setStatus(e.detail.clean ? 'Disconnected by the server' : 'Connection lost', e.detail.clean ? '' : 'error');
-      ui.reconnect.hidden = false;
-      if (autoReconnect) {
-        setStatus(`${ui.status.textContent}; reconnecting in ${Math.round(reconnectDelay / 1000)} s`, 'error');
-        reconnectTimer = setTimeout(connect, reconnectDelay);
-      }
+      return;
     }
+    ui.reconnect.hidden = false;
+    setStatus('Connection ended; finding out why...', 'error');
+    void describeEnd(current, e.detail.clean).then(({ text, kind }) => {
+      // The user may have reconnected (or disconnected) while the page checked.
+      if (attempt !== current || rfb || wantDisconnect) return;
+      if (autoReconnect) {
+        setStatus(`${text} Reconnecting in ${Math.round(reconnectDelay / 1000)} s.`, 'error');
+        reconnectTimer = setTimeout(connect, reconnectDelay);
+      } else {
+        setStatus(text, kind);
+      }
+    });
   });
   rfb.addEventListener('securityfailure', (e) => {
-    // A wrong password must be asked again, not replayed.
+    // A wrong password must be asked again, not replayed. The message is shown by the
+    // 'disconnect' handler, which RFB fires right after this event.
     password = null;
-    setStatus(`Authentication failed${e.detail.reason ? `: ${e.detail.reason}` : ''}`, 'error');
+    current.security = { status: e.detail.status, reason: e.detail.reason ?? '' };
   });
   rfb.addEventListener('credentialsrequired', (e) => askCredentials(e.detail.types));
   rfb.addEventListener('clipboard', (e) => {
@@ -162,6 +266,9 @@ ui.cad.addEventListener('click', () => {
 ui.fullscreen.addEventListener('click', () => {
   if (document.fullscreenElement) void document.exitFullscreen();
   else void document.documentElement.requestFullscreen().catch((err) => setStatus(`Full screen refused: ${err.message}`, 'error'));
+});
+document.addEventListener('fullscreenchange', () => {
+  ui.fullscreen.textContent = document.fullscreenElement ? 'Exit full screen' : 'Full screen';
 });
 ui.clipToggle.addEventListener('click', () => {
   ui.clipPanel.hidden = !ui.clipPanel.hidden;
