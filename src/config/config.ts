@@ -11,9 +11,8 @@ export type ListenSpec =
   /** An already-listening socket handed to us: fd 0 for --inetd, 3.. for systemd LISTEN_FDS. */
   | { kind: 'fd'; fd: number; label: string };
 
-export type TargetSpec =
-  | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'unix'; path: string };
+/** `label`, when set, is what logs show instead of the address (one built from a token). */
+export type TargetSpec = ({ kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string }) & { label?: string };
 
 export type WrapMode = 'exit' | 'ignore' | 'respawn';
 export type SslVersion = 'default' | 'tlsv1_1' | 'tlsv1_2' | 'tlsv1_3';
@@ -167,6 +166,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 });
 
 export function describeTarget(target: TargetSpec): string {
+  if (target.label !== undefined) return target.label;
   return target.kind === 'unix' ? target.path : `${formatHost(target.host)}:${target.port}`;
 }
 

@@ -52,7 +52,8 @@ class Refusal {
  *   backslashes, malformed escapes and any '.' or '..' segment are 400 (so %2e%2e is caught
  *   after the one decode, and %252e%252e stays the literal name '%2e%2e');
  * - the file is resolved with realpath and must lie inside the mount's realpath, so symlinks
- *   leading out are 404 (the reference follows them);
+ *   leading out are 404 (the reference follows them), and listings do not show them;
+ * - a file named with a trailing slash (`/dir/file.txt/`) is 404, as in the reference;
  * - the one redirect (directory without trailing slash, 301) has a relative Location './name/',
  *   which cannot become '//host' or '/\host' whatever the request looked like.
  * Files are streamed with backpressure; nothing is read whole into memory.
@@ -129,10 +130,13 @@ export function createStaticHandler(options: StaticHandlerOptions): RequestHandl
         }
       }
       if (options.fileOnly) throw new Refusal(404, 'directory listing refused (--file-only)');
-      await sendListing(res, real, urlPath.endsWith('/') ? urlPath : urlPath + '/', head);
+      await sendListing(res, root, real, urlPath.endsWith('/') ? urlPath : urlPath + '/', head);
       return;
     }
     if (!stat.isFile()) throw new Refusal(404, 'not a regular file');
+    // A file is not a directory: `/dir/file.txt/` names nothing (the reference's http.server
+    // answers 404 too), and serving it would give the file a second URL with another base.
+    if (rawPath.endsWith('/')) throw new Refusal(404, 'trailing slash after a file name');
     await sendFile(req, res, real, head);
   }
 
@@ -149,10 +153,26 @@ export function createStaticHandler(options: StaticHandlerOptions): RequestHandl
     return real;
   }
 
-  async function sendListing(res: ServerResponse, dir: string, urlPath: string, head: boolean): Promise<void> {
+  /**
+   * A listed symlink must be one that can be followed: one that leads outside the web root, to
+   * a dotfile, or nowhere would answer 404, and listing it would still tell where it points.
+   */
+  async function followable(root: string, dir: string, entry: fs.Dirent): Promise<boolean> {
+    if (!entry.isSymbolicLink()) return true;
+    try {
+      await containedRealPath(root, path.join(dir, entry.name));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async function sendListing(res: ServerResponse, root: string, dir: string, urlPath: string, head: boolean): Promise<void> {
     const entries = await fs.promises.readdir(dir, { withFileTypes: true });
-    const items = entries
-      .filter((e) => options.dotfiles || !e.name.startsWith('.'))
+    const visible = entries.filter((e) => options.dotfiles || !e.name.startsWith('.'));
+    const shownOk = await Promise.all(visible.map((e) => followable(root, dir, e)));
+    const items = visible
+      .filter((_, i) => shownOk[i])
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       .map((e) => {
         const suffix = e.isDirectory() ? '/' : '';

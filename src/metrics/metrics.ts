@@ -5,6 +5,21 @@ import type { SessionObserver, SessionSummary } from '../proxy/session-observer.
 export type LiveBytes = () => { fromClient: number; toClient: number };
 
 /**
+ * The `code` label of websockify_close_codes_total. Clients choose their close code (any of
+ * 3000-4999 is valid on the wire), so it cannot become a label as is: every distinct value would
+ * be a new time series held forever. Codes defined by RFC 6455 and the IANA registry (1000-1015)
+ * are kept; the ranges for libraries (3000-3999) and applications (4000-4999) are one bucket
+ * each; anything else is `other`.
+ */
+export function closeCodeLabel(code: number): string {
+  if (!Number.isInteger(code)) return 'other';
+  if (code >= 1000 && code <= 1015) return String(code);
+  if (code >= 3000 && code <= 3999) return '3xxx';
+  if (code >= 4000 && code <= 4999) return '4xxx';
+  return 'other';
+}
+
+/**
  * Prometheus metrics (`--metrics`, `--metrics-path`), on a registry of our own (never the
  * prom-client global, so two servers in one process do not mix). Nothing here runs per data
  * chunk: sessions are counted at open and close, bytes of open sessions are read at scrape
@@ -69,7 +84,7 @@ export class Metrics {
     });
     this.closeCodes = new Counter({
       name: 'websockify_close_codes_total',
-      help: 'Ended sessions by WebSocket close code (1006: the connection dropped without a close frame)',
+      help: 'Ended sessions by WebSocket close code (1006: the connection dropped without a close frame; 3xxx, 4xxx: those ranges; other: anything else)',
       labelNames: ['code'],
       registers,
     });
@@ -104,7 +119,7 @@ export class Metrics {
         this.closedFromClient += summary.bytesFromClient;
         this.closedToClient += summary.bytesFromTarget;
         if (summary.closedBy === 'connect') this.targetConnectFailures.inc();
-        this.closeCodes.inc({ code: String(summary.closeCode) });
+        this.closeCodes.inc({ code: closeCodeLabel(summary.closeCode) });
       },
     };
   }

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PeerCertificate } from 'node:tls';
-import type { Config, TargetSpec } from '../config/config.js';
+import { describeTarget, type Config, type TargetSpec } from '../config/config.js';
 import { HttpRejection, PluginFailure, PluginTimeout, TokenRejection, WebsockifyError } from '../errors.js';
 import type { AuthPlugin, AuthRequest } from '../plugins/auth/auth-plugin.js';
 import { extractToken } from '../plugins/token/extract-token.js';
@@ -81,7 +81,7 @@ export class AccessControl {
       if (plugin !== null) {
         const found = extractToken(request.url, request.headers, { hostToken: this.options.hostToken });
         if (found === null) throw new TokenRejection('WSFY_ERR_TOKEN_MISSING', 'Token not present', this.options.silentTokenFailure);
-        target = normalizeTarget(await this.guard('token', found.token, () => plugin.lookup(found.token)));
+        target = normalizeTarget(await this.guard('token', found.token, () => plugin.lookup(found.token)), found.token);
         if (target === null) {
           throw new TokenRejection('WSFY_ERR_TOKEN_UNKNOWN', `token not found (from ${found.from})`, this.options.silentTokenFailure);
         }
@@ -150,18 +150,23 @@ export class AccessControl {
 /**
  * A lookup answer checked before it reaches the dialer: a user plugin might answer anything.
  * The reference's tuple shapes `[host, port]` and `['unix_socket', path]` are accepted too.
+ * A target built from the token (a socket named after it, a host name containing it) would put
+ * the token in the connect, failure and close log lines: its log label masks the token.
  */
-function normalizeTarget(answer: unknown): TargetSpec | null {
+export function normalizeTarget(answer: unknown, token: string): TargetSpec | null {
   if (answer === null || answer === undefined) return null;
   let target: TargetSpec | null = null;
   if (Array.isArray(answer) && answer.length === 2) {
     target = targetFromParts(answer[0], answer[1]);
   } else if (typeof answer === 'object') {
-    const a = answer as { kind?: unknown; host?: unknown; port?: unknown; path?: unknown };
+    const a = answer as { kind?: unknown; host?: unknown; port?: unknown; path?: unknown; label?: unknown };
     if (a.kind === 'unix' && typeof a.path === 'string' && a.path !== '') target = { kind: 'unix', path: a.path };
     else if (a.kind === 'tcp') target = targetFromParts(a.host, a.port);
+    if (target !== null && typeof a.label === 'string' && a.label !== '') target.label = a.label;
   }
   if (target === null) throw new PluginFailure('token plugin answered something that is not a target');
+  const shown = describeTarget(target);
+  if (token !== '' && shown.includes(token)) target.label = shown.split(token).join('[token]');
   return target;
 }
 

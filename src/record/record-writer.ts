@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { RECORD_FOOTER, RECORD_HEADER, recordEntry } from './record-escape.js';
@@ -23,6 +24,27 @@ type RecordState = 'recording' | 'capped' | 'dropped' | 'failed';
 const BATCH_BYTES = 256 * 1024;
 
 /**
+ * Create-only, never through a symlink: the names `<FILE>.<n>` are predictable, so anyone who
+ * can write the recording directory could plant a symlink (or a world-readable file) there. With
+ * O_EXCL the open fails on any existing name, symlink or not, and nothing is truncated; the new
+ * file gets 0600 from the start (a recording holds every key typed, passwords included).
+ */
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/** Names tried per session: `<FILE>.<n>`, then `<FILE>.<n>.1` ... `<FILE>.<n>.<MAX_NAME_TRIES - 1>`. */
+export const MAX_NAME_TRIES = 16;
+
+/** The file name of try `attempt` (0-based) for one session. */
+export function recordFileName(basePath: string, session: number, attempt: number): string {
+  return attempt === 0 ? `${basePath}.${session}` : `${basePath}.${session}.${attempt}`;
+}
+
+/** An existing name (EEXIST) or a symlink refused by O_NOFOLLOW (ELOOP on Linux, EMLINK on BSD). */
+function nameTaken(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'EEXIST' || err.code === 'ELOOP' || err.code === 'EMLINK';
+}
+
+/**
  * One session's recording (`--record FILE`), in the reference's format byte for byte
  * (docs/record-format.md). Writes are asynchronous: the session hands over an entry and moves
  * on. The queue is bounded: when the disk is slower than the session and `maxPendingBytes` are
@@ -31,7 +53,8 @@ const BATCH_BYTES = 256 * 1024;
  * with the `'EOF'];` line, so it stays a valid playback file.
  */
 export class RecordWriter implements SessionObserver {
-  readonly path: string;
+  /** The file written: `<FILE>.<n>`, or `<FILE>.<n>.<k>` when the first names were taken. */
+  private currentPath: string;
   private state: RecordState = 'recording';
   private handle: FileHandle | null = null;
   private queue: Buffer[] = [];
@@ -45,21 +68,49 @@ export class RecordWriter implements SessionObserver {
   private readonly now: () => number;
 
   constructor(private readonly options: RecordWriterOptions) {
-    this.path = `${options.basePath}.${options.session}`;
+    this.currentPath = recordFileName(options.basePath, options.session, 0);
     this.now = options.now ?? Date.now;
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve;
     });
-    options.logger.info(`opening record file: ${this.path}`);
+    options.logger.info(`opening record file: ${this.currentPath}`);
     this.push(Buffer.from(RECORD_HEADER, 'latin1'));
-    // 0600: a recording holds everything typed in the session (passwords included).
-    open(this.path, 'w', 0o600).then(
-      (handle) => {
+    void this.openFresh();
+  }
+
+  get path(): string {
+    return this.currentPath;
+  }
+
+  /**
+   * Creates the first free name among MAX_NAME_TRIES. A taken name (file, symlink, anything) is
+   * left untouched; when all are taken the session goes on unrecorded with one error line.
+   */
+  private async openFresh(): Promise<void> {
+    const { basePath, session, logger } = this.options;
+    for (let attempt = 0; attempt < MAX_NAME_TRIES; attempt++) {
+      const name = recordFileName(basePath, session, attempt);
+      try {
+        const handle = await open(name, CREATE_FLAGS, 0o600);
+        this.currentPath = name;
+        if (attempt > 0) logger.warn(`record file name taken, recording to: ${name}`, { tries: attempt + 1 });
+        if (this.state === 'failed') {
+          await handle.close().catch(() => undefined);
+          return;
+        }
         this.handle = handle;
         void this.pump();
-      },
-      (err: NodeJS.ErrnoException) => this.fail('opening record file failed', err),
-    );
+        return;
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (!nameTaken(e)) {
+          this.currentPath = name;
+          this.fail('opening record file failed', e.code ?? e.message);
+          return;
+        }
+      }
+    }
+    this.fail('opening record file failed, session not recorded', `all ${MAX_NAME_TRIES} names taken`);
   }
 
   /** Resolves once the file is complete and closed (or recording failed). */
@@ -132,7 +183,8 @@ export class RecordWriter implements SessionObserver {
         this.pendingBytes -= size;
       }
     } catch (err) {
-      this.fail('writing record file failed', err as NodeJS.ErrnoException);
+      const e = err as NodeJS.ErrnoException;
+      this.fail('writing record file failed', e.code ?? e.message);
     } finally {
       this.writing = false;
     }
@@ -144,12 +196,12 @@ export class RecordWriter implements SessionObserver {
     }
   }
 
-  private fail(what: string, err: NodeJS.ErrnoException): void {
+  private fail(what: string, reason: string): void {
     if (this.state === 'failed') return;
     this.state = 'failed';
     this.queue = [];
     this.pendingBytes = 0;
-    this.options.logger.error(`${what}: ${this.path}: ${err.code ?? err.message}`);
+    this.options.logger.error(`${what}: ${this.path}: ${reason}`);
     const handle = this.handle;
     this.handle = null;
     void (handle ? handle.close().catch(() => undefined) : Promise.resolve()).then(() => this.resolveFinished());

@@ -60,12 +60,23 @@ function forwardedFor(values: string[]): string[] {
   return out;
 }
 
+export interface PeerFacts {
+  /**
+   * The connection came with a PROXY header naming no client (v1 `UNKNOWN`, v2 `LOCAL`): the
+   * trusted peer is a layer-4 balancer, not a proxy speaking HTTP, so the request's headers are
+   * the client's own and name nobody we can vouch for.
+   */
+  proxyHeaderWithoutSource?: boolean;
+}
+
 /**
  * The real client address of a request. Headers count only when the direct peer is a trusted
- * proxy: X-Forwarded-For (rightmost untrusted hop), then X-Real-IP, then Forwarded (RFC 7239).
- * Node lower-cases header names and joins repeated X-Forwarded-For lines with ", ".
+ * proxy speaking HTTP: X-Forwarded-For (rightmost untrusted hop), then X-Real-IP, then Forwarded
+ * (RFC 7239). Node lower-cases header names and joins repeated X-Forwarded-For lines with ", ".
+ * After a PROXY header without a source the peer (the balancer's connection) is the answer.
  */
-export function resolveClientAddress(peer: string, headers: HeaderBag, trusted: TrustedProxies): ClientAddress {
+export function resolveClientAddress(peer: string, headers: HeaderBag, trusted: TrustedProxies, facts: PeerFacts = {}): ClientAddress {
+  if (facts.proxyHeaderWithoutSource === true) return { address: peer, via: 'peer' };
   if (trusted.empty || !trusted.isTrusted(peer)) return { address: peer, via: 'peer' };
   const xff = headerValues(headers, 'x-forwarded-for').flatMap((v) => v.split(','));
   if (xff.length > 0) return { address: rightmostUntrusted(xff, trusted, peer), via: 'x-forwarded-for' };

@@ -265,10 +265,20 @@ export async function acceptProxyProtocol(
 }
 
 const proxiedPeers = new WeakMap<Socket, ProxyEndpoint>();
+const sourceless = new WeakSet<Socket>();
 
 /** The client a PROXY header named for this raw socket, if any. */
 export function proxiedPeerOf(socket: Socket): ProxyEndpoint | undefined {
   return proxiedPeers.get(socket);
+}
+
+/**
+ * True when this raw socket's PROXY header named no client (v1 `UNKNOWN`, v2 `LOCAL`, a family we
+ * do not map). The peer is then a layer-4 balancer that passed the client's bytes through
+ * untouched: any X-Forwarded-For in them was written by the client, not by a trusted proxy.
+ */
+export function proxyHeaderWithoutSource(socket: Socket): boolean {
+  return sourceless.has(socket);
 }
 
 /**
@@ -288,6 +298,7 @@ export function withProxyProtocol(
       (header) => {
         if (socket.destroyed) return;
         if (header.source) proxiedPeers.set(socket, header.source);
+        else sourceless.add(socket);
         next(socket);
         socket.resume();
       },

@@ -17,7 +17,7 @@ import { clearDeadline, createFrontDoor, infoFor, type TlsUpgrader } from './fro
 import { createHttpFront, type RequestHandler } from './http-front.js';
 import { openListener, type OpenedListener } from './listener.js';
 import { resolveClientAddress } from './client-address.js';
-import { buildProxyV2Header, proxiedPeerOf, withProxyProtocol } from './proxy-protocol.js';
+import { buildProxyV2Header, proxiedPeerOf, proxyHeaderWithoutSource, withProxyProtocol } from './proxy-protocol.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import type { ObserverFactory } from './session-features.js';
 
@@ -108,7 +108,9 @@ export class WebsockifyServer {
         const raw = info?.raw ?? (socket as net.Socket);
         const real = this.trusted.empty
           ? { address: peer, via: 'peer' as const }
-          : resolveClientAddress(raw.remoteAddress === undefined && !proxiedPeerOf(raw) ? '' : peer, req.headers, this.trusted);
+          : resolveClientAddress(raw.remoteAddress === undefined && !proxiedPeerOf(raw) ? '' : peer, req.headers, this.trusted, {
+              proxyHeaderWithoutSource: proxyHeaderWithoutSource(raw),
+            });
         const clientAddress = real.via === 'peer' ? peer : real.address;
         if (clientAddress !== peer) {
           log = log.child({ realClient: clientAddress });

@@ -5,6 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { OpsEndpoints, startOpsListener } from '../../src/metrics/ops-endpoints.js';
 import type { SessionSummary } from '../../src/proxy/session-observer.js';
+import { startProxy } from '../support/proxy-process.js';
+import { startEchoTarget } from '../support/targets.js';
+import { closeEvent, openClient } from '../support/ws-client.js';
 
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
@@ -103,5 +106,32 @@ test('on the main port only the configured paths are answered, the rest falls th
     assert.equal((await get(port, '/healthz')).status, 405);
   } finally {
     server.close();
+  }
+});
+
+test('close codes chosen by clients are scraped in buckets, not as labels of their own', async () => {
+  const target = await startEchoTarget();
+  const proxy = await startProxy(['--log-format', 'json', '--metrics', '127.0.0.1:0', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+  try {
+    const line = await proxy.waitForOutput(/metrics and health .*on http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    const port = Number(/127\.0\.0\.1:(\d+)\/metrics/.exec(line)![1]);
+    const codes = [4001, 4777, 3123, 1000, 1001];
+    for (const code of codes) {
+      const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
+      const closed = closeEvent(ws);
+      ws.close(code);
+      assert.equal((await closed).code, code);
+    }
+    // Metrics are counted just before each session's summary line: wait for all five.
+    for (let id = 1; id <= codes.length; id++) await proxy.waitForOutput(new RegExp(`"msg":"session closed","session":${id},`));
+    const text = (await get(port, '/metrics')).body;
+    assert.equal(value(text, 'websockify_close_codes_total{code="4xxx"}'), 2);
+    assert.equal(value(text, 'websockify_close_codes_total{code="3xxx"}'), 1);
+    assert.equal(value(text, 'websockify_close_codes_total{code="1000"}'), 1);
+    assert.equal(value(text, 'websockify_close_codes_total{code="1001"}'), 1);
+    assert.ok(!/code="4001"|code="4777"|code="3123"/.test(text), text);
+  } finally {
+    await proxy.stop();
+    await target.close();
   }
 });

@@ -97,6 +97,9 @@ describe('the static web server (--web)', () => {
       ['/.git/', 404],
       ['/to-dotfile', 404],
       ['/pipe', 404],
+      ['/public.txt/', 404],
+      ['/sub/a.txt/', 404],
+      ['/inner-link/', 404],
     ];
     for (const [target, status] of cases) {
       it(`answers ${status} to GET ${target}`, async () => {
@@ -115,6 +118,22 @@ describe('the static web server (--web)', () => {
       assert.ok(!res.body.toString().includes('.hidden'));
       assert.ok(!res.body.toString().includes('.git'));
       assertNoLeak(res.raw, '/');
+    });
+
+    it('lists only the symlinks that can be followed: none leading outside, to a dotfile or nowhere', async () => {
+      fs.symlinkSync('does-not-exist', path.join(root, 'dangling'));
+      try {
+        const port = await serve();
+        const res = await get(port, '/');
+        const body = res.body.toString();
+        assert.equal(res.status, 200);
+        for (const hidden of ['link-out', 'file-link', 'to-dotfile', 'dangling']) assert.ok(!body.includes(`"./${hidden}"`), `${hidden} is listed:\n${body}`);
+        assert.ok(body.includes('<a href="./inner-link">inner-link@</a>'), body);
+        assert.ok(body.includes('<a href="./public.txt">public.txt</a>'), body);
+        for (const hidden of ['link-out', 'file-link', 'to-dotfile', 'dangling']) assert.equal((await get(port, `/${hidden}`)).status, 404, hidden);
+      } finally {
+        fs.unlinkSync(path.join(root, 'dangling'));
+      }
     });
   });
 

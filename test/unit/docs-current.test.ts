@@ -128,4 +128,13 @@ describe('the documentation', () => {
       assert.ok(!caught(text), text);
     }
   });
+
+  it('docs/plugins.md describes --web-auth as working and the per-address cap as counting the real client address', () => {
+    const plugins = readFileSync(new URL('plugins.md', docsDir), 'utf8');
+    const main = readFileSync(new URL('../src/cli/main.ts', docsDir), 'utf8');
+    assert.match(main, /withWebAuth\(/, 'main.ts wires --web-auth');
+    assert.doesNotMatch(plugins, /--web-auth[^.]*(recognised but|waits for|not (yet )?(built|implemented))/);
+    assert.match(plugins, /per-address cap counts the real client address/);
+    assert.doesNotMatch(plugins, /per-address cap counts the address websockify sees \(the socket peer\)/);
+  });
 });

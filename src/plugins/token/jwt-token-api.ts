@@ -13,7 +13,29 @@ interface LoadedKey {
   verify: KeyObject;
   /** Decrypts JWE (a private key or the secret); null for a public-only PEM. */
   decrypt: KeyObject | null;
+  /** JWS `alg` values accepted: those of the key's type. */
   algorithms: string[];
+  /** JWE `alg` (key management) values accepted: those of the key's type; never PBES2. */
+  keyManagement: string[];
+}
+
+/**
+ * JWE content encryption (`enc`) accepted: every one RFC 7518 §5.1 defines. The key length
+ * decides which of them a given secret can actually open.
+ */
+const CONTENT_ENCRYPTION = ['A128GCM', 'A192GCM', 'A256GCM', 'A128CBC-HS256', 'A192CBC-HS384', 'A256CBC-HS512'];
+
+/**
+ * JWE key management for a shared secret: direct use and AES key wrap. PBES2 is left out on
+ * purpose: its key derivation runs up to `p2c` PBKDF2 rounds chosen by the token's author
+ * (about 4 ms of CPU per unauthenticated request at jose's cap of 10,000), and a random
+ * base64url key is not a password anyway.
+ */
+const SECRET_KEY_MANAGEMENT = ['dir', 'A128KW', 'A192KW', 'A256KW', 'A128GCMKW', 'A192GCMKW', 'A256GCMKW'];
+
+/** A refusal before any key is touched, with jose's code for a disallowed algorithm. */
+function algorithmNotAllowed(): Error {
+  return Object.assign(new Error('JWE algorithm not allowed'), { code: 'ERR_JOSE_ALG_NOT_ALLOWED' });
 }
 
 export interface JWTTokenApiOptions {
@@ -31,7 +53,8 @@ export interface JWTTokenApiOptions {
  * A token whose header has `enc` is a JWE; its plaintext must itself be a signed JWT, verified
  * with the same key (a JWE carrying plain claims is refused, as in the reference).
  * `nbf` and `exp` are checked strictly against the clock; `alg: none` is refused, and only the
- * algorithms that fit the key type are accepted (no HS256-with-a-public-key confusion).
+ * algorithms that fit the key type are accepted (no HS256-with-a-public-key confusion), for JWS
+ * and for JWE key management alike (never PBES2).
  * A token that fails any check is unknown (null); an unreadable key file is a plugin failure.
  * The key file is re-read when it changes (the reference re-reads it on every lookup).
  */
@@ -67,7 +90,14 @@ export class JWTTokenApi implements TokenPlugin {
       const header = decodeProtectedHeader(token);
       if (header.enc !== undefined) {
         if (key.decrypt === null) throw new Error('encrypted token but the key file holds no private or secret key');
-        const { plaintext } = await compactDecrypt(token, key.decrypt);
+        // Checked here, before jose derives or unwraps anything: an algorithm the key cannot
+        // serve (PBES2 above all, whose cost the token's author sets) costs no CPU.
+        if (typeof header.alg !== 'string' || !key.keyManagement.includes(header.alg)) throw algorithmNotAllowed();
+        if (typeof header.enc !== 'string' || !CONTENT_ENCRYPTION.includes(header.enc)) throw algorithmNotAllowed();
+        const { plaintext } = await compactDecrypt(token, key.decrypt, {
+          keyManagementAlgorithms: key.keyManagement,
+          contentEncryptionAlgorithms: CONTENT_ENCRYPTION,
+        });
         jws = new TextDecoder().decode(plaintext);
       }
       const { payload } = await jwtVerify(jws, key.verify, { algorithms: key.algorithms, currentDate: this.now() });
@@ -97,17 +127,33 @@ function importKey(data: Buffer): Omit<LoadedKey, 'signature'> {
     try {
       const priv = createPrivateKey(data);
       const pub = createPublicKey(priv);
-      return { verify: pub, decrypt: priv, algorithms: algorithmsFor(pub) };
+      const keyManagement = keyManagementFor(priv);
+      return { verify: pub, decrypt: keyManagement.length > 0 ? priv : null, algorithms: algorithmsFor(pub), keyManagement };
     } catch {
       // not a private key: a public key or a certificate
     }
     const pub = createPublicKey(data);
-    return { verify: pub, decrypt: null, algorithms: algorithmsFor(pub) };
+    return { verify: pub, decrypt: null, algorithms: algorithmsFor(pub), keyManagement: [] };
   }
   const k = text.trim();
   if (!/^[A-Za-z0-9_-]+={0,2}$/.test(k)) throw new Error('not a PEM key and not a base64url JWK "k" value');
   const secret = createSecretKey(Buffer.from(k, 'base64url'));
-  return { verify: secret, decrypt: secret, algorithms: ['HS256', 'HS384', 'HS512'] };
+  return { verify: secret, decrypt: secret, algorithms: ['HS256', 'HS384', 'HS512'], keyManagement: SECRET_KEY_MANAGEMENT };
+}
+
+/**
+ * JWE key management a private key can serve: RSA-OAEP for RSA (not RSA1_5, whose padding
+ * oracle RFC 8725 §3.2 warns about), ECDH-ES for EC. Ed25519 signs only: no JWE.
+ */
+function keyManagementFor(key: KeyObject): string[] {
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return ['RSA-OAEP', 'RSA-OAEP-256', 'RSA-OAEP-384', 'RSA-OAEP-512'];
+    case 'ec':
+      return ['ECDH-ES', 'ECDH-ES+A128KW', 'ECDH-ES+A192KW', 'ECDH-ES+A256KW'];
+    default:
+      return [];
+  }
 }
 
 function algorithmsFor(key: KeyObject): string[] {

@@ -40,11 +40,14 @@ export class TokenFileName implements TokenPlugin {
       if (st.size > MAX_FILE_BYTES) throw new Error(`file is larger than ${MAX_FILE_BYTES} bytes`);
       text = await fsp.readFile(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new PluginFailure(`TokenFileName: cannot read ${file}: ${(err as Error).message}`, err);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return null;
+      // The file's path is the token: name the directory only, and the errno code (an fs
+      // error's message quotes the path).
+      throw new PluginFailure(`TokenFileName: cannot read a token file in ${this.dir}: ${code ?? (err as Error).message}`);
     }
     const target = parseTarget(text);
-    if (target === null) throw new PluginFailure(`TokenFileName: ${file} does not hold host:port or unix_socket:/path`);
+    if (target === null) throw new PluginFailure(`TokenFileName: a token file in ${this.dir} does not hold host:port or unix_socket:/path`);
     return target;
   }
 }

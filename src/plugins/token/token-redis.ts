@@ -62,6 +62,12 @@ export class TokenRedis implements TokenPlugin {
       raw = await this.client.get(this.source.namespace + token);
     } catch (err) {
       const message = (err as Error).message;
+      // A key of another type (a list, a hash) holds no target. Answering it like a missing
+      // key keeps the status from telling a client which keys exist under some other type.
+      if (message.startsWith('WRONGTYPE')) {
+        this.context.logger.warn('TokenRedis: the key for a token is not a string, token not found');
+        return null;
+      }
       if (/timed? ?out/i.test(message)) throw new PluginTimeout(`TokenRedis: Redis did not answer within ${this.context.timeoutMs} ms`, err);
       throw new PluginFailure(`TokenRedis: Redis at ${this.source.host}:${this.source.port} failed: ${message}`, err);
     }

@@ -10,7 +10,8 @@ import { containedPath, realDirectory } from './contained-path.js';
  * directory. A token can never leave the directory: `..`, separators and absolute paths are
  * refused, and the resolved (symlink-free) path must be a direct child of the real directory
  * (the reference's string-prefix check could be escaped; on master it cannot connect at
- * all). The entry must be a socket.
+ * all). The entry must be a socket. The socket's path names the token, so it never reaches a
+ * log line: the target's label is `<dir>/[token]`.
  */
 export class UnixDomainSocketDirectory implements TokenPlugin {
   private constructor(private readonly dir: string) {}
@@ -28,7 +29,8 @@ export class UnixDomainSocketDirectory implements TokenPlugin {
     if (socketPath === null) return null;
     try {
       const st = await fsp.stat(socketPath);
-      return st.isSocket() ? { kind: 'unix', path: socketPath } : null;
+      // The path is the token: logs show the directory and a mask instead (docs/plugins.md).
+      return st.isSocket() ? { kind: 'unix', path: socketPath, label: `${this.dir}/[token]` } : null;
     } catch {
       return null;
     }

@@ -40,6 +40,7 @@ describe('JWTTokenApi with real signed and encrypted tokens', () => {
     put('private.pem', rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
     put('public.pem', rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string);
     put('ec-public.pem', ec.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+    put('ec-private.pem', ec.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
     put('symmetric.key', hsText + '\n');
     put('aes.key', aesText);
     put('garbage.key', 'this is not a key!');
@@ -108,6 +109,60 @@ describe('JWTTokenApi with real signed and encrypted tokens', () => {
     const inner = await sign(CLAIMS, 'HS256', aesKey);
     const jwe = await new CompactEncrypt(new TextEncoder().encode(inner)).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).encrypt(aesKey);
     assert.deepEqual(await (await make('aes.key')).lookup(jwe), TARGET);
+  });
+
+  it('refuses a PBES2 JWE before any key derivation, even one that would decrypt and verify', async () => {
+    const { logger, sink } = captureLogger();
+    const plugin = await JWTTokenApi.create(files['aes.key']!, { logger, timeoutMs: 1000 });
+    // A genuine token: PBES2 with the key file's bytes as the password, wrapping a valid JWT.
+    const inner = await sign(CLAIMS, 'HS256', aesKey);
+    const pbes2 = await new CompactEncrypt(new TextEncoder().encode(inner))
+      .setProtectedHeader({ alg: 'PBES2-HS256+A128KW', enc: 'A256GCM' })
+      .setKeyManagementParameters({ p2c: 10_000, p2s: randomBytes(16) })
+      .encrypt(aesKey.export());
+    assert.equal(await plugin.lookup(pbes2), null);
+    // A forged one: garbage key and cipher text. Had the key been derived and unwrapped, the
+    // reason would be a failed decryption; it is the algorithm, checked first.
+    const forged = [
+      b64url({ alg: 'PBES2-HS512+A256KW', enc: 'A256GCM', p2c: 10_000, p2s: randomBytes(16).toString('base64url') }),
+      randomBytes(40).toString('base64url'),
+      randomBytes(12).toString('base64url'),
+      randomBytes(32).toString('base64url'),
+      randomBytes(16).toString('base64url'),
+    ].join('.');
+    assert.equal(await plugin.lookup(forged), null);
+    const reasons = sink.records.map((r) => r.fields?.['reason']);
+    assert.deepEqual(reasons, ['ERR_JOSE_ALG_NOT_ALLOWED', 'ERR_JOSE_ALG_NOT_ALLOWED']);
+  });
+
+  it('accepts the key management each key type serves: A256KW with a secret, ECDH-ES with an EC private key', async () => {
+    const inner = await sign(CLAIMS, 'HS256', aesKey);
+    const kw = await new CompactEncrypt(new TextEncoder().encode(inner)).setProtectedHeader({ alg: 'A256KW', enc: 'A128CBC-HS256' }).encrypt(aesKey);
+    assert.deepEqual(await (await make('aes.key')).lookup(kw), TARGET);
+    const ecInner = await sign(CLAIMS, 'ES256', ec.privateKey);
+    const ecdh = await new CompactEncrypt(new TextEncoder().encode(ecInner))
+      .setProtectedHeader({ alg: 'ECDH-ES+A128KW', enc: 'A128GCM' })
+      .encrypt(ec.publicKey);
+    assert.deepEqual(await (await make('ec-private.pem')).lookup(ecdh), TARGET);
+  });
+
+  it('refuses, as not allowed and before any key handling, a JWE whose key management does not fit the key file', async () => {
+    const inner = await sign(CLAIMS, 'HS256', aesKey);
+    const encrypt = (alg: string, key: KeyObject) =>
+      new CompactEncrypt(new TextEncoder().encode(inner)).setProtectedHeader({ alg, enc: 'A256GCM' }).encrypt(key);
+    const cases: Array<[string, string]> = [
+      ['private.pem', await encrypt('A256KW', aesKey)],
+      ['private.pem', await encrypt('dir', aesKey)],
+      ['ec-private.pem', await encrypt('RSA-OAEP-256', rsa.publicKey)],
+      ['aes.key', await encrypt('RSA-OAEP-256', rsa.publicKey)],
+      ['aes.key', await encrypt('ECDH-ES', ec.publicKey)],
+    ];
+    for (const [file, jwe] of cases) {
+      const { logger, sink } = captureLogger();
+      const plugin = await JWTTokenApi.create(files[file]!, { logger, timeoutMs: 1000 });
+      assert.equal(await plugin.lookup(jwe), null, file);
+      assert.deepEqual(sink.records.map((r) => r.fields?.['reason']), ['ERR_JOSE_ALG_NOT_ALLOWED'], `${file}: ${sink.text()}`);
+    }
   });
 
   it('refuses a JWE that carries plain JSON claims instead of a signed JWT (as the reference)', async () => {

@@ -21,6 +21,8 @@ describe('TokenRedis against a real redis-server', () => {
     set('badjson', '{"host": "remote_host:5900"   ');
     set('garbage', 'nonsense');
     set('ns1:ns2:inner', 'namespaced:1');
+    redis.cli('-a', 'verysecret', '--no-auth-warning', 'rpush', 'Tok-list-4f2a', 'remote_host:5900');
+    redis.cli('-a', 'verysecret', '--no-auth-warning', 'hset', 'Tok-hash-9c1e', 'host', 'remote_host:5900');
     redis.cli('-a', 'verysecret', '--no-auth-warning', '-n', '2', 'set', 'db2', 'in-db-two:2');
   });
   after(async () => {
@@ -48,6 +50,23 @@ describe('TokenRedis against a real redis-server', () => {
       assert.equal(await p.lookup('absent'), null);
       assert.equal(await p.lookup('badjson'), null);
       assert.equal(await p.lookup('garbage'), null);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('answers a key of another type exactly like a missing one (404, no key-type oracle), with one log line without the token', async () => {
+    const { logger, sink } = captureLogger();
+    const p = TokenRedis.create(`127.0.0.1:${redis.port}::verysecret`, { logger, timeoutMs: 2000 });
+    try {
+      const before = sink.records.length;
+      assert.equal(await p.lookup('Tok-list-4f2a'), null);
+      const lines = sink.records.slice(before);
+      assert.equal(lines.length, 1);
+      assert.match(lines[0]!.message, /^TokenRedis: the key for a token is not a string, token not found$/);
+      assert.equal(await p.lookup('Tok-hash-9c1e'), null);
+      assert.equal(await p.lookup('Tok-absent-77b0'), null);
+      assert.ok(!/Tok-/.test(sink.text()), sink.text());
     } finally {
       await p.close();
     }

@@ -39,7 +39,7 @@ describe('UnixDomainSocketDirectory with real sockets', () => {
   it('maps a token to the socket of that name inside the directory', async () => {
     const { logger } = captureLogger();
     const plugin = await UnixDomainSocketDirectory.create(dir, { logger, timeoutMs: 1000 });
-    assert.deepEqual(await plugin.lookup('desk.sock'), { kind: 'unix', path: path.join(dir, 'desk.sock') });
+    assert.deepEqual(await plugin.lookup('desk.sock'), { kind: 'unix', path: path.join(dir, 'desk.sock'), label: `${dir}/[token]` });
   });
 
   it('never lets a token leave the directory (the reference let all of these through)', async () => {

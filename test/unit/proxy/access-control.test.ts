@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
-import type { TargetSpec } from '../../../src/config/config.js';
+import { describeTarget, type TargetSpec } from '../../../src/config/config.js';
 import { HttpRejection, TokenRejection, WebsockifyError } from '../../../src/errors.js';
 import { BasicHTTPAuth } from '../../../src/plugins/auth/basic-http-auth.js';
 import type { TokenPlugin } from '../../../src/plugins/token/token-plugin.js';
-import { AccessControl, type AccessOptions, type AccessRequest } from '../../../src/proxy/access-control.js';
+import { AccessControl, normalizeTarget, type AccessOptions, type AccessRequest } from '../../../src/proxy/access-control.js';
 import { captureLogger } from '../../support/capture-logger.js';
 import { ExpectOrigin } from '../../../src/plugins/auth/expect-origin.js';
 
@@ -198,5 +198,19 @@ describe('AccessControl: concurrent-session limits', () => {
     assert.equal(access.limits.sessionsForIp('10.0.0.3'), 0);
     a.release();
     assert.equal(access.limits.sessionsForIp('10.0.0.1'), 0);
+  });
+});
+
+describe('a target built from the token is logged without it', () => {
+  it('masks the token in the log label of a unix path or host name that contains it', () => {
+    const unix = normalizeTarget({ kind: 'unix', path: `/run/vnc/${SECRET}.sock` }, SECRET)!;
+    assert.equal(unix.kind === 'unix' && unix.path, `/run/vnc/${SECRET}.sock`);
+    assert.equal(describeTarget(unix), '/run/vnc/[token].sock');
+    const tcp = normalizeTarget(['unix_socket', `/s/${SECRET}`], SECRET)!;
+    assert.equal(describeTarget(tcp), '/s/[token]');
+    const host = normalizeTarget({ kind: 'tcp', host: `${SECRET}.vms.internal`, port: 5900 }, SECRET)!;
+    assert.equal(describeTarget(host), '[token].vms.internal:5900');
+    assert.equal(describeTarget(normalizeTarget(TARGET, SECRET)!), '127.0.0.1:5900');
+    assert.equal(describeTarget(normalizeTarget({ kind: 'unix', path: '/x', label: 'desk' }, SECRET)!), 'desk');
   });
 });

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { Logger } from '../../../src/log/logger.js';
 import { escapeRecordData, recordEntry } from '../../../src/record/record-escape.js';
-import { RecordWriter } from '../../../src/record/record-writer.js';
+import { MAX_NAME_TRIES, RecordWriter, recordFileName } from '../../../src/record/record-writer.js';
 import { TRAFFIC_LEGEND, TrafficObserver } from '../../../src/record/traffic-observer.js';
 import { fixturePath } from '../../support/fixture-path.js';
 import { MemorySink } from '../../support/memory-sink.js';
@@ -152,6 +152,91 @@ test('an unwritable record path logs one error and never throws into the session
   await writer.whenFinished();
   assert.equal(writer.status, 'failed');
   assert.match(sink.records.find((r) => r.level === 'error')!.message, /^opening record file failed: \/nonexistent-dir-wsfy\/rec\.3: ENOENT$/);
+});
+
+function recordOnce(basePath: string, session: number, sink: MemorySink): Promise<RecordWriter> {
+  const writer = new RecordWriter({
+    basePath,
+    session,
+    startMs: 0,
+    maxFileBytes: 0,
+    maxPendingBytes: 1 << 20,
+    logger: new Logger([sink]),
+    now: () => 1,
+  });
+  writer.onClientMessage(Buffer.from('secret-password'));
+  writer.onClose();
+  return writer.whenFinished().then(() => writer);
+}
+
+test('a symlink planted at the next record name is not followed and the recording goes to another name', async () => {
+  const dir = await tempDir();
+  try {
+    const victim = path.join(dir, 'victim.txt');
+    await writeFile(victim, 'precious\n');
+    const base = path.join(dir, 'rec');
+    await symlink(victim, `${base}.4`);
+    const sink = new MemorySink();
+    const writer = await recordOnce(base, 4, sink);
+    assert.equal(await readFile(victim, 'utf8'), 'precious\n');
+    assert.ok((await lstat(`${base}.4`)).isSymbolicLink());
+    assert.equal(await readlink(`${base}.4`), victim);
+    assert.equal(writer.status, 'recording');
+    assert.equal(writer.path, `${base}.4.1`);
+    assert.match(await readFile(writer.path, 'latin1'), /secret-password/);
+    assert.equal((await stat(writer.path)).mode & 0o777, 0o600);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an existing file at the record name is neither truncated nor reused, and keeps its mode', async () => {
+  const dir = await tempDir();
+  try {
+    const base = path.join(dir, 'rec');
+    await writeFile(`${base}.5`, 'an older recording\n');
+    await chmod(`${base}.5`, 0o644);
+    const sink = new MemorySink();
+    const writer = await recordOnce(base, 5, sink);
+    assert.equal(await readFile(`${base}.5`, 'utf8'), 'an older recording\n');
+    assert.notEqual(writer.path, `${base}.5`);
+    assert.equal((await stat(writer.path)).mode & 0o777, 0o600);
+    assert.match(await readFile(writer.path, 'latin1'), /^var VNC_frame_data = \[\n'\}1\}secret-password',\n'EOF'\];\n$/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a new record file is created with mode 0600 whatever the umask', async () => {
+  const dir = await tempDir();
+  const old = process.umask(0);
+  try {
+    const writer = await recordOnce(path.join(dir, 'rec'), 6, new MemorySink());
+    assert.equal(writer.path, path.join(dir, 'rec.6'));
+    assert.equal((await stat(writer.path)).mode & 0o777, 0o600);
+  } finally {
+    process.umask(old);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('when every record name is taken the session is not recorded, with one error line, and nothing is written', async () => {
+  const dir = await tempDir();
+  try {
+    const base = path.join(dir, 'rec');
+    const victim = path.join(dir, 'victim.txt');
+    await writeFile(victim, 'precious\n');
+    for (let i = 0; i < MAX_NAME_TRIES; i++) await symlink(victim, recordFileName(base, 8, i));
+    const sink = new MemorySink();
+    const writer = await recordOnce(base, 8, sink);
+    assert.equal(writer.status, 'failed');
+    assert.equal(await readFile(victim, 'utf8'), 'precious\n');
+    const errors = sink.records.filter((r) => r.level === 'error');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!.message, /^opening record file failed, session not recorded: .*rec\.8: all 16 names taken$/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('--traffic prints the reference legend and one token pair per event', () => {

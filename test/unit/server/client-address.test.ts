@@ -43,6 +43,13 @@ test('X-Real-IP, then Forwarded, are used when X-Forwarded-For is absent', () =>
   );
 });
 
+test('after a PROXY UNKNOWN or LOCAL header from the trusted balancer, forwarding headers are the client\'s own and ignored', () => {
+  const forged = { 'x-forwarded-for': '6.6.6.6', 'x-real-ip': '6.6.6.6', forwarded: 'for=6.6.6.6' };
+  assert.deepEqual(resolveClientAddress('127.0.0.1', forged, trusted, { proxyHeaderWithoutSource: true }), { address: '127.0.0.1', via: 'peer' });
+  // The same trusted peer speaking HTTP itself (no PROXY header) is still believed.
+  assert.deepEqual(resolveClientAddress('127.0.0.1', forged, trusted, { proxyHeaderWithoutSource: false }), { address: '6.6.6.6', via: 'x-forwarded-for' });
+});
+
 test('with no --trust-proxy every header is ignored', () => {
   assert.equal(resolveClientAddress('127.0.0.1', { 'x-forwarded-for': '1.2.3.4' }, new TrustedProxies([])).address, '127.0.0.1');
 });
