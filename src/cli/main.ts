@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     ...(requestHandler ? { requestHandler } : {}),
     ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),
   });
-  workers.attach(server, logger, ops.workerMetrics());
+  workers.attach(server, logger, { metrics: ops.workerMetrics(), sessionLimits: access.limits });
   // SIGHUP re-reads the certificate and key (a bad new pair keeps the old one serving).
   if (tls) {
     const provider = tls;

@@ -1,10 +1,13 @@
 import cluster, { type Worker } from 'node:cluster';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
 import type { Config } from '../config/config.js';
+import { HttpRejection } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { ClusterMetrics, type WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import { type MetricsSource, OpsEndpoints, opsListenerAddress, startOpsListener } from '../metrics/ops-endpoints.js';
+import type { SessionCapKind, SessionLimits, SessionSlot, SharedSessionGate } from '../proxy/session-limits.js';
 import { RespawnLimiter } from '../wrap/respawn-limiter.js';
 import type { CapacityGate } from './connection-registry.js';
 import { removeStaleSocket } from './listener.js';
@@ -39,6 +42,7 @@ type ToWorker =
   | { wsfy: 'shutdown'; signal: NodeJS.Signals }
   | { wsfy: 'stop-accepting' }
   | { wsfy: 'capacity'; seq: number; granted: boolean }
+  | { wsfy: 'session-slot'; seq: number; kind: SessionCapKind; key: string; granted: boolean }
   | { wsfy: 'metrics-request'; seq: number }
   | { wsfy: 'scrape-result'; seq: number; result: RenderedMetrics | null };
 /** What cli/daemonize.ts sends a daemon's parent (type 'ready' or 'failed'). */
@@ -47,12 +51,16 @@ type ToPrimary =
   | { wsfy: 'signalled' }
   | { wsfy: 'acquire'; seq: number }
   | { wsfy: 'release' }
+  | { wsfy: 'take-session'; seq: number; kind: SessionCapKind; key: string }
+  | { wsfy: 'give-session'; kind: SessionCapKind; key: string }
   | { wsfy: 'metrics'; seq: number; metrics: WorkerMetricsJson | null }
   | { wsfy: 'scrape'; seq: number };
 
 type RenderedMetrics = Awaited<ReturnType<MetricsSource['render']>>;
 /** A worker's --metrics-path scrape waits this long for the primary's sum (which waits 2 s per worker). */
 const MAIN_PORT_SCRAPE_TIMEOUT_MS = 5_000;
+/** A per-IP or per-token slot not answered by the primary within this is refused with 503. */
+const SESSION_SLOT_TIMEOUT_MS = 5_000;
 
 /** Whether this process is a worker started by setUpWorkers. */
 export function isWorkerProcess(env: NodeJS.ProcessEnv): boolean {
@@ -68,10 +76,11 @@ export interface WorkerSetup {
    */
   readonly clusterMetrics: MetricsSource | null;
   /**
-   * In a worker: joins `server` to the others (ids, shared cap, drain) and, with --metrics,
-   * answers the primary's scrapes from `metrics` (its registry as JSON). A no-op elsewhere.
+   * In a worker: joins `server` to the others (ids, shared caps, drain) and, with --metrics,
+   * answers the primary's scrapes from `metrics` (its registry as JSON). `sessionLimits`
+   * (the server's per-IP and per-token caps) then count server-wide. A no-op elsewhere.
    */
-  attach(server: WebsockifyServer, logger: Logger, metrics?: () => Promise<WorkerMetricsJson>): void;
+  attach(server: WebsockifyServer, logger: Logger, parts?: { metrics?: () => Promise<WorkerMetricsJson>; sessionLimits?: SessionLimits }): void;
 }
 
 /**
@@ -84,7 +93,7 @@ export function setUpWorkers(config: Config, logger: Logger, env: NodeJS.Process
     return {
       primary: null,
       clusterMetrics: config.ops.metricsPath !== null ? primaryScrape : null,
-      attach: (server, log, metrics) =>
+      attach: (server, log, parts) =>
         attachWorker(
           config,
           server,
@@ -94,7 +103,7 @@ export function setUpWorkers(config: Config, logger: Logger, env: NodeJS.Process
             generation: Number(env[GENERATION_ENV] ?? '0'),
             banner: env[BANNER_ENV] === '1',
           },
-          metrics,
+          parts ?? {},
         ),
     };
   }
@@ -136,6 +145,8 @@ class Supervisor {
   /** --metrics: the listener the primary serves scrapes on (the workers serve no metrics port). */
   private opsListener: http.Server | null = null;
   private scrapeSeq = 0;
+  /** --max-sessions-per-ip and --max-sessions-per-token, counted for the whole server. */
+  private readonly sessions: SessionCounts;
   /** The sum over workers, for --metrics and for the workers' --metrics-path scrapes. */
   private readonly metrics: ClusterMetrics;
   private readonly scrapes = new Map<number, (metrics: WorkerMetricsJson | null) => void>();
@@ -157,6 +168,7 @@ class Supervisor {
       limiter: new RespawnLimiter(),
       restartTimer: null,
     }));
+    this.sessions = new SessionCounts({ ip: config.limits.maxSessionsPerIp, token: config.limits.maxSessionsPerToken });
     this.metrics = new ClusterMetrics((timeoutMs) => this.collectMetrics(timeoutMs), count);
     this.cap = config.limits.maxConnections;
     this.pool = this.cap - count * capacityShare(this.cap, count);
@@ -272,6 +284,7 @@ class Supervisor {
       [BANNER_ENV]: banner ? '1' : '0',
     });
     slot.worker = worker;
+    this.sessions.join(worker);
     slot.listening = false;
     slot.signalled = false;
     const pid = worker.process.pid;
@@ -306,6 +319,14 @@ class Supervisor {
           this.pool += 1;
         }
         break;
+      case 'take-session': {
+        const { seq, kind, key } = message;
+        this.send(worker, { wsfy: 'session-slot', seq, kind, key, granted: this.sessions.take(worker, kind, key) });
+        break;
+      }
+      case 'give-session':
+        this.sessions.give(worker, message.kind, message.key);
+        break;
       case 'metrics':
         this.scrapes.get(message.seq)?.(message.metrics);
         break;
@@ -333,6 +354,8 @@ class Supervisor {
   private onExit(slot: Slot, worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     if (slot.worker !== worker) return;
     slot.worker = null;
+    // Its sessions died with it: their per-IP and per-token slots are free again.
+    this.sessions.leave(worker);
     this.pool += slot.borrowed;
     slot.borrowed = 0;
     const how = signal !== null ? `was killed by ${signal}` : `exited with status ${code}`;
@@ -483,6 +506,100 @@ class SharedCapacity implements CapacityGate {
   }
 }
 
+/**
+ * The primary's count of sessions per client address and per token, for the whole server,
+ * and which worker holds which (a worker that exits gives all of its slots back at once).
+ * Tokens arrive hashed: the primary never holds one.
+ */
+class SessionCounts {
+  private readonly counts = new Map<string, number>();
+  private readonly held = new Map<Worker, Map<string, number>>();
+
+  constructor(private readonly max: Readonly<Record<SessionCapKind, number>>) {}
+
+  join(worker: Worker): void {
+    this.held.set(worker, new Map());
+  }
+
+  /** One slot for `worker`, unless the cap is reached or the worker has already exited. */
+  take(worker: Worker, kind: SessionCapKind, key: string): boolean {
+    const mine = this.held.get(worker);
+    if (!mine) return false;
+    const id = `${kind} ${key}`;
+    const current = this.counts.get(id) ?? 0;
+    const max = this.max[kind];
+    if (max > 0 && current >= max) return false;
+    this.counts.set(id, current + 1);
+    mine.set(id, (mine.get(id) ?? 0) + 1);
+    return true;
+  }
+
+  /** Gives back one slot `worker` holds (a slot it does not hold changes nothing). */
+  give(worker: Worker, kind: SessionCapKind, key: string): void {
+    const mine = this.held.get(worker);
+    const id = `${kind} ${key}`;
+    const held = mine?.get(id) ?? 0;
+    if (held <= 0) return;
+    if (held === 1) mine!.delete(id);
+    else mine!.set(id, held - 1);
+    this.drop(id, 1);
+  }
+
+  leave(worker: Worker): void {
+    const mine = this.held.get(worker);
+    this.held.delete(worker);
+    for (const [id, held] of mine ?? []) this.drop(id, held);
+  }
+
+  private drop(id: string, n: number): void {
+    const left = (this.counts.get(id) ?? 0) - n;
+    if (left > 0) this.counts.set(id, left);
+    else this.counts.delete(id);
+  }
+}
+
+/** The worker's side of the server-wide per-IP and per-token caps: each slot is the primary's. */
+class SharedSessions implements SharedSessionGate {
+  private seq = 0;
+  private readonly waiting = new Map<number, (granted: boolean) => void>();
+
+  constructor(private readonly send: (message: ToPrimary) => boolean) {}
+
+  take(kind: SessionCapKind, key: string): Promise<SessionSlot> {
+    const wire = kind === 'token' ? createHash('sha256').update(key).digest('base64') : key;
+    return new Promise((resolve, reject) => {
+      const seq = ++this.seq;
+      const refuse = (): void => {
+        this.waiting.delete(seq);
+        reject(new HttpRejection('WSFY_ERR_CAPACITY', 503, 'session caps not available: the primary did not answer', { 'Retry-After': '1' }));
+      };
+      const timer = setTimeout(refuse, SESSION_SLOT_TIMEOUT_MS);
+      this.waiting.set(seq, (granted) => {
+        clearTimeout(timer);
+        if (!granted) return resolve(null);
+        let given = false;
+        resolve(() => {
+          if (given) return;
+          given = true;
+          this.send({ wsfy: 'give-session', kind, key: wire });
+        });
+      });
+      if (!this.send({ wsfy: 'take-session', seq, kind, key: wire })) {
+        clearTimeout(timer);
+        refuse();
+      }
+    });
+  }
+
+  answer(seq: number, kind: SessionCapKind, key: string, granted: boolean): void {
+    const settle = this.waiting.get(seq);
+    this.waiting.delete(seq);
+    if (settle) settle(granted);
+    // Granted after we gave up waiting: nobody uses the slot, so give it back.
+    else if (granted) this.send({ wsfy: 'give-session', kind, key });
+  }
+}
+
 /** A worker's main-port scrape: asks the primary for the sum over all workers. */
 class PrimaryScrape implements MetricsSource {
   private seq = 0;
@@ -516,8 +633,9 @@ function attachWorker(
   server: WebsockifyServer,
   logger: Logger,
   me: { slot: number; generation: number; banner: boolean },
-  metrics?: () => Promise<WorkerMetricsJson>,
+  parts: { metrics?: () => Promise<WorkerMetricsJson>; sessionLimits?: SessionLimits },
 ): void {
+  const { metrics, sessionLimits } = parts;
   const count = config.workers;
   server.registry.numberIds(me.generation * IDS_PER_GENERATION + me.slot + 1, count);
   // One banner for the server, from the worker started last: by then every worker listens.
@@ -532,6 +650,11 @@ function attachWorker(
   if (config.limits.maxConnections > 0) {
     capacity = new SharedCapacity(capacityShare(config.limits.maxConnections, count), send);
     server.registry.capacityGate = capacity;
+  }
+  let sessions: SharedSessions | null = null;
+  if (sessionLimits && (sessionLimits.maxPerIp > 0 || sessionLimits.maxPerToken > 0)) {
+    sessions = new SharedSessions(send);
+    sessionLimits.shared = sessions;
   }
 
   let signalled = false;
@@ -560,6 +683,9 @@ function attachWorker(
         break;
       case 'capacity':
         capacity?.answer(message.seq, message.granted);
+        break;
+      case 'session-slot':
+        sessions?.answer(message.seq, message.kind, message.key, message.granted);
         break;
       case 'scrape-result':
         primaryScrape.answer(message.seq, message.result);
