@@ -5,7 +5,7 @@ import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { loadAccessControl } from '../plugins/load-access-control.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
-import { isWorkerProcess, setUpWorkers } from '../server/workers.js';
+import { isWorkerProcess, setUpWorkers } from '../cluster/set-up-workers.js';
 import { findPreloadLibrary } from '../wrap/preload-library.js';
 import { startWrappedProgram, type WrappedProgram } from '../wrap/wrapped-program.js';
 import { DAEMON_CWD_ENV, isDaemonChild, reportDaemonFailed, reportDaemonReady, runDaemonParent } from './daemonize.js';
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     ...(requestHandler ? { requestHandler } : {}),
     ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),
   });
-  workers.attach(server, logger, ops.workerMetrics());
+  workers.attach(server, logger, { metrics: ops.workerMetrics(), sessionLimits: access.limits });
   // SIGHUP re-reads the certificate and key (a bad new pair keeps the old one serving).
   if (tls) {
     const provider = tls;

@@ -127,7 +127,7 @@ export class OpsRuntime {
         return { fromClient, toClient };
       });
     }
-    // Under --workers the primary serves --metrics for all workers (server/workers.ts).
+    // Under --workers the primary serves --metrics for all workers (cluster/metrics-request.ts).
     const listen = this.config.workers > 1 ? null : this.config.ops.metricsListen;
     if (listen && this.endpoints) {
       try {

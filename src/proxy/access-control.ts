@@ -68,7 +68,7 @@ export class AccessControl {
       for (const r of releases.splice(0)) r();
     };
     try {
-      const ipSlot = this.limits.acquireIp(request.clientAddress);
+      const ipSlot = await this.limits.acquireIp(request.clientAddress);
       if (ipSlot === null) {
         throw new HttpRejection('WSFY_ERR_SESSION_LIMIT', 429, `too many sessions from this address (limit ${this.options.maxSessionsPerIp})`);
       }
@@ -85,7 +85,7 @@ export class AccessControl {
         if (target === null) {
           throw new TokenRejection('WSFY_ERR_TOKEN_UNKNOWN', `token not found (from ${found.from})`, this.options.silentTokenFailure);
         }
-        const tokenSlot = this.limits.acquireToken(found.token);
+        const tokenSlot = await this.limits.acquireToken(found.token);
         if (tokenSlot === null) {
           throw new HttpRejection('WSFY_ERR_SESSION_LIMIT', 429, `too many sessions for this token (limit ${this.options.maxSessionsPerToken})`);
         }

@@ -79,7 +79,7 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
     if (admitted === true) openConnection(socket, id, client, logger);
     else if (admitted === false) refuseConnection(socket, logger);
     else {
-      // With --workers the cap is shared: another process answered (see server/workers.ts).
+      // With --workers the cap is shared: another process answered (see cluster/shared-gate.ts).
       void admitted.then((ok) => (ok ? openConnection(socket, id, client, logger) : refuseConnection(socket, logger)));
     }
   };

@@ -1,0 +1,95 @@
+import type { Config } from '../config/config.js';
+import type { Logger } from '../log/logger.js';
+import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
+import type { SessionLimits } from '../proxy/session-limits.js';
+import type { WebsockifyServer } from '../server/websockify-server.js';
+import { sendToPrimary, type ToWorker } from './messages.js';
+import { answerMetricsRequest, type PrimaryScrape } from './metrics-request.js';
+import { capacityShare, SharedCapacity, SharedSessions } from './shared-gate.js';
+
+/** A restarted worker numbers its connections from the next million up (ids never repeat). */
+const IDS_PER_GENERATION = 1_000_000;
+
+/** Who this worker is, from the environment the primary forked it with. */
+export interface WorkerIdentity {
+  slot: number;
+  generation: number;
+  /** Whether this worker prints the banner (the one started last). */
+  banner: boolean;
+}
+
+export interface WorkerParts {
+  /** --metrics: this worker's registry as JSON, for the primary's sum. */
+  metrics?: () => Promise<WorkerMetricsJson>;
+  /** --max-sessions-per-ip/--max-sessions-per-token: counted server-wide once attached. */
+  sessionLimits?: SessionLimits;
+}
+
+/**
+ * A worker's side of --workers (docs/workers.md): joins `server` to the others (session ids,
+ * the shared caps, the drain) and answers the primary's messages.
+ */
+export function attachWorker(
+  config: Config,
+  server: WebsockifyServer,
+  logger: Logger,
+  me: WorkerIdentity,
+  parts: WorkerParts,
+  primaryScrape: PrimaryScrape | null,
+): void {
+  const count = config.workers;
+  server.registry.numberIds(me.generation * IDS_PER_GENERATION + me.slot + 1, count);
+  // One banner for the server, from the worker started last: by then every worker listens.
+  if (!me.banner) logger.raw = () => undefined;
+
+  let capacity: SharedCapacity | null = null;
+  if (config.limits.maxConnections > 0) {
+    capacity = new SharedCapacity(capacityShare(config.limits.maxConnections, count), sendToPrimary);
+    server.registry.capacityGate = capacity;
+  }
+  let sessions: SharedSessions | null = null;
+  const limits = parts.sessionLimits;
+  if (limits && (limits.maxPerIp > 0 || limits.maxPerToken > 0)) {
+    sessions = new SharedSessions(sendToPrimary);
+    limits.shared = sessions;
+  }
+
+  let signalled = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (process.listenerCount(signal) === 1) {
+        // The CLI's own handler is not installed yet (we are not listening): nothing to drain.
+        process.exit(0);
+      }
+      if (signalled) return;
+      signalled = true;
+      sendToPrimary({ wsfy: 'signalled' });
+    });
+  }
+  // Until the CLI installs its own handlers (after listening), a SIGHUP or SIGUSR1 passed on
+  // by the primary would end this worker by default: ignore it instead.
+  for (const signal of ['SIGHUP', 'SIGUSR1'] as const) process.on(signal, () => undefined);
+  process.on('message', (message: ToWorker) => {
+    switch (message?.wsfy) {
+      case 'shutdown':
+        // As if the signal had come to us: the CLI's handler drains (1001) and exits.
+        if (!signalled) process.kill(process.pid, message.signal);
+        break;
+      case 'stop-accepting':
+        void server.stopAccepting();
+        break;
+      case 'capacity':
+        capacity?.answer(message.seq, message.granted);
+        break;
+      case 'session-slot':
+        sessions?.answer(message.seq, message);
+        break;
+      case 'scrape-result':
+        primaryScrape?.answer(message.seq, message.result);
+        break;
+      case 'metrics-request':
+        answerMetricsRequest(message.seq, parts.metrics, sendToPrimary, logger);
+        break;
+    }
+  });
+}
