@@ -11,13 +11,17 @@ export const KEY_PASSWORD_ENV = 'WEBSOCKIFY_KEY_PASSWORD';
  * visible in `ps`), --key-password-file FILE (first line; one trailing newline removed), then
  * $WEBSOCKIFY_KEY_PASSWORD. Giving both flags is a usage error rather than a silent choice.
  * Lives in cli/ because it reads the environment and a secret file; the result goes into
- * Config through BuildContext.keyPassword and is never logged.
+ * Config through BuildContext.keyPassword and is never logged. The variable is removed from
+ * the environment whatever the source, so no child process ever inherits it.
  */
 export function resolveKeyPassword(
   options: ReadonlyMap<string, OptionValue>,
-  env: Readonly<Record<string, string | undefined>>,
+  env: Record<string, string | undefined>,
   cwd: string,
 ): string | null {
+  // Read once, then gone: a wrapped program (and all it starts) inherits our environment.
+  const fromEnv = env[KEY_PASSWORD_ENV];
+  delete env[KEY_PASSWORD_ENV];
   const inline = options.get('key-password');
   const file = options.get('key-password-file');
   if (inline !== undefined && file !== undefined) {
@@ -36,6 +40,5 @@ export function resolveKeyPassword(
     if (firstLine === '') throw new ConfigError(`key password file '${full}' is empty`);
     return firstLine;
   }
-  const fromEnv = env[KEY_PASSWORD_ENV];
   return fromEnv === undefined || fromEnv === '' ? null : fromEnv;
 }

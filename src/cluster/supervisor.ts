@@ -84,7 +84,7 @@ export class Supervisor {
       // This process binds the path (node:cluster): replace a stale socket, and bind under a
       // umask so it never exists with wider permissions than asked, as a single process does.
       try {
-        removeStaleSocket(listen.path);
+        await removeStaleSocket(listen.path);
       } catch (err) {
         this.logger.error((err as Error).message);
         return 1;

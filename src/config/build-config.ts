@@ -4,6 +4,7 @@ import { UsageError } from '../errors.js';
 import type { ParsedArgv, OptionValue } from '../cli/argv-parser.js';
 import { DEFAULT_LIMITS, type Config, type OpsConfig, type ListenSpec, type PluginSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
 import { parseHostPort } from './host-port.js';
+import { checkOptionRange } from './option-ranges.js';
 import { FILE_SOURCE_TOKEN_PLUGINS, builtinName, parseUserModuleSpec } from '../plugins/plugin-names.js';
 import { TrustedProxies } from '../server/trusted-proxies.js';
 
@@ -28,7 +29,12 @@ export interface BuildContext {
 export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   const opt = argv.options;
   const str = (name: string): string | null => (opt.has(name) ? String(opt.get(name)) : null);
-  const num = (name: string, fallback: number): number => (opt.has(name) ? Number(opt.get(name)) : fallback);
+  const num = (name: string, fallback: number): number => {
+    if (!opt.has(name)) return fallback;
+    const value = Number(opt.get(name));
+    checkOptionRange(name, value);
+    return value;
+  };
   const flag = (name: string): boolean => opt.get(name) === true;
   const list = (name: string): string[] => {
     const value = opt.get(name);
@@ -151,7 +157,9 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       cert: abs(str('cert') ?? 'self.pem')!,
       key: abs(str('key')),
       keyPassword: ctx.keyPassword !== undefined ? ctx.keyPassword : str('key-password'),
-      sslOnly: flag('ssl-only'),
+      // A client certificate is checked only inside TLS: with --verify-client a plain ws://
+      // client would be admitted with none, so plain connections are refused (docs/deviations.md).
+      sslOnly: flag('ssl-only') || flag('verify-client'),
       sslVersion: (str('ssl-version') ?? 'default') as SslVersion,
       sslCiphers: str('ssl-ciphers'),
       verifyClient: flag('verify-client'),
@@ -286,9 +294,13 @@ function buildOpsConfig(
   };
 }
 
+/**
+ * Permission bits only (0-777, octal, an optional leading 0): the reference takes any octal
+ * number, so setuid, setgid and sticky bits could be asked for on a socket.
+ */
 function parseMode(text: string | null): number {
   if (text === null) return 0o600;
-  if (!/^[0-7]{1,4}$/.test(text.trim())) throw new UsageError('Error parsing listen unix socket mode');
+  if (!/^0?[0-7]{1,3}$/.test(text.trim())) throw new UsageError('Error parsing listen unix socket mode');
   return parseInt(text.trim(), 8);
 }
 

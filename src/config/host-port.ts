@@ -18,6 +18,8 @@ export function parseHostPort(text: string, what: 'listen' | 'target'): HostPort
   }
   const host = text.slice(0, colon).replace(/^\[/, '').replace(/\]$/, '');
   const port = parsePort(text.slice(colon + 1), what === 'listen' ? 'Error parsing listen port' : 'Error parsing target port');
+  // Port 0 means "any free port" when listening; as a target it can never be connected to.
+  if (what === 'target' && port === 0) throw new UsageError('Error parsing target port: 0 is not in 1-65535');
   return { host, port };
 }
 

@@ -33,7 +33,7 @@ export async function openListener(spec: ListenSpec, onConnection: (socket: net.
       case 'unix': {
         // Under --workers the primary binds the path for every worker (node:cluster) and has
         // already replaced a stale socket; a worker removing it would unlink the live one.
-        if (!cluster.isWorker) removeStaleSocket(spec.path);
+        if (!cluster.isWorker) await removeStaleSocket(spec.path);
         // Bind under a umask so the socket never exists with wider permissions than asked.
         const previous = process.umask(~spec.mode & 0o777);
         let listening: Promise<void>;
@@ -78,8 +78,13 @@ function listen(server: net.Server, options: net.ListenOptions): Promise<void> {
   });
 }
 
-/** The reference unlinks whatever is at the path; we only replace a socket, never a regular file. */
-export function removeStaleSocket(socketPath: string): void {
+/**
+ * The reference unlinks whatever is at the path, even a live socket of another running server.
+ * We replace only a stale socket: one that exists but where nothing accepts a connection. A
+ * path where a server answers is "address in use", as a TCP port would be; a path that is not a
+ * socket is never removed.
+ */
+export async function removeStaleSocket(socketPath: string): Promise<void> {
   let stat: fs.Stats;
   try {
     stat = fs.lstatSync(socketPath);
@@ -87,5 +92,21 @@ export function removeStaleSocket(socketPath: string): void {
     return;
   }
   if (!stat.isSocket()) throw new ListenError(`Opening socket failed: ${socketPath} exists and is not a socket`);
+  if (await socketAnswers(socketPath)) {
+    throw new ListenError(`Opening socket failed: address already in use: ${socketPath} (another server is listening there)`);
+  }
   fs.unlinkSync(socketPath);
+}
+
+/** True when something accepts a connection on the unix socket at socketPath. */
+function socketAnswers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect({ path: socketPath });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    // ECONNREFUSED: a socket file nobody listens on (the server died without unlinking it).
+    probe.once('error', () => resolve(false));
+  });
 }

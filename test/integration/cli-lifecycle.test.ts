@@ -32,6 +32,10 @@ describe('the command line', () => {
       [['--heartbeat', '1.5', '6080', 'a:1'], "option --heartbeat: invalid integer value: '1.5'"],
       [['--tok', 'x', '6080'], 'ambiguous option: --tok (--token-plugin, --token-source?)'],
       [['--bogus', '6080', 'a:1'], 'no such option: --bogus'],
+      [['--heartbeat', '3000000', '6080', 'a:1'], 'option --heartbeat: 3000000 is out of range: use 0 to 2147483 seconds'],
+      [['--max-message-size', '2G', '6080', 'a:1'], 'option --max-message-size: 2147483648 is out of range: use 1 to 1G bytes'],
+      [['--unix-listen', 's', '--unix-listen-mode', '4777', 'a:1'], 'Error parsing listen unix socket mode'],
+      [['6080', 'a:0'], 'Error parsing target port: 0 is not in 1-65535'],
     ] as Array<[string[], string]>) {
       const { code, stderr } = await runCli(args);
       assert.equal(code, 2, args.join(' '));
@@ -138,6 +142,34 @@ describe('listen and target forms', () => {
     } finally {
       await proxy.stop();
       await new Promise((resolve) => unixEcho.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start on a --unix-listen path where another server is listening, and replaces a stale socket', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wsfy-unix-twice-'));
+    const listenPath = path.join(dir, 'listen.sock');
+    const first = await startProxy(['--unix-listen', listenPath, `127.0.0.1:${echo.port}`], { waitForListen: false });
+    try {
+      await first.waitForOutput(/Listen on unix socket/);
+      const before = statSync(listenPath).ino;
+      const second = await runCli(['--unix-listen', listenPath, `127.0.0.1:${echo.port}`]);
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, /address already in use: .*listen\.sock \(another server is listening there\)/);
+      // The first server's socket is untouched and still serves.
+      assert.equal(statSync(listenPath).ino, before);
+      await echoRoundTrip(`ws+unix://${listenPath}:/`);
+    } finally {
+      await first.stop('SIGKILL');
+    }
+    // Killed without cleaning up: the file is left, nobody listens, so the next start replaces it.
+    assert.equal(statSync(listenPath).isSocket(), true);
+    const third = await startProxy(['--unix-listen', listenPath, `127.0.0.1:${echo.port}`], { waitForListen: false });
+    try {
+      await third.waitForOutput(/Listen on unix socket/);
+      await echoRoundTrip(`ws+unix://${listenPath}:/`);
+    } finally {
+      await third.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -116,6 +116,9 @@ describe('TLS and the web server through the built CLI', () => {
     ws.close();
     await assert.rejects(open(null));
     await assert.rejects(open(mallory));
+    // Without --ssl-only too: a plain ws:// client, which cannot show a certificate, is refused.
+    await assert.rejects(openWs(`ws://127.0.0.1:${p.port}/`));
+    await p.waitForOutput(/non-SSL connection received but disallowed/);
     await p.waitForOutput(/SSL\/TLS handshake failed: client certificate refused/);
     // Refused clients never got as far as a WebSocket request: alice's is the only one logged,
     // and only her session dialled the target.

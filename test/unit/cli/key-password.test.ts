@@ -34,4 +34,12 @@ describe('where the key password comes from', () => {
       (err: unknown) => err instanceof ConfigError && err.message.includes(path.join(dir, 'missing')) && err.message.includes('ENOENT'),
     );
   });
+  it('removes WEBSOCKIFY_KEY_PASSWORD from the environment it read, whichever source won', () => {
+    const env: Record<string, string | undefined> = { [KEY_PASSWORD_ENV]: 'secret', OTHER: 'kept' };
+    assert.equal(resolveKeyPassword(new Map(), env, dir), 'secret');
+    assert.deepEqual(env, { OTHER: 'kept' });
+    const shadowed: Record<string, string | undefined> = { [KEY_PASSWORD_ENV]: 'secret' };
+    assert.equal(resolveKeyPassword(new Map([['key-password', 'inline']]), shadowed, dir), 'inline');
+    assert.equal(KEY_PASSWORD_ENV in shadowed, false);
+  });
 });

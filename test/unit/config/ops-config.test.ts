@@ -51,7 +51,7 @@ test('bad operations options are usage errors naming the problem', () => {
     [['--trust-proxy', 'proxy.lan'], /not an IP address or CIDR: 'proxy\.lan'/],
     [['--proxy-protocol'], /You must use --trust-proxy to use --proxy-protocol/],
     [['--max-record-size', '1M'], /You must use --record to use --max-record-size/],
-    [['--record', 'r', '--max-record-size', '100'], /at least 4K/],
+    [['--record', 'r', '--max-record-size', '100'], /--max-record-size: 100 is out of range: use 4K to 1024G bytes \(or 0 for none\)/],
     [['--metrics', '9640'], /--metrics takes HOST:PORT/],
     [['--metrics-path', 'metrics'], /--metrics-path must start with \//],
     [['--syslog', 'host:abc'], /Error parsing syslog port/],
