@@ -204,6 +204,8 @@ describe('the container image (contrib/docker/Dockerfile, podman)', { skip: miss
     const [tools, preload, du] = probe.split('@@\n');
     assert.equal(tools, '', 'no compiler and no apt in the final image');
     assert.equal(preload, 'websockify-preload.so\n', 'the preload library built in the build stage is there');
+    // contrib/kubernetes/ stops the pod with a preStop `sleep`: the image must have one.
+    await mustRun(`podman run --rm --entrypoint sleep ${IMAGE} 0`);
     const mb = inspected.Size / 1e6;
     const parts = du!
       .trim()
