@@ -43,7 +43,7 @@ it('with the system cc it builds native/build/websockify-preload.so with warning
   }
 });
 
-it('wrap mode refuses to start without the library, naming the fix', async () => {
+it('wrap mode in an installed package (no tsconfig.json) refuses to start without the library, naming npm rebuild', async () => {
   const dir = copyPackage('no-lib');
   cpSync(path.join(root, 'dist', 'src'), path.join(dir, 'dist', 'src'), { recursive: true });
   symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
@@ -52,7 +52,10 @@ it('wrap mode refuses to start without the library, naming the fix', async () =>
   assert.equal(r.code, 1);
   const lib = path.join(dir, 'native', 'build', 'websockify-preload.so');
   assert.ok(
-    r.stderr.includes(`wrap mode needs the preload library ${lib}, which is missing: install a C compiler (e.g. apt-get install gcc libc6-dev) and run 'npm run build'`),
+    r.stderr.includes(
+      `wrap mode needs the preload library ${lib}, which was not built when websockify-ts was installed (that needs a C compiler): ` +
+        `install one (e.g. apt-get install gcc libc6-dev) and run 'npm rebuild websockify-ts' (with -g for a global install)`,
+    ),
     r.stderr,
   );
   assert.doesNotMatch(r.stderr, /Listen on/, 'it fails before taking the port');
