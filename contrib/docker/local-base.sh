@@ -91,4 +91,7 @@ tar -C "$root" -c . | "$podman_cmd" import --quiet \
   --change "$ca_env" \
   --change 'CMD ["node"]' \
   - "$image" >/dev/null
+# Earlier recipes' bases are not used again (best effort: one still used by a container stays).
+"$podman_cmd" images --format '{{.Repository}}:{{.Tag}}' "${image%%:*}" | grep -vxF "$image" |
+  while read -r old; do "$podman_cmd" rmi "$old" >/dev/null 2>&1 || true; done
 echo "$image"
