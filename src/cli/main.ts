@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildConfig, refusePlanned } from '../config/build-config.js';
 import type { Config } from '../config/config.js';
@@ -13,7 +14,7 @@ import { createLogger, OpsRuntime } from './ops-runtime.js';
 import { parseArgv } from './argv-parser.js';
 import { bannerText } from './banner.js';
 import { OPTIONS } from './option-table.js';
-import { helpText, usageText } from './usage.js';
+import { helpText, helpWidth, usageText } from './usage.js';
 import { resolveKeyPassword } from './key-password.js';
 import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command.js';
 import { createWebHandler } from '../http/web-handler.js';
@@ -30,13 +31,23 @@ function programName(): string {
   return path.basename(process.argv[1] ?? 'websockify').replace(/\.js$/, '') === 'main' ? 'websockify' : path.basename(process.argv[1] ?? 'websockify');
 }
 
+/** The version in package.json (dist/src/cli -> package root, as installed by npm). */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return manifest.version ?? 'unknown';
+}
+
 function parseCommandLine(argv: readonly string[]): Config | null {
   const prog = programName();
   try {
     const words = argv[0] === 'novnc' ? novncCommandArgv(argv.slice(1)) : argv;
     const parsed = parseArgv(words, OPTIONS);
     if (parsed.options.get('help') === true) {
-      process.stdout.write(helpText(prog));
+      process.stdout.write(helpText(prog, helpWidth(process.stdout.columns, process.env)));
+      return null;
+    }
+    if (parsed.options.get('version') === true) {
+      process.stdout.write(`websockify-ts ${packageVersion()}\n`);
       return null;
     }
     refusePlanned(parsed.options, new Set(OPTIONS.filter((o) => o.planned).map((o) => o.long)));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,6 +60,37 @@ describe('the command line', () => {
     for (const name of ['--verbose', '--traffic', '--record', '--run-once', '--timeout', '--idle-timeout', '--cert', '--ssl-only', '--unix-listen', '--inetd', '--web', '--token-plugin', '--auth-plugin', '--heartbeat', '--log-file', '--syslog', '--max-message-size']) {
       assert.ok(stdout.includes(name), name);
     }
+  });
+
+  it('prints help by section within 80 columns when stdout is not a terminal, each option once', async () => {
+    const env = { ...process.env };
+    delete env.COLUMNS;
+    const { code, stdout } = await runCli(['--help'], 10_000, env);
+    assert.equal(code, 0);
+    const wide = stdout.split('\n').filter((l) => l.length > 80);
+    assert.deepEqual(wide, []);
+    const options = stdout.slice(0, stdout.indexOf('The novnc subcommand'));
+    for (const spec of OPTIONS) {
+      const label = new RegExp(`^  (-${spec.short}, )?--${spec.long}(=| |$)`, 'gm');
+      assert.equal(options.match(label)?.length, 1, `--${spec.long}`);
+    }
+    for (const title of ['Listening and targets:', 'TLS:', 'Tokens and auth:', 'Limits:', 'Logging:', 'Process:']) assert.ok(stdout.includes(`\n${title}\n`), title);
+    assert.match(stdout, /^ {2}--vnc=HOST:PORT +the VNC server/m);
+  });
+
+  it('wraps help to $COLUMNS, never below 60', async () => {
+    for (const [columns, width] of [['100', 100], ['30', 60]] as const) {
+      const { stdout } = await runCli(['--help'], 10_000, { ...process.env, COLUMNS: columns });
+      const longest = Math.max(...stdout.split('\n').map((l) => l.length));
+      assert.ok(longest <= width && longest > width - 10, `COLUMNS=${columns}: longest line ${longest}`);
+    }
+  });
+
+  it('prints the package version with --version and exits 0', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { code, stdout } = await runCli(['--version']);
+    assert.equal(code, 0);
+    assert.equal(stdout, `websockify-ts ${version}\n`);
   });
 
   it('exits non-zero naming the reason when the listen port is taken', async () => {
