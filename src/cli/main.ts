@@ -101,6 +101,14 @@ async function main(): Promise<void> {
     process.exit(EXIT_FAILURE);
   };
   const logger = await createLogger(config, { stderr: process.stderr, daemonChild }).catch((err: Error) => failStartup(err.message));
+  // A start failure once the logger exists: one line, through the logger (stderr, --log-file,
+  // --syslog). Only a daemon child, whose log has no stderr, also hands it to its parent.
+  const failLogged = async (message: string): Promise<never> => {
+    logger.error(message);
+    if (daemonChild) await reportDaemonFailed(message);
+    await logger.close();
+    process.exit(EXIT_FAILURE);
+  };
   // --workers N: this process only supervises N workers, each of which runs the rest of main().
   const workers = setUpWorkers(config, logger, process.env);
   if (workers.primary) {
@@ -120,9 +128,7 @@ async function main(): Promise<void> {
     requestHandler = createWebHandler(config, logger);
     targetTls = config.targetTls ? loadTargetTls(config.targetTlsOptions) : null;
   } catch (err) {
-    const message = err instanceof WebsockifyError ? err.message : String(err);
-    logger.error(message);
-    return failStartup(message);
+    return failLogged(err instanceof WebsockifyError ? err.message : String(err));
   }
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
@@ -155,8 +161,7 @@ async function main(): Promise<void> {
   try {
     await ops.start(server, logger);
   } catch (err) {
-    logger.error((err as Error).message);
-    await failStartup((err as Error).message);
+    await failLogged((err as Error).message);
   }
   const banner = bannerText(config, description, tls !== null);
   logger.raw(banner);

@@ -104,6 +104,37 @@ describe('the command line', () => {
   });
 });
 
+describe('start and connect failure messages', () => {
+  it('prints a bad configuration file once, as one line, and exits 1', async () => {
+    for (const args of [['--cert', '/nonexistent/self.pem'], ['--web', '/nonexistent/www']]) {
+      const { code, stderr } = await runCli([...args, '127.0.0.1:0', '127.0.0.1:1']);
+      assert.equal(code, 1, args.join(' '));
+      const lines = stderr.split('\n').filter((l) => l !== '');
+      assert.equal(lines.length, 1, stderr);
+      assert.match(lines[0]!, /\/nonexistent\/.* not found/);
+    }
+  });
+
+  it('says the --unix-listen directory does not exist instead of EACCES', async () => {
+    const { code, stderr } = await runCli(['--unix-listen', '/nonexistent-dir/ws.sock', '127.0.0.1:1']);
+    assert.equal(code, 1);
+    assert.match(stderr, /Opening socket failed: directory \/nonexistent-dir does not exist \(--unix-listen \/nonexistent-dir\/ws\.sock\)/);
+    assert.doesNotMatch(stderr, /EACCES/);
+  });
+
+  it('logs a failed connect in the reference\'s words with the code after them', async () => {
+    const proxy = await startProxy(['127.0.0.1:0', 'no-such-host.invalid:5900']);
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/`, ['binary']);
+      assert.equal((await closeEvent(ws)).code, 1011);
+      // Without any DNS server the resolver answers "try again" instead of "no such name".
+      await proxy.waitForOutput(/Failed to connect to no-such-host\.invalid:5900: (Name or service not known \(ENOTFOUND\)|Temporary failure in name resolution \(EAI_AGAIN\))$/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
 describe('listen and target forms', () => {
   let echo: TcpTarget;
   before(async () => {
