@@ -90,7 +90,8 @@ function checkSocketDirectory(socketPath: string): void {
   try {
     stat = fs.statSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ListenError(`Opening socket failed: directory ${dir} does not exist (--unix-listen ${socketPath})`, err);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new ListenError(`Opening socket failed: directory ${dir} does not exist (--unix-listen ${socketPath})`, err);
     return; // EACCES and the like: let bind report it
   }
   if (!stat.isDirectory()) throw new ListenError(`Opening socket failed: ${dir} is not a directory (--unix-listen ${socketPath})`);

@@ -57,7 +57,25 @@ describe('the command line', () => {
   it('prints help listing the reference options and exits 0', async () => {
     const { code, stdout } = await runCli(['--help']);
     assert.equal(code, 0);
-    for (const name of ['--verbose', '--traffic', '--record', '--run-once', '--timeout', '--idle-timeout', '--cert', '--ssl-only', '--unix-listen', '--inetd', '--web', '--token-plugin', '--auth-plugin', '--heartbeat', '--log-file', '--syslog', '--max-message-size']) {
+    for (const name of [
+      '--verbose',
+      '--traffic',
+      '--record',
+      '--run-once',
+      '--timeout',
+      '--idle-timeout',
+      '--cert',
+      '--ssl-only',
+      '--unix-listen',
+      '--inetd',
+      '--web',
+      '--token-plugin',
+      '--auth-plugin',
+      '--heartbeat',
+      '--log-file',
+      '--syslog',
+      '--max-message-size',
+    ]) {
       assert.ok(stdout.includes(name), name);
     }
   });
@@ -74,12 +92,16 @@ describe('the command line', () => {
       const label = new RegExp(`^  (-${spec.short}, )?--${spec.long}(=| |$)`, 'gm');
       assert.equal(options.match(label)?.length, 1, `--${spec.long}`);
     }
-    for (const title of ['Listening and targets:', 'TLS:', 'Tokens and auth:', 'Limits:', 'Logging:', 'Process:']) assert.ok(stdout.includes(`\n${title}\n`), title);
+    for (const title of ['Listening and targets:', 'TLS:', 'Tokens and auth:', 'Limits:', 'Logging:', 'Process:'])
+      assert.ok(stdout.includes(`\n${title}\n`), title);
     assert.match(stdout, /^ {2}--vnc=HOST:PORT +the VNC server/m);
   });
 
   it('wraps help to $COLUMNS, never below 60', async () => {
-    for (const [columns, width] of [['100', 100], ['30', 60]] as const) {
+    for (const [columns, width] of [
+      ['100', 100],
+      ['30', 60],
+    ] as const) {
       const { stdout } = await runCli(['--help'], 10_000, { ...process.env, COLUMNS: columns });
       const longest = Math.max(...stdout.split('\n').map((l) => l.length));
       assert.ok(longest <= width && longest > width - 10, `COLUMNS=${columns}: longest line ${longest}`);
@@ -106,7 +128,10 @@ describe('the command line', () => {
 
 describe('start and connect failure messages', () => {
   it('prints a bad configuration file once, as one line, and exits 1', async () => {
-    for (const args of [['--cert', '/nonexistent/self.pem'], ['--web', '/nonexistent/www']]) {
+    for (const args of [
+      ['--cert', '/nonexistent/self.pem'],
+      ['--web', '/nonexistent/www'],
+    ]) {
       const { code, stderr } = await runCli([...args, '127.0.0.1:0', '127.0.0.1:1']);
       assert.equal(code, 1, args.join(' '));
       const lines = stderr.split('\n').filter((l) => l !== '');
@@ -122,13 +147,15 @@ describe('start and connect failure messages', () => {
     assert.doesNotMatch(stderr, /EACCES/);
   });
 
-  it('logs a failed connect in the reference\'s words with the code after them', async () => {
+  it("logs a failed connect in the reference's words with the code after them", async () => {
     const proxy = await startProxy(['127.0.0.1:0', 'no-such-host.invalid:5900']);
     try {
       const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/`, ['binary']);
       assert.equal((await closeEvent(ws)).code, 1011);
       // Without any DNS server the resolver answers "try again" instead of "no such name".
-      await proxy.waitForOutput(/Failed to connect to no-such-host\.invalid:5900: (Name or service not known \(ENOTFOUND\)|Temporary failure in name resolution \(EAI_AGAIN\))$/);
+      await proxy.waitForOutput(
+        /Failed to connect to no-such-host\.invalid:5900: (Name or service not known \(ENOTFOUND\)|Temporary failure in name resolution \(EAI_AGAIN\))$/,
+      );
     } finally {
       await proxy.stop();
     }

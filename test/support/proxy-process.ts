@@ -120,7 +120,11 @@ export async function startProxy(args: readonly string[], options: StartOptions 
 }
 
 /** Runs the CLI to completion (for usage errors and --help). */
-export async function runCli(args: readonly string[], timeoutMs = 10_000, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runCli(
+  args: readonly string[],
+  timeoutMs = 10_000,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = spawn(process.execPath, [CLI_PATH, ...withExtraArgs(args)], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';

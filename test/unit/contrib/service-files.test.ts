@@ -26,7 +26,7 @@ test('the systemd service command line is valid and listens on the socket unit',
   assert.match(socket, /^Accept=no$/m);
 });
 
-test('the systemd units run the npm-installed command, not Debian\'s /usr/bin/websockify, and link docs the package holds', () => {
+test("the systemd units run the npm-installed command, not Debian's /usr/bin/websockify, and link docs the package holds", () => {
   // `npm install -g --prefix /usr/local` (README.md, "Install as a system command").
   const prefix = '/usr/local/lib/node_modules/websockify-ts/';
   const pkg = JSON.parse(readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')) as { files: string[]; bin: Record<string, string> };
@@ -40,7 +40,10 @@ test('the systemd units run the npm-installed command, not Debian\'s /usr/bin/we
     for (const uri of docs) {
       assert.ok(uri.startsWith(`file:${prefix}`), `${name}: ${uri}`);
       const inPackage = uri.slice(`file:${prefix}`.length);
-      assert.ok(pkg.files.some((f) => inPackage === f || inPackage.startsWith(`${f}/`)), `${name}: ${inPackage} is not in the package`);
+      assert.ok(
+        pkg.files.some((f) => inPackage === f || inPackage.startsWith(`${f}/`)),
+        `${name}: ${inPackage} is not in the package`,
+      );
       assert.ok(existsSync(path.join(repoRoot(), inPackage)), `${name}: ${inPackage} does not exist`);
     }
   }
