@@ -27,7 +27,9 @@ export type ErrorCode =
   | 'WSFY_ERR_PROXY_PROTOCOL'
   | 'WSFY_ERR_WRAP'
   | 'WSFY_ERR_TLS_CONFIG'
-  | 'WSFY_ERR_TLS_HANDSHAKE';
+  | 'WSFY_ERR_TLS_HANDSHAKE'
+  | 'WSFY_ERR_REVERSE_NOT_CONNECTED'
+  | 'WSFY_ERR_REVERSE_BUSY';
 
 export interface WebsockifyErrorOptions {
   /** HTTP status to answer with when the error happens before the upgrade. */
@@ -153,5 +155,20 @@ export class TlsHandshakeError extends WebsockifyError {
     readonly timedOut = false,
   ) {
     super('WSFY_ERR_TLS_HANDSHAKE', message, { cause });
+  }
+}
+
+/**
+ * A token whose target is `reverse:<ID>` while no server with that ID is held (docs/reverse.md):
+ * 503 before the upgrade, as for a target that is down for now; `busy` (409) when a browser is
+ * already bridged to the only server with that ID.
+ */
+export class ReverseUnavailable extends HttpRejection {
+  constructor(readonly busy: boolean) {
+    super(
+      busy ? 'WSFY_ERR_REVERSE_BUSY' : 'WSFY_ERR_REVERSE_NOT_CONNECTED',
+      busy ? 409 : 503,
+      busy ? 'Reverse VNC server already in use' : 'Reverse VNC server not connected',
+    );
   }
 }

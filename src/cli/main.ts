@@ -22,6 +22,7 @@ import { withWebAuth } from '../http/web-auth.js';
 import { infoFor } from '../server/front-door.js';
 import { createTlsUpgrader, setupTls } from '../tls/setup-tls.js';
 import { loadTargetTls, targetTlsBaseOptions } from '../tls/target-tls.js';
+import { setUpServerReverse, type ServerReverse } from '../reverse/start-reverse.js';
 
 /** Exit statuses: 0 clean, 1 runtime failure (listen, config files), 2 bad command line. */
 const EXIT_USAGE = 2;
@@ -135,8 +136,17 @@ async function main(): Promise<void> {
   const access = await loadAccessControl(config, logger);
   if (requestHandler && config.webAuth) requestHandler = withWebAuth(requestHandler, access, (req) => infoFor(req.socket)?.logger ?? logger);
   const ops = new OpsRuntime(config, workers.clusterMetrics);
+  // --reverse-listen (docs/reverse.md): VNC servers that connect in; under --workers the primary listens.
+  let reverse: ServerReverse | null;
+  try {
+    const provider = tls;
+    reverse = setUpServerReverse(config, logger, access.tokenPlugin, ops.metrics, isWorkerProcess(process.env), provider ? () => provider.current() : undefined);
+  } catch (err) {
+    return failLogged(err instanceof WebsockifyError ? err.message : String(err));
+  }
   const server = new WebsockifyServer(config, logger, {
     access,
+    ...(reverse ? { reverse: reverse.broker, reverseMetrics: ops.metrics } : {}),
     ...ops.serverParts(process.stdout),
     ...(tls ? { tls: createTlsUpgrader(tls, config, ops.countHandshakeFailure()) } : {}),
     ...(requestHandler ? { requestHandler } : {}),
@@ -157,6 +167,13 @@ async function main(): Promise<void> {
     logger.error(message);
     if (daemonChild) await reportDaemonFailed(message);
     process.exit(EXIT_FAILURE);
+  }
+  if (reverse) {
+    try {
+      for (const where of await reverse.listen()) logger.info(`reverse listener on ${where}`);
+    } catch (err) {
+      await failLogged((err as Error).message);
+    }
   }
   try {
     await ops.start(server, logger);
@@ -181,6 +198,7 @@ async function main(): Promise<void> {
     logger.info(why);
     // Sessions first (they close with 1001 while the program still answers), then the program
     // and its process group (the reference left it running).
+    reverse?.close();
     await server.shutdown();
     await access.close();
     await ops.stop();

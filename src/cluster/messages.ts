@@ -2,6 +2,7 @@ import type { Worker } from 'node:cluster';
 import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import type { MetricsSource } from '../metrics/ops-endpoints.js';
 import type { SessionCapKind } from '../proxy/session-limits.js';
+import type { ReverseToPrimary } from '../reverse/reverse-cluster.js';
 
 /**
  * What the primary and its workers say to each other (docs/workers.md): the environment a
@@ -43,7 +44,9 @@ export type ToPrimary =
   /** The answer to 'metrics-request' (null: the worker could not collect them). */
   | { wsfy: 'metrics'; seq: number; metrics: WorkerMetricsJson | null }
   /** A --metrics-path scrape on the main port: the worker asks for the sum over workers. */
-  | { wsfy: 'scrape'; seq: number };
+  | { wsfy: 'scrape'; seq: number }
+  /** --reverse-listen: a held server for a browser, and its end (src/reverse/reverse-cluster.ts). */
+  | ReverseToPrimary;
 
 /** What cli/daemonize.ts sends a daemon's parent (type 'ready' or 'failed'), passed on by the primary. */
 export type DaemonReport = { type: 'ready' | 'failed'; [key: string]: unknown };

@@ -7,6 +7,7 @@ import { RespawnLimiter } from '../wrap/respawn-limiter.js';
 import { BANNER_ENV, type DaemonReport, GENERATION_ENV, SLOT_ENV, sendToWorker, type ToPrimary } from './messages.js';
 import { ClusterScrapes } from './metrics-request.js';
 import { SharedCaps } from './shared-gate.js';
+import { startPrimaryReverse, type PrimaryReverse } from '../reverse/start-reverse.js';
 
 /**
  * The primary of --workers N (docs/workers.md). It serves nothing itself: it binds the listener
@@ -49,6 +50,8 @@ export class Supervisor {
   private readonly scrapes: ClusterScrapes;
   private readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
   private finished = false;
+  /** --reverse-listen: this process owns the reverse listener (docs/reverse.md). */
+  private reverse: PrimaryReverse | null = null;
 
   constructor(
     private readonly config: Config,
@@ -76,6 +79,12 @@ export class Supervisor {
     // Before the workers: a --metrics port that cannot be bound fails the launch at once, and
     // the banner (printed by the last worker) means scrapes are answered too.
     if (!(await this.scrapes.listen(this.config, this.logger, () => !this.stopping && !this.stoppedAccepting))) return 1;
+    try {
+      this.reverse = await startPrimaryReverse(this.config, this.logger);
+    } catch (err) {
+      this.logger.error((err as Error).message);
+      return 1;
+    }
     let restoreUmask: (() => void) | null = null;
     const listen = this.config.listen;
     if (listen.kind === 'unix') {
@@ -177,6 +186,10 @@ export class Supervisor {
       case 'scrape':
         this.scrapes.scrapeFor(worker, message.seq);
         break;
+      case 'reverse-take':
+      case 'reverse-ended':
+        this.reverse?.service.onMessage(worker, message);
+        break;
     }
   }
 
@@ -195,6 +208,7 @@ export class Supervisor {
     slot.worker = null;
     // Its connections and sessions died with it: what it borrowed and held is free again.
     this.caps.leave(worker);
+    this.reverse?.service.onWorkerExit(worker);
     const how = signal !== null ? `was killed by ${signal}` : `exited with status ${code}`;
     const pid = worker.process.pid;
     if (this.stopping) {
@@ -234,6 +248,7 @@ export class Supervisor {
     if (this.slots.some((s) => s.worker !== null || s.restartTimer !== null)) return;
     this.finished = true;
     this.scrapes.close();
+    void this.reverse?.close();
     this.resolveDone(this.failed ? 1 : 0);
   }
 

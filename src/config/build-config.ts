@@ -2,11 +2,12 @@ import os from 'node:os';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ParsedArgv, OptionValue } from '../cli/argv-parser.js';
-import { DEFAULT_LIMITS, type Config, type OpsConfig, type ListenSpec, type PluginSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
+import { DEFAULT_LIMITS, type Config, type OpsConfig, type ReverseConfig, type ListenSpec, type PluginSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
 import { parseHostPort } from './host-port.js';
 import { checkOptionRange } from './option-ranges.js';
 import { FILE_SOURCE_TOKEN_PLUGINS, builtinName, parseUserModuleSpec } from '../plugins/plugin-names.js';
 import { TrustedProxies } from '../server/trusted-proxies.js';
+import { isValidReverseId, parseReverseTarget, REVERSE_PREFIX } from '../reverse/reverse-id.js';
 
 export interface BuildContext {
   /** Directory relative paths are resolved against (the caller's working directory). */
@@ -104,8 +105,15 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   } else if (tokenPluginName === null) {
     const text = positionals.shift();
     if (text === undefined) throw new UsageError('Too few arguments');
-    const { host, port } = parseHostPort(text, 'target');
-    target = { kind: 'tcp', host, port };
+    if (text.startsWith(REVERSE_PREFIX)) {
+      // `6080 reverse:ID`: every browser goes to the server that connected in as ID.
+      const id = parseReverseTarget(text);
+      if (id === null) throw new UsageError('Error parsing target: reverse:ID takes 1-64 letters, digits, ".", "_" or "-"');
+      target = { kind: 'reverse', id };
+    } else {
+      const { host, port } = parseHostPort(text, 'target');
+      target = { kind: 'tcp', host, port };
+    }
   }
   if (positionals.length > 0) throw new UsageError('Too many arguments');
 
@@ -184,6 +192,7 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       format: (str('log-format') ?? 'text') as 'text' | 'json',
     },
     ops: buildOpsConfig(opt, str, num, flag),
+    reverse: buildReverseConfig(list('reverse-listen'), num, flag, workers, target, tokenPluginName !== null),
     limits: {
       maxMessageBytes,
       handshakeTimeoutMs,
@@ -301,6 +310,50 @@ function buildOpsConfig(
     metricsPath,
     healthPath,
     drainTimeoutMs: Math.round(num('drain-timeout', 0) * 1000),
+  };
+}
+
+/**
+ * --reverse-listen and its limits (docs/reverse.md). Each listen is `[ADDR:]PORT[=ID]`. A
+ * `reverse:ID` target needs a reverse listener; the reverse options need --reverse-listen.
+ */
+function buildReverseConfig(
+  listens: string[],
+  num: (name: string, fallback: number) => number,
+  flag: (name: string) => boolean,
+  workers: number,
+  target: { kind: string } | null,
+  tokenPlugin: boolean,
+): ReverseConfig | null {
+  const idTimeout = num('reverse-id-timeout', 10);
+  const idleTimeout = num('reverse-idle-timeout', 3600);
+  const maxHeld = num('reverse-max-held', 1000);
+  const maxHeldPerIp = num('reverse-max-held-per-ip', 16);
+  if (listens.length === 0) {
+    if (target?.kind === 'reverse') throw new UsageError('You must use --reverse-listen to use a reverse:ID target');
+    if (flag('reverse-allow-any-id') || flag('reverse-tls')) throw new UsageError('You must use --reverse-listen to use --reverse-allow-any-id or --reverse-tls');
+    return null;
+  }
+  if (target !== null && target.kind !== 'reverse') throw new UsageError('--reverse-listen needs a token plugin or a reverse:ID target');
+  if (target === null && !tokenPlugin) throw new UsageError('--reverse-listen needs a token plugin or a reverse:ID target');
+  // TLS state cannot travel with a socket handed to a worker (the primary owns the listener).
+  if (flag('reverse-tls') && workers > 1) throw new UsageError('--reverse-tls cannot be used with --workers (yet): run the reverse listener behind a TLS terminator');
+  const listen = listens.map((text) => {
+    const eq = text.indexOf('=');
+    const address = eq === -1 ? text : text.slice(0, eq);
+    const fixedId = eq === -1 ? null : text.slice(eq + 1);
+    if (fixedId !== null && !isValidReverseId(fixedId)) throw new UsageError(`--reverse-listen ${address}=ID: the ID takes 1-64 letters, digits, ".", "_" or "-"`);
+    const { host, port } = parseHostPort(address, 'listen');
+    return { host, port, fixedId };
+  });
+  return {
+    listen,
+    allowAnyId: flag('reverse-allow-any-id'),
+    idTimeoutMs: seconds(idTimeout, 'reverse-id-timeout'),
+    idleTimeoutMs: Math.round(idleTimeout * 1000),
+    maxHeld,
+    maxHeldPerIp,
+    tls: flag('reverse-tls'),
   };
 }
 

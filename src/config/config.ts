@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The one configuration value. Every input (argv today; files and env later) is turned into a
  * `Config` once, validated once, frozen, and passed down. Nothing below cli/ reads argv or env.
@@ -11,8 +13,14 @@ export type ListenSpec =
   /** An already-listening socket handed to us: fd 0 for --inetd, 3.. for systemd LISTEN_FDS. */
   | { kind: 'fd'; fd: number; label: string };
 
-/** `label`, when set, is what logs show instead of the address (one built from a token). */
-export type TargetSpec = ({ kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string }) & { label?: string };
+/**
+ * `label`, when set, is what logs show instead of the address (one built from a token).
+ * `reverse` is a VNC server that connected in to --reverse-listen and named itself `id`
+ * (docs/reverse.md); it is never dialled.
+ */
+export type TargetSpec = ({ kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'reverse'; id: string }) & {
+  label?: string;
+};
 
 export type WrapMode = 'exit' | 'ignore' | 'respawn';
 export type SslVersion = 'default' | 'tlsv1_1' | 'tlsv1_2' | 'tlsv1_3';
@@ -124,11 +132,35 @@ export interface Config {
   /** Operations features (docs/operations.md); all off by default. */
   ops: OpsConfig;
   limits: Limits;
+  /** --reverse-listen: VNC servers that connect in (docs/reverse.md); null when off. */
+  reverse: ReverseConfig | null;
   /**
    * Processes serving the listener (--workers; docs/workers.md). 1 = this process alone; more
    * makes this process a supervisor of that many node:cluster workers.
    */
   workers: number;
+}
+
+export interface ReverseListen {
+  host: string;
+  port: number;
+  /** `PORT=ID`: every server connecting here is this ID and sends no ID string. */
+  fixedId: string | null;
+}
+
+export interface ReverseConfig {
+  listen: ReverseListen[];
+  /** --reverse-allow-any-id: IDs absent from the token source may register too. */
+  allowAnyId: boolean;
+  /** Time a server has to send its 250-byte ID string. */
+  idTimeoutMs: number;
+  /** A held server no browser asked for is closed after this long. 0 = never. */
+  idleTimeoutMs: number;
+  /** Held servers in total, and from one address; beyond it the connection is closed. */
+  maxHeld: number;
+  maxHeldPerIp: number;
+  /** --reverse-tls: the reverse listener speaks TLS with the --cert/--key of the main one. */
+  tls: boolean;
 }
 
 export interface OpsConfig {
@@ -167,7 +199,14 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 
 export function describeTarget(target: TargetSpec): string {
   if (target.label !== undefined) return target.label;
+  // A reverse ID is a credential: logs show a short hash of it, never the ID.
+  if (target.kind === 'reverse') return `reverse:#${shortIdHash(target.id)}`;
   return target.kind === 'unix' ? target.path : `${formatHost(target.host)}:${target.port}`;
+}
+
+/** The first 8 hex digits of SHA-256(id): enough to tell IDs apart in logs, not to recover one. */
+export function shortIdHash(id: string): string {
+  return createHash('sha256').update(id).digest('hex').slice(0, 8);
 }
 
 export function formatHost(host: string): string {

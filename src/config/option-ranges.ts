@@ -50,6 +50,11 @@ export const OPTION_RANGES: Readonly<Record<string, NumericRange>> = {
   'max-record-size': { min: 4 * KiB, max: 1024 * GiB, unit: 'bytes', off: 0 },
   'max-sessions-per-token': { min: 0, max: 10_000_000, unit: 'count' },
   'max-sessions-per-ip': { min: 0, max: 10_000_000, unit: 'count' },
+  'reverse-id-timeout': { min: 0.001, max: MAX_TIMER_SECONDS, unit: 'seconds' },
+  'reverse-idle-timeout': { min: 0, max: MAX_TIMER_SECONDS, unit: 'seconds' },
+  // Each held server is one open socket: past a million the file-descriptor limit comes first.
+  'reverse-max-held': { min: 1, max: 1_000_000, unit: 'count' },
+  'reverse-max-held-per-ip': { min: 1, max: 1_000_000, unit: 'count' },
 };
 
 function show(value: number, unit: NumericRange['unit']): string {

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SessionObserver, SessionSummary } from '../proxy/session-observer.js';
+import type { ReverseMetrics, ReverseRefusal } from '../reverse/reverse-registry.js';
 
 /** Bytes of sessions still open, summed at scrape time by whoever owns the session registry. */
 export type LiveBytes = () => { fromClient: number; toClient: number };
@@ -25,7 +26,7 @@ export function closeCodeLabel(code: number): string {
  * chunk: sessions are counted at open and close, bytes of open sessions are read at scrape
  * time from `liveBytes`, and bytes of closed sessions are added once from their summary.
  */
-export class Metrics {
+export class Metrics implements ReverseMetrics {
   readonly registry = new Registry();
   private readonly sessionsOpen: Gauge;
   private readonly sessionsTotal: Counter;
@@ -33,6 +34,10 @@ export class Metrics {
   private readonly targetConnectFailures: Counter;
   private readonly closeCodes: Counter<'code'>;
   private readonly handshakeSeconds: Histogram;
+  private readonly reverseHeld: Gauge;
+  private readonly reverseRegistrations: Counter;
+  private readonly reversePairings: Counter;
+  private readonly reverseRefusals: Counter<'reason'>;
   private closedFromClient = 0;
   private closedToClient = 0;
   private reportedFromClient = 0;
@@ -98,11 +103,45 @@ export class Metrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    // --reverse-listen (docs/reverse.md). Registered always, so dashboards see zeros, not gaps.
+    this.reverseHeld = new Gauge({ name: 'websockify_reverse_held', help: 'Reverse VNC servers connected in and waiting for a browser', registers });
+    this.reverseRegistrations = new Counter({
+      name: 'websockify_reverse_registrations_total',
+      help: 'Reverse VNC servers that registered an ID',
+      registers,
+    });
+    this.reversePairings = new Counter({
+      name: 'websockify_reverse_pairings_total',
+      help: 'Browsers bridged to a held reverse VNC server',
+      registers,
+    });
+    this.reverseRefusals = new Counter({
+      name: 'websockify_reverse_refusals_total',
+      help: 'Reverse servers closed (unknown_id, malformed_id, id_timeout, limit_total, limit_per_ip, idle_timeout, held_overflow, tls) and browsers refused (not_connected, busy)',
+      labelNames: ['reason'],
+      registers,
+    });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
   setLiveBytes(source: LiveBytes): void {
     this.liveBytes = source;
+  }
+
+  setHeld(count: number): void {
+    this.reverseHeld.set(count);
+  }
+
+  registered(): void {
+    this.reverseRegistrations.inc();
+  }
+
+  paired(): void {
+    this.reversePairings.inc();
+  }
+
+  refused(reason: ReverseRefusal): void {
+    this.reverseRefusals.inc({ reason });
   }
 
   handshakeFailed(reason: string): void {

@@ -113,6 +113,11 @@ export class AccessControl {
     await this.guard('auth', null, () => auth.authenticate(authRequest));
   }
 
+  /** The token plugin, for the reverse listener's check that an ID is in the token source. */
+  get tokenPlugin(): TokenPlugin | null {
+    return this.options.tokenPlugin;
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled([this.options.tokenPlugin?.close?.(), this.options.auth?.close?.()]);
   }
@@ -162,6 +167,7 @@ export function normalizeTarget(answer: unknown, token: string): TargetSpec | nu
     const a = answer as { kind?: unknown; host?: unknown; port?: unknown; path?: unknown; label?: unknown };
     if (a.kind === 'unix' && typeof a.path === 'string' && a.path !== '') target = { kind: 'unix', path: a.path };
     else if (a.kind === 'tcp') target = targetFromParts(a.host, a.port);
+    else if (a.kind === 'reverse') target = targetFromParts('reverse', (a as { id?: unknown }).id);
     if (target !== null && typeof a.label === 'string' && a.label !== '') target.label = a.label;
   }
   if (target === null) throw new PluginFailure('token plugin answered something that is not a target');

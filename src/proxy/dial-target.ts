@@ -17,6 +17,8 @@ export interface DialOptions {
   timeoutMs: number;
   /** Extra TLS client options (a private CA, for instance), supplied by the TLS module. */
   tlsOptions?: tls.ConnectionOptions;
+  /** A `reverse` target's server, already connected in and taken for this session (src/reverse). */
+  held?: net.Socket;
 }
 
 /**
@@ -25,6 +27,12 @@ export interface DialOptions {
  * Resolves with a connected socket, or rejects with TargetConnectError (close 1011).
  */
 export function dialTarget(target: TargetSpec, options: DialOptions): Promise<net.Socket> {
+  if (target.kind === 'reverse') {
+    // Nothing to dial: the server connected in (src/reverse). It may have gone since.
+    const held = options.held;
+    if (held && !held.destroyed) return Promise.resolve(held);
+    return Promise.reject(new TargetConnectError(`Failed to connect to ${describeTarget(target)}: the reverse server went away`));
+  }
   return new Promise((resolve, reject) => {
     let socket: net.Socket;
     const label = describeTarget(target);

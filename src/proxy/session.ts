@@ -35,6 +35,8 @@ export interface SessionStart {
   acceptedAt?: number;
   /** Bytes written to the target before any client data (--send-proxy-v2 header). */
   preamble?: Buffer;
+  /** The held server of a `reverse` target (src/reverse), used instead of a dial. */
+  heldSocket?: net.Socket;
   /** Gives back the admission (per-token/per-IP counts) once the session ends. */
   release?: () => void;
 }
@@ -124,6 +126,7 @@ export class Session implements LiveSession, BridgeHost {
       tls: config.targetTls,
       timeoutMs: config.limits.connectTimeoutMs,
       tlsOptions: ctx.targetTlsOptions,
+      ...(start.heldSocket ? { held: start.heldSocket } : {}),
     });
     // Never leave a rejection unhandled if the upgrade fails before we await it.
     dialing.catch(() => undefined);

@@ -19,6 +19,8 @@ import { resolveClientAddress } from './client-address.js';
 import { buildProxyV2Header, proxiedPeerOf, proxyHeaderWithoutSource, withProxyProtocol } from './proxy-protocol.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import type { ObserverFactory } from './session-features.js';
+import { pairReverse, type ReverseBroker } from '../reverse/reverse-pairing.js';
+import type { ReverseMetrics } from '../reverse/reverse-registry.js';
 
 export interface ServerParts {
   /** Token plugin, auth checks and session caps, built at startup (loadAccessControl). */
@@ -32,6 +34,9 @@ export interface ServerParts {
   opsHandler?: (req: IncomingMessage, res: import('node:http').ServerResponse) => boolean;
   /** Counts refused upgrades by reason (metrics). */
   onHandshakeFailure?: (reason: string) => void;
+  /** --reverse-listen: where `reverse:<ID>` targets take their held server (src/reverse). */
+  reverse?: ReverseBroker;
+  reverseMetrics?: ReverseMetrics | null;
 }
 
 /**
@@ -127,10 +132,12 @@ export class WebsockifyServer {
           access,
           currentTarget: () => this.dynamicTarget,
         })
+          .then((admission) => pairReverse(admission, parts.reverse, log, parts.reverseMetrics))
           .then(
             (admission) => {
               if (socket.destroyed) {
                 admission.release();
+                admission.heldSocket?.destroy();
                 return;
               }
               clearDeadline(socket);
@@ -150,9 +157,11 @@ export class WebsockifyServer {
                   ...(info ? { acceptedAt: info.acceptedAt } : {}),
                   ...(config.ops.sendProxyV2 ? { preamble: this.proxyV2For(raw, clientAddress) } : {}),
                   release: admission.release,
+                  ...(admission.heldSocket ? { heldSocket: admission.heldSocket } : {}),
                 });
               } catch (err) {
                 admission.release();
+                admission.heldSocket?.destroy();
                 throw err;
               }
               if (!session.isEnded) this.registry.addSession(session);

@@ -185,7 +185,7 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
       if (this.stopping || run !== this.spawnCount) return;
       const t = this.target();
       if (t) {
-        this.logger.info(`wrapped program listening on ${t.kind === 'unix' ? t.path : `${t.host}:${t.port}`}`);
+        this.logger.info(`wrapped program listening on ${t.kind === 'unix' ? t.path : t.kind === 'tcp' ? `${t.host}:${t.port}` : ''}`);
         this.runtime.onTarget?.(t);
         return;
       }

@@ -1,4 +1,5 @@
 import type { TargetSpec } from '../../config/config.js';
+import { parseReverseTarget, REVERSE_PREFIX } from '../../reverse/reverse-id.js';
 
 /** The prefix the reference's lookups use for Unix-socket targets (`('unix_socket', path)`). */
 export const UNIX_SOCKET_PREFIX = 'unix_socket:';
@@ -12,6 +13,7 @@ export const UNIX_SOCKET_PREFIX = 'unix_socket:';
  *   `rsplit(':', 1)`, so `::1:5900` is host `::1`. Brackets around the host are removed, so
  *   `[::1]:5900` works too (the reference keeps them and the connect fails).
  * - The port must be a decimal integer in 1..65535.
+ * - `reverse:<ID>` is a VNC server that connected in with that ID (docs/reverse.md).
  *
  * Returns null for text that is not a target; callers decide whether that is a syntax error
  * (token files) or a plugin failure (APIs).
@@ -22,14 +24,29 @@ export function parseTarget(text: string): TargetSpec | null {
     const socketPath = value.slice(UNIX_SOCKET_PREFIX.length).trim();
     return socketPath === '' || socketPath.includes('\0') ? null : { kind: 'unix', path: socketPath };
   }
+  if (value.startsWith(REVERSE_PREFIX)) {
+    const id = parseReverseTarget(value);
+    return id === null ? null : { kind: 'reverse', id };
+  }
   const colon = value.lastIndexOf(':');
   if (colon <= 0) return null;
   return targetFromParts(value.slice(0, colon), value.slice(colon + 1));
 }
 
-/** host and port given separately (JSON bodies, JWT claims). `host` `unix_socket` means port is a path. */
+/**
+ * host and port given separately (JSON bodies, JWT claims). `host` `unix_socket` means port is a
+ * path; `host` `reverse` means port is a reverse ID, and so does a `host` of `reverse:<ID>` alone.
+ */
 export function targetFromParts(hostValue: unknown, portValue: unknown): TargetSpec | null {
   if (typeof hostValue !== 'string') return null;
+  if (hostValue === 'reverse') {
+    const id = typeof portValue === 'string' || typeof portValue === 'number' ? parseReverseTarget(`${REVERSE_PREFIX}${portValue}`) : null;
+    return id === null ? null : { kind: 'reverse', id };
+  }
+  if (hostValue.startsWith(REVERSE_PREFIX) && (portValue === undefined || portValue === null)) {
+    const id = parseReverseTarget(hostValue);
+    return id === null ? null : { kind: 'reverse', id };
+  }
   if (hostValue === 'unix_socket') {
     return typeof portValue === 'string' && portValue !== '' && !portValue.includes('\0') ? { kind: 'unix', path: portValue } : null;
   }

@@ -19,6 +19,10 @@ export class ReadOnlyTokenFile implements TokenPlugin {
   async lookup(token: string): Promise<TargetSpec | null> {
     return this.store.get(token);
   }
+
+  async hasReverseId(id: string): Promise<boolean> {
+    return this.store.hasReverseId(id);
+  }
 }
 
 export async function openStore(plugin: string, source: string | null, context: PluginContext): Promise<TokenFileStore> {

@@ -32,6 +32,12 @@ export class TokenFileStore {
     return this.merged.get(token) ?? null;
   }
 
+  /** Whether some token's target is `reverse:<id>`. */
+  hasReverseId(id: string): boolean {
+    for (const target of this.merged.values()) if (target.kind === 'reverse' && target.id === id) return true;
+    return false;
+  }
+
   get size(): number {
     return this.merged.size;
   }

@@ -26,4 +26,14 @@ export class TokenFile implements TokenPlugin {
     }
     return this.store.get(token);
   }
+
+  /** Edits to the source count at once, as for lookups; an unreadable source allows nothing. */
+  async hasReverseId(id: string): Promise<boolean> {
+    try {
+      await this.store.refresh();
+    } catch {
+      return false;
+    }
+    return this.store.hasReverseId(id);
+  }
 }

@@ -9,6 +9,12 @@ import type { PluginContext } from '../plugin-context.js';
  */
 export interface TokenPlugin {
   lookup(token: string): Promise<TargetSpec | null>;
+  /**
+   * Whether some token's target is `reverse:<id>` (docs/reverse.md): only such IDs may register
+   * on --reverse-listen. A plugin that cannot list its targets leaves it out, and then
+   * --reverse-listen needs --reverse-allow-any-id.
+   */
+  hasReverseId?(id: string): Promise<boolean>;
   /** Release connections, watchers, timers. */
   close?(): Promise<void>;
 }

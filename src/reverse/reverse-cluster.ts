@@ -1,0 +1,111 @@
+import type { Worker } from 'node:cluster';
+import net from 'node:net';
+import type { Logger } from '../log/logger.js';
+import type { BrokerAnswer, ReverseBroker } from './reverse-pairing.js';
+import type { ReverseRegistry } from './reverse-registry.js';
+
+/**
+ * --reverse-listen under --workers (docs/reverse.md, "With --workers"). The primary alone owns
+ * the reverse listener and the registry, so a server and a browser that reach different
+ * processes still meet: the worker holding the browser asks the primary for the ID, and the
+ * primary answers with the socket itself (a node:cluster message with a handle) and the bytes
+ * it read while holding it. When that session ends the worker says so, and the ID stops being
+ * busy; a worker that dies gives back every ID it held.
+ */
+
+export type ReverseToPrimary = { wsfy: 'reverse-take'; seq: number; id: string } | { wsfy: 'reverse-ended'; id: string };
+export type ReverseToWorker = { wsfy: 'reverse-taken'; seq: number; ok: boolean; reason?: 'not_connected' | 'busy'; early?: string };
+
+/** How long a worker waits for the primary's answer before refusing the browser (503). */
+const TAKE_TIMEOUT_MS = 5_000;
+
+/** The worker's broker: asks the primary. */
+export class WorkerReverseBroker implements ReverseBroker {
+  private seq = 0;
+  private readonly waiting = new Map<number, (answer: BrokerAnswer) => void>();
+
+  constructor(private readonly send: (message: ReverseToPrimary) => boolean) {}
+
+  take(id: string): Promise<BrokerAnswer> {
+    return new Promise((resolve) => {
+      const seq = ++this.seq;
+      const timer = setTimeout(() => settle({ ok: false, reason: 'not_connected' }), TAKE_TIMEOUT_MS);
+      const settle = (answer: BrokerAnswer): void => {
+        clearTimeout(timer);
+        this.waiting.delete(seq);
+        if (answer.ok) answer.socket.once('close', () => this.send({ wsfy: 'reverse-ended', id }));
+        resolve(answer);
+      };
+      this.waiting.set(seq, settle);
+      if (!this.send({ wsfy: 'reverse-take', seq, id })) settle({ ok: false, reason: 'not_connected' });
+    });
+  }
+
+  /** The primary's answer, with the socket handle when `ok`. */
+  answer(message: ReverseToWorker, handle: unknown, logger: Logger): void {
+    const settle = this.waiting.get(message.seq);
+    const socket = handle instanceof net.Socket ? handle : null;
+    if (!settle) {
+      // Came after we gave up: nobody will bridge it; the primary already forgot it.
+      socket?.destroy();
+      if (message.ok) logger.info('reverse server arrived after the browser gave up: closed');
+      return;
+    }
+    if (!message.ok || socket === null) {
+      socket?.destroy();
+      settle({ ok: false, reason: message.reason ?? 'not_connected' });
+      return;
+    }
+    if (message.early) socket.unshift(Buffer.from(message.early, 'base64'));
+    settle({ ok: true, socket });
+  }
+}
+
+/** The primary's side: one instance for all workers. */
+export class PrimaryReverseService {
+  /** IDs with a session in each worker, given back when the worker exits. */
+  private readonly pairedBy = new Map<Worker, string[]>();
+
+  constructor(
+    private readonly registry: ReverseRegistry,
+    private readonly logger: Logger,
+  ) {}
+
+  onMessage(worker: Worker, message: ReverseToPrimary): void {
+    if (message.wsfy === 'reverse-ended') {
+      const ids = this.pairedBy.get(worker) ?? [];
+      const at = ids.indexOf(message.id);
+      if (at !== -1) {
+        ids.splice(at, 1);
+        this.registry.unmarkPaired(message.id);
+      }
+      return;
+    }
+    const taken = this.registry.take(message.id);
+    if (!worker.isConnected()) {
+      if (taken.ok) taken.socket.destroy();
+      return;
+    }
+    if (!taken.ok) {
+      worker.send({ wsfy: 'reverse-taken', seq: message.seq, ok: false, reason: taken.reason } satisfies ReverseToWorker);
+      return;
+    }
+    this.registry.markPaired(message.id);
+    const ids = this.pairedBy.get(worker) ?? [];
+    ids.push(message.id);
+    this.pairedBy.set(worker, ids);
+    const answer: ReverseToWorker = { wsfy: 'reverse-taken', seq: message.seq, ok: true, ...(taken.early.length > 0 ? { early: taken.early.toString('base64') } : {}) };
+    // keepOpen false: once sent, the primary's copy is closed; the worker owns the connection.
+    worker.send(answer, taken.socket, (err) => {
+      if (err) {
+        this.logger.info(`reverse server could not be handed to a worker: ${err.message}`);
+        taken.socket.destroy();
+      }
+    });
+  }
+
+  onWorkerExit(worker: Worker): void {
+    for (const id of this.pairedBy.get(worker) ?? []) this.registry.unmarkPaired(id);
+    this.pairedBy.delete(worker);
+  }
+}
