@@ -64,6 +64,7 @@ export interface ClientResult {
   /** Latency samples summary in microseconds. */
   p50Us?: number;
   p99Us?: number;
+  p999Us?: number;
   meanUs?: number;
   samples?: number;
   messages?: number;

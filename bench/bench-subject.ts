@@ -2,7 +2,7 @@
 // websockify (the reference), two npm websockify ports (the Node peers, bench/node-peer.ts) and the
 // plain Node TCP relay (the floor).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { BenchConnection } from './bench-connection.js';
@@ -57,7 +57,7 @@ export class Subject {
     if (name === 'ours' || name === 'ours-w2') {
       command = process.execPath;
       const workers = name === 'ours-w2' ? ['--workers', '2'] : [];
-      args = [...options.oursNodeArgs, options.oursEntry, ...workers, '127.0.0.1:0', `127.0.0.1:${targetPort}`];
+      args = [...launcherNodeFlags(options.oursEntry), ...options.oursNodeArgs, options.oursEntry, ...workers, '127.0.0.1:0', `127.0.0.1:${targetPort}`];
     } else if (name === 'python') {
       fixedPort = await freePort();
       command = PYTHON_WEBSOCKIFY;
@@ -250,4 +250,14 @@ export function ensurePythonWebsockify(log: (line: string) => void): string | nu
 export function pythonWebsockifyVersion(): string {
   const query = spawnSync('dpkg-query', ['-W', '-f=${Version}', 'websockify'], { encoding: 'utf8' });
   return query.status === 0 ? query.stdout.trim() : 'unknown';
+}
+
+/**
+ * The Node flags our launchers pass (the CLI's `#!/usr/bin/env -S node FLAGS` line, which ./run
+ * and the container repeat), so the bench measures the proxy as users start it.
+ */
+export function launcherNodeFlags(entry: string): string[] {
+  const first = readFileSync(entry, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S node (.+)$/.exec(first);
+  return match ? (match[1] as string).trim().split(/\s+/) : [];
 }

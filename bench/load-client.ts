@@ -136,6 +136,7 @@ async function runLatency(job: Extract<ClientJob, { kind: 'latency' }>): Promise
     ...(samples.length === 0 ? { error: 'no echo received' } : {}),
     p50Us: percentile(sorted, 50),
     p99Us: percentile(sorted, 99),
+    p999Us: percentile(sorted, 99.9),
     meanUs,
     samples: samples.length,
     capped: wasCapped,

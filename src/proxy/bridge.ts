@@ -3,7 +3,7 @@ import type { WebSocket } from 'ws';
 import type { WireMode } from './handshake.js';
 import type { SessionObserver } from './session-observer.js';
 import { attachClientFrameReader, type ClientDataSink } from './client-frame-reader.js';
-import { countTurnBytes, lightSessionActive, type TurnAccount } from './fair-turns.js';
+import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } from './fair-turns.js';
 
 export type ClosedBy = 'client' | 'target' | 'server';
 
@@ -23,6 +23,8 @@ export interface BridgeHost {
 }
 
 const BINARY = { binary: true } as const;
+/** Below this a turn's first write is not corked (interactive traffic); above, batches pay off. */
+const STRAIGHT_WRITE_BYTES = 16 * 1024;
 const TEXT = { binary: false } as const;
 
 /** Close codes ws sends for its receive-side errors (ws lib/receiver.js error codes). */
@@ -99,6 +101,9 @@ export class Bridge implements ClientDataSink, TurnAccount {
   targetCorked = false;
   /** The client's socket is corked until the end of this event-loop turn (see onTargetData). */
   clientCorked = false;
+  /** The last turn in which bytes were written to the target / the client (see onClientData). */
+  private targetWriteTurn = -1;
+  private clientWriteTurn = -1;
   /** @internal TurnAccount (fair-turns.ts): this session's share of the current turn. */
   turnSeen = -1;
   /** @internal TurnAccount */
@@ -199,7 +204,12 @@ export class Bridge implements ClientDataSink, TurnAccount {
     if (bytes.length === 0) return;
     countTurnBytes(this, bytes.length);
     const target = this.target;
-    if (!this.targetCorked) {
+    // A small first write of a turn goes straight out: a console's keystroke or an echo is the
+    // only write of its turn, and corking it cost a timer object, a writev and a loop phase of
+    // delay. Bulk reads (and a second write in the same turn) start a batch as before.
+    const turn = currentTurn();
+    if (this.targetWriteTurn !== turn && bytes.length < STRAIGHT_WRITE_BYTES) this.targetWriteTurn = turn;
+    else if (!this.targetCorked) {
       this.targetCorked = true;
       target.cork();
       setImmediate(uncorkTarget, this);
@@ -230,7 +240,10 @@ export class Bridge implements ClientDataSink, TurnAccount {
     // with a writev per frame, 1,248-1,330 MiB/s at 0.68-0.71 ms/MiB with one per turn. Frames
     // keep their order and the close frame queues behind them; ws's end() flushes the cork.
     // ws keeps its socket in `_socket` (ws 8); without it, frames simply go out one by one.
-    if (!this.clientCorked) {
+    // As above, a small first frame of a turn goes straight out; a batch starts otherwise.
+    const turn = currentTurn();
+    if (this.clientWriteTurn !== turn && chunk.length < STRAIGHT_WRITE_BYTES) this.clientWriteTurn = turn;
+    else if (!this.clientCorked) {
       const socket = (ws as unknown as { _socket?: net.Socket })._socket;
       if (socket !== undefined) {
         this.clientCorked = true;

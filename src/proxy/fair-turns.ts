@@ -59,6 +59,11 @@ export function countTurnBytes(account: TurnAccount, bytes: number): boolean {
   return true;
 }
 
+/** The number of the current turn (advances in the check phase of a turn in which data moved). */
+export function currentTurn(): number {
+  return turn;
+}
+
 /** True while a light session moved data this turn or the last: heavy sessions should yield. */
 export function lightSessionActive(): boolean {
   return activeThisTurn > heavyThisTurn || lightLastTurn > 0;
