@@ -167,7 +167,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'time allowed from accept to a complete request (default 10)',
+    help: 'time allowed from accept to a complete request, and for each later request on a keep-alive connection from its first byte (default 10)',
+  },
+  {
+    long: 'keepalive-timeout',
+    group: 'limits',
+    kind: 'number',
+    metavar: 'SECONDS',
+    ours: true,
+    help: 'close a keep-alive connection idle this long between requests (default 5)',
   },
   {
     long: 'max-header-size',
@@ -193,6 +201,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     metavar: 'COUNT',
     ours: true,
     help: 'most open client connections; beyond it 503 (default 20000, 0 = no cap)',
+  },
+  {
+    long: 'max-connections-per-ip',
+    group: 'limits',
+    kind: 'int',
+    metavar: 'COUNT',
+    ours: true,
+    help: 'most open connections from one client address, counted from accept; beyond it closed (default 256, 0 = no cap; loopback and --trust-proxy peers exempt)',
   },
   {
     long: 'buffer-size',

@@ -192,6 +192,8 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       maxUriBytes: Math.min(DEFAULT_LIMITS.maxUriBytes, Math.floor(maxHeaderBytes / 2)),
       connectTimeoutMs,
       maxConnections,
+      maxConnectionsPerIp: num('max-connections-per-ip', DEFAULT_LIMITS.maxConnectionsPerIp),
+      keepAliveTimeoutMs: seconds(num('keepalive-timeout', DEFAULT_LIMITS.keepAliveTimeoutMs / 1000), 'keepalive-timeout'),
       bufferHighWaterBytes,
       shutdownTimeoutMs: seconds(num('shutdown-timeout', DEFAULT_LIMITS.shutdownTimeoutMs / 1000), 'shutdown-timeout'),
       maxSessionsPerToken,

@@ -60,7 +60,10 @@ export interface PluginSpec {
 export interface Limits {
   /** Largest WebSocket message accepted from a client, in bytes (close 1009 beyond). */
   maxMessageBytes: number;
-  /** From accept to a complete upgrade request; slowloris protection. */
+  /**
+   * Slowloris protection: from accept to a complete first request, and from the first byte of
+   * every later request on a keep-alive connection to its end (headers and body).
+   */
   handshakeTimeoutMs: number;
   /** Total size of the request line plus headers (431 beyond; 414 for the URI alone). */
   maxHeaderBytes: number;
@@ -69,6 +72,10 @@ export interface Limits {
   connectTimeoutMs: number;
   /** Open client connections (HTTP and WebSocket together); 503 beyond. 0 = no cap. */
   maxConnections: number;
+  /** Open connections from one client address, counted from accept; closed beyond. 0 = no cap. */
+  maxConnectionsPerIp: number;
+  /** An idle keep-alive connection (between a response and the next request) is closed after this. */
+  keepAliveTimeoutMs: number;
   /** Bytes queued towards one side before the other side is paused. */
   bufferHighWaterBytes: number;
   /** How long SIGTERM/SIGINT waits for queued bytes after sending 1001. */
@@ -158,6 +165,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxUriBytes: 8 * 1024,
   connectTimeoutMs: 10_000,
   maxConnections: 20_000,
+  maxConnectionsPerIp: 256,
+  keepAliveTimeoutMs: 5_000,
   bufferHighWaterBytes: 1024 * 1024,
   shutdownTimeoutMs: 5_000,
   maxSessionsPerToken: 0,

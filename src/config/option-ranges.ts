@@ -33,6 +33,8 @@ export const OPTION_RANGES: Readonly<Record<string, NumericRange>> = {
   heartbeat: { min: 0, max: MAX_TIMER_SECONDS, unit: 'seconds' },
   'heartbeat-timeout': { min: 0, max: MAX_TIMER_SECONDS, unit: 'seconds' },
   'handshake-timeout': { min: 0.001, max: MAX_TIMER_SECONDS, unit: 'seconds' },
+  // 0 would mean no idle limit in node:http; an idle keep-alive connection always has one.
+  'keepalive-timeout': { min: 0.001, max: MAX_TIMER_SECONDS, unit: 'seconds' },
   'connect-timeout': { min: 0.001, max: MAX_TIMER_SECONDS, unit: 'seconds' },
   'drain-timeout': { min: 0, max: MAX_TIMER_SECONDS, unit: 'seconds' },
   'shutdown-timeout': { min: 0.001, max: MAX_TIMER_SECONDS, unit: 'seconds' },
@@ -44,6 +46,7 @@ export const OPTION_RANGES: Readonly<Record<string, NumericRange>> = {
   'max-header-size': { min: KiB, max: MiB, unit: 'bytes' },
   'max-headers': { min: 8, max: 10_000, unit: 'count' },
   'max-connections': { min: 0, max: 10_000_000, unit: 'count' },
+  'max-connections-per-ip': { min: 0, max: 10_000_000, unit: 'count' },
   // The pause threshold for one session's queue: past 256 MiB one slow client could hold the
   // memory of thousands of well-behaved ones.
   'buffer-size': { min: KiB, max: 256 * MiB, unit: 'bytes' },

@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import { writeRawHttpError } from '../http/error-response.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import type { ConnectionsPerAddress } from './address-cap.js';
 import { proxiedPeerOf } from './proxy-protocol.js';
 
 /**
@@ -24,6 +25,10 @@ export interface FrontDoorOptions {
   onRejected?: (reason: string) => void;
   /** Address to show for clients of a unix listener (the reference shows the socket path). */
   unixLabel?: string;
+  /** --max-connections-per-ip for this process (see address-cap.ts). */
+  perAddress?: ConnectionsPerAddress;
+  /** A TCP peer listed in --trust-proxy: its connections carry many clients, so it is not capped per address. */
+  isTrustedPeer?: (address: string) => boolean;
 }
 
 export interface ConnectionInfo {
@@ -71,9 +76,28 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
   return function acceptConnection(socket: net.Socket): void {
     const id = registry.allocateId();
     // With --proxy-protocol the balancer's header names the client (read before we get here).
-    const client = proxiedPeerOf(socket)?.address ?? socket.remoteAddress ?? options.unixLabel ?? 'unix';
+    const proxied = proxiedPeerOf(socket)?.address;
+    const client = proxied ?? socket.remoteAddress ?? options.unixLabel ?? 'unix';
     const logger = options.logger.child({ client, session: id });
     socket.on('error', (err: NodeJS.ErrnoException) => logger.debug(`client socket error: ${err.code ?? err.message}`));
+
+    // Per address, from accept, by the client address a PROXY header gave or else the TCP peer;
+    // not for unix peers (no address), a trusted proxy or a loopback peer (a reverse proxy on
+    // this host): all their clients share one address, and are capped per session instead.
+    const perAddress = options.perAddress;
+    const peer = socket.remoteAddress;
+    const capped = perAddress !== undefined && (proxied !== undefined || (peer !== undefined && !isLoopback(peer) && !options.isTrustedPeer?.(peer)));
+    if (capped) {
+      if (!perAddress.tryAdd(client)) {
+        if (perAddress.shouldLog(client)) {
+          logger.warn(`connection refused: limit of ${perAddress.perProcessCap} open connections from this address reached (--max-connections-per-ip)`);
+        }
+        options.onRejected?.('address_capacity');
+        socket.destroy();
+        return;
+      }
+      socket.once('close', () => perAddress.release(client));
+    }
 
     const admitted = registry.admit(limits.maxConnections);
     if (admitted === true) openConnection(socket, id, client, logger);
@@ -138,4 +162,9 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
       socket.resume();
     });
   }
+}
+
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
+export function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }

@@ -10,6 +10,9 @@ import { tlsHandshakeFailed } from '../tls/wrap-tls-socket.js';
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
+/** How often node:http looks for requests past their deadline (so a deadline fires up to this late). */
+const PER_REQUEST_CHECK_MS = 500;
+
 /** Methods the reference answers with 405 (master); any other method gets 501. */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -41,10 +44,19 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     maxHeaderSize: limits.maxHeaderBytes,
     requestTimeout: limits.handshakeTimeoutMs,
     headersTimeout: limits.handshakeTimeoutMs,
-    keepAliveTimeout: 5_000,
-    connectionsCheckingInterval: 1_000,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: PER_REQUEST_CHECK_MS,
     noDelay: true,
   });
+  // The front door hands sockets to this server; it never listen()s. node:http starts the timer
+  // that enforces headersTimeout and requestTimeout on 'listening', so without this a request
+  // after the first on a keep-alive connection had no deadline: a byte every few seconds held
+  // the connection (and a --max-connections slot) forever. With it, every request, first or
+  // later, must be complete (headers and body) within --handshake-timeout of its first byte,
+  // checked every PER_REQUEST_CHECK_MS, and ends with 408 (clientError ERR_HTTP_REQUEST_TIMEOUT).
+  // The idle time between requests is keepAliveTimeout (--keepalive-timeout); the time before
+  // the first byte is the front door's own deadline.
+  server.emit('listening');
   // node:http silently drops headers past maxHeadersCount (the ws CVE-2024-37890 shape), so
   // allow one more than the limit and refuse when that one is present.
   server.maxHeadersCount = limits.maxHeaderCount + 1;

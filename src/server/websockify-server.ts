@@ -18,6 +18,7 @@ import { openListener, type OpenedListener } from './listener.js';
 import { resolveClientAddress } from './client-address.js';
 import { buildProxyV2Header, proxiedPeerOf, proxyHeaderWithoutSource, withProxyProtocol } from './proxy-protocol.js';
 import { TrustedProxies } from './trusted-proxies.js';
+import { ConnectionsPerAddress } from './address-cap.js';
 import type { ObserverFactory } from './session-features.js';
 
 export interface ServerParts {
@@ -190,6 +191,8 @@ export class WebsockifyServer {
       ...(parts.tls ? { tls: parts.tls } : {}),
       ...(config.listen.kind === 'unix' ? { unixLabel: config.listen.path } : {}),
       ...(parts.onHandshakeFailure ? { onRejected: parts.onHandshakeFailure } : {}),
+      perAddress: ConnectionsPerAddress.forProcess(config.limits.maxConnectionsPerIp, config.workers),
+      isTrustedPeer: (address) => this.trusted.isTrusted(address),
     });
     if (config.ops.proxyProtocol) {
       frontDoor = withProxyProtocol(
