@@ -90,7 +90,9 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
     if (capped) {
       if (!perAddress.tryAdd(client)) {
         if (perAddress.shouldLog(client)) {
-          logger.warn(`connection refused: limit of ${perAddress.perProcessCap} open connections from this address reached (--max-connections-per-ip)`);
+          logger.warn(`connection refused: limit of ${perAddress.perProcessCap} open connections from this address reached (--max-connections-per-ip)`, {
+            code: 'WSFY_ERR_CAPACITY',
+          });
         }
         options.onRejected?.('address_capacity');
         socket.destroy();
@@ -109,7 +111,7 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
   };
 
   function refuseConnection(socket: net.Socket, logger: Logger): void {
-    logger.warn(`connection refused: limit of ${limits.maxConnections} open connections reached`);
+    logger.warn(`connection refused: limit of ${limits.maxConnections} open connections reached`, { code: 'WSFY_ERR_CAPACITY' });
     options.onRejected?.('capacity');
     writeRawHttpError(socket, 503, 'Service Unavailable: too many connections', { 'Retry-After': '1' });
   }
@@ -121,7 +123,7 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
     const info: ConnectionInfo = { id, client, logger, secure: false, raw: socket, deadline: null, acceptedAt: Date.now() };
     info.deadline = setTimeout(() => {
       info.deadline = null;
-      logger.info(`handshake timed out after ${limits.handshakeTimeoutMs / 1000}s`);
+      logger.info(`handshake timed out after ${limits.handshakeTimeoutMs / 1000}s`, { code: 'WSFY_ERR_REQUEST_TIMEOUT' });
       options.onRejected?.('handshake_timeout');
       socket.destroy();
     }, limits.handshakeTimeoutMs);

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/config.js';
+import { HttpRejection } from '../errors.js';
 import { sendHttpError, writeRawHttpError } from '../http/error-response.js';
 import type { Logger } from '../log/logger.js';
 import { redactPath } from '../log/redact.js';
@@ -61,9 +62,9 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
   // allow one more than the limit and refuse when that one is present.
   server.maxHeadersCount = limits.maxHeaderCount + 1;
 
-  const rejectOversized = (req: IncomingMessage): [number, string] | null => {
-    if ((req.url ?? '').length > limits.maxUriBytes) return [414, 'URI Too Long'];
-    if (req.rawHeaders.length / 2 > limits.maxHeaderCount) return [431, 'Too many headers'];
+  const rejectOversized = (req: IncomingMessage): HttpRejection | null => {
+    if ((req.url ?? '').length > limits.maxUriBytes) return new HttpRejection('WSFY_ERR_URI_TOO_LONG', 414, 'URI Too Long');
+    if (req.rawHeaders.length / 2 > limits.maxHeaderCount) return new HttpRejection('WSFY_ERR_HEADERS_TOO_LARGE', 431, 'Too many headers');
     return null;
   };
 
@@ -73,9 +74,9 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     const log = loggerFor(req.socket);
     const oversized = rejectOversized(req);
     if (oversized) {
-      log.info(`bad request: ${oversized[0]} ${oversized[1]}`);
-      options.onRejected?.(oversized[0] === 414 ? 'uri_too_long' : 'too_many_headers');
-      sendHttpError(res, oversized[0], oversized[1]);
+      log.info(`bad request: ${oversized.httpStatus} ${oversized.message}`, { code: oversized.code });
+      options.onRejected?.(oversized.httpStatus === 414 ? 'uri_too_long' : 'headers_too_large');
+      sendHttpError(res, oversized.httpStatus ?? 400, oversized.message);
       return;
     }
     // Page links carry secrets too (vnc.html?password=...): mask them as the upgrade path is.
@@ -90,8 +91,9 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     }
     const method = req.method ?? '';
     if (!KNOWN_METHODS.has(method)) {
-      log.info(`code 501, message Unsupported method ('${method}')`);
-      sendHttpError(res, 501, `Unsupported method ('${method}')`);
+      const refusal = unsupportedMethod(method);
+      log.info(`code 501, message ${refusal.message}`, { code: refusal.code });
+      sendHttpError(res, 501, refusal.message);
       return;
     }
     if (options.opsHandler?.(req, res)) return;
@@ -108,9 +110,9 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     const log = loggerFor(socket);
     const oversized = rejectOversized(req);
     if (oversized) {
-      log.info(`bad request: ${oversized[0]} ${oversized[1]}`);
-      options.onRejected?.(oversized[0] === 414 ? 'uri_too_long' : 'too_many_headers');
-      writeRawHttpError(socket, oversized[0], oversized[1]);
+      log.info(`bad request: ${oversized.httpStatus} ${oversized.message}`, { code: oversized.code });
+      options.onRejected?.(oversized.httpStatus === 414 ? 'uri_too_long' : 'headers_too_large');
+      writeRawHttpError(socket, oversized.httpStatus ?? 400, oversized.message);
       return;
     }
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
@@ -123,8 +125,9 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
   });
 
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    loggerFor(socket).info("code 501, message Unsupported method ('CONNECT')");
-    writeRawHttpError(socket, 501, "Unsupported method ('CONNECT')");
+    const refusal = unsupportedMethod('CONNECT');
+    loggerFor(socket).info(`code 501, message ${refusal.message}`, { code: refusal.code });
+    writeRawHttpError(socket, 501, refusal.message);
   });
 
   /**
@@ -149,10 +152,11 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
       socket.destroy();
       return;
     }
-    const [status, message] = clientErrorStatus(err.code, err.rawPacket);
-    loggerFor(socket).info(`bad request: ${status} ${message}`, { reason: err.code });
+    const refusal = clientErrorRefusal(err.code, err.rawPacket);
+    const status = refusal.httpStatus ?? 400;
+    loggerFor(socket).info(`bad request: ${status} ${refusal.message}`, { reason: err.code, code: refusal.code });
     options.onRejected?.(status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'bad_request');
-    writeRawHttpError(socket, status, message);
+    writeRawHttpError(socket, status, refusal.message);
   });
 
   return server;
@@ -161,19 +165,25 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
 /** A well-formed request line (`METHOD target HTTP/x.y`) with a method we do not know. */
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) \S+ HTTP\/\d\.\d\r?$/;
 
-function clientErrorStatus(code: string | undefined, rawPacket: Buffer | undefined): [number, string] {
+/** The reference's 501 for a method it does not serve. */
+function unsupportedMethod(method: string): HttpRejection {
+  return new HttpRejection('WSFY_ERR_NOT_IMPLEMENTED', 501, `Unsupported method ('${method}')`);
+}
+
+/** What node:http's parser error becomes: each refusal a typed error with its status. */
+function clientErrorRefusal(code: string | undefined, rawPacket: Buffer | undefined): HttpRejection {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
-      return [431, 'Request Header Fields Too Large'];
+      return new HttpRejection('WSFY_ERR_HEADERS_TOO_LARGE', 431, 'Request Header Fields Too Large');
     case 'HPE_INVALID_METHOD': {
       const line = (rawPacket ?? Buffer.alloc(0)).subarray(0, 256).toString('latin1').split('\n')[0] ?? '';
       const method = REQUEST_LINE.exec(line)?.[1];
       // The reference answers 501 to an unknown method and 400 to a malformed request line.
-      return method ? [501, `Unsupported method ('${method}')`] : [400, 'Bad Request'];
+      return method ? unsupportedMethod(method) : new HttpRejection('WSFY_ERR_HANDSHAKE', 400, 'Bad Request');
     }
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return [408, 'Request Timeout'];
+      return new HttpRejection('WSFY_ERR_REQUEST_TIMEOUT', 408, 'Request Timeout');
     default:
-      return [400, 'Bad Request'];
+      return new HttpRejection('WSFY_ERR_HANDSHAKE', 400, 'Bad Request');
   }
 }
