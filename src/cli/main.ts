@@ -241,8 +241,11 @@ async function main(): Promise<void> {
   // --timeout N: stop accepting N seconds after launch; exit once the last session ends.
   if (config.timeoutSec > 0) {
     setTimeout(() => {
+      // Close the listener first (server.close() releases the socket at once), then say so: a
+      // client that reads this line and connects must be refused, not accepted and then reset.
+      const stopped = server.stopAccepting();
       logger.info(`listener exit due to --timeout ${config.timeoutSec}`);
-      void server.stopAccepting().then(async () => {
+      void stopped.then(async () => {
         await Promise.all([...server.registry.sessions].map((s) => s.done));
         const wait = setInterval(() => {
           if (server.registry.openConnections === 0) {
