@@ -321,10 +321,10 @@ describe('lifecycle', () => {
 
   it('--timeout stops accepting after N seconds and exits 0 once the live session ends', async () => {
     const echo = await startEchoTarget();
-    const proxy = await startProxy(['--timeout', '1', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+    const proxy = await startProxy(['--timeout', '2', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
     try {
       const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
-      await proxy.waitForOutput(/listener exit due to --timeout 1/, 5_000);
+      await proxy.waitForOutput(/listener exit due to --timeout 2/, 8_000);
       await assert.rejects(openClient(`ws://127.0.0.1:${proxy.port}/`), /ECONNREFUSED/);
       const back = receiveBytes(ws, 3);
       ws.send(Buffer.from('yes'));

@@ -287,9 +287,10 @@ describe('--workers: supervision', () => {
   });
 
   it('--timeout applies to the whole server: no worker accepts after it, and the last session ends the server', async () => {
-    const proxy = await startProxy([...TWO, '--timeout', '1', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+    // 3 s from launch: two workers must start (and a session open) before it, on a busy machine too.
+    const proxy = await startProxy([...TWO, '--timeout', '3', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
     const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
-    await proxy.waitForOutput(/listener exit due to --timeout 1/, 5_000);
+    await proxy.waitForOutput(/listener exit due to --timeout 3/, 10_000);
     for (let i = 0; i < 4; i++) await assert.rejects(openClient(`ws://127.0.0.1:${proxy.port}/`), /ECONNREFUSED/);
     const back = receiveBytes(ws, 3);
     ws.send(Buffer.from('yes'));
