@@ -71,6 +71,8 @@ export class WebsockifyServer {
     const wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
+      // Off, so ws never reads Sec-WebSocket-Extensions. Turning it on would need the same
+      // header parsed in validateHandshake first: ws refuses a bad offer after the dial started.
       perMessageDeflate: false,
       maxPayload: config.limits.maxMessageBytes,
       // The subprotocol was already chosen by validateHandshake; ws only echoes it.
@@ -129,8 +131,11 @@ export class WebsockifyServer {
         })
           .then(
             (admission) => {
-              if (socket.destroyed) {
+              // ws drops a socket that can no longer read or write (the client sent FIN while
+              // it was being admitted) without calling back: do it before the dial, not after.
+              if (socket.destroyed || !socket.readable || !socket.writable) {
                 admission.release();
+                socket.destroy();
                 return;
               }
               clearDeadline(socket);
