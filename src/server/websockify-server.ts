@@ -167,10 +167,11 @@ export class WebsockifyServer {
               parts.onHandshakeFailure?.(err instanceof WebsockifyError ? err.code.replace(/^WSFY_ERR_/, '').toLowerCase() : 'internal');
               if (err instanceof TokenRejection && err.silent) {
                 // --silent-token-failure: the reference's close with no HTTP response.
-                log.info(`handshake refused: ${err.message} (closed without a response)`, { code: err.code });
+                log.info(`handshake refused: ${err.message} (closed without a response)${err.logNote ? `; ${err.logNote}` : ''}`, { code: err.code });
                 socket.destroy();
               } else if (err instanceof WebsockifyError && err.httpStatus !== undefined) {
-                log.info(`handshake refused: ${err.httpStatus} ${err.message}`, { code: err.code });
+                const note = err instanceof TokenRejection && err.logNote ? `; ${err.logNote}` : '';
+                log.info(`handshake refused: ${err.httpStatus} ${err.message}${note}`, { code: err.code });
                 // A plugin failure's details (Redis address, API error) are for the log only.
                 const shown = err instanceof PluginFailure || err instanceof PluginTimeout ? (STATUS_CODES[err.httpStatus] ?? 'Error') : err.message;
                 writeRawHttpError(socket, err.httpStatus, shown, { ...err.headers });
