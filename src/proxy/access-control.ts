@@ -90,12 +90,7 @@ export class AccessControl {
         const found = extractToken(request.url, request.headers, { hostToken: this.options.hostToken, cookie: this.options.tokenCookie });
         if (found === null) {
           const ignoredCookie = !this.options.hostToken && !this.options.tokenCookie && hasTokenCookie(request.headers);
-          throw new TokenRejection(
-            'WSFY_ERR_TOKEN_MISSING',
-            'Token not present',
-            this.options.silentTokenFailure,
-            ignoredCookie ? IGNORED_COOKIE_NOTE : null,
-          );
+          throw new TokenRejection('WSFY_ERR_TOKEN_MISSING', 'Token not present', this.options.silentTokenFailure, ignoredCookie ? IGNORED_COOKIE_NOTE : null);
         }
         target = normalizeTarget(await this.guard('token', found.token, () => plugin.lookup(found.token)), found.token);
         if (target === null) {
