@@ -118,6 +118,8 @@ export class TokenRejection extends HttpRejection {
     code: 'WSFY_ERR_TOKEN_MISSING' | 'WSFY_ERR_TOKEN_UNKNOWN',
     message: string,
     readonly silent: boolean,
+    /** Added to the log line only, never to the response (e.g. which option would read the cookie). */
+    readonly logNote: string | null = null,
   ) {
     super(code, 404, message);
   }

@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --single-threaded-gc
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { buildConfig, refusePlanned } from '../config/build-config.js';
 import type { Config } from '../config/config.js';
@@ -20,6 +21,7 @@ import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command
 import { createWebHandler } from '../http/web-handler.js';
 import { withWebAuth } from '../http/web-auth.js';
 import { infoFor } from '../server/front-door.js';
+import type { Logger } from '../log/logger.js';
 import { createTlsUpgrader, setupTls } from '../tls/setup-tls.js';
 import { loadTargetTls, targetTlsBaseOptions } from '../tls/target-tls.js';
 
@@ -133,8 +135,11 @@ async function main(): Promise<void> {
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger);
-  if (requestHandler && config.webAuth) requestHandler = withWebAuth(requestHandler, access, (req) => infoFor(req.socket)?.logger ?? logger);
+  const webAuthLogger = (req: IncomingMessage): Logger => infoFor(req.socket)?.logger ?? logger;
+  if (requestHandler && config.webAuth) requestHandler = withWebAuth(requestHandler, access, webAuthLogger);
   const ops = new OpsRuntime(config, workers.clusterMetrics);
+  // A password on the pages covers the metrics on the same port too (docs/security.md).
+  if (config.webAuth) ops.guardMainPortMetrics((handler) => withWebAuth(handler, access, webAuthLogger));
   const server = new WebsockifyServer(config, logger, {
     access,
     ...ops.serverParts(process.stdout),

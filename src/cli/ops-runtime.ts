@@ -85,6 +85,11 @@ export class OpsRuntime {
         : null;
   }
 
+  /** --web-auth: the main port's --metrics-path needs the same auth as the pages (ops-endpoints.ts). */
+  guardMainPortMetrics(guard: Parameters<OpsEndpoints['guardMainPortMetrics']>[0]): void {
+    this.endpoints?.guardMainPortMetrics(guard);
+  }
+
   /** For a --workers worker: its registry as JSON, for the primary to sum (null without metrics). */
   workerMetrics(): (() => Promise<WorkerMetricsJson>) | undefined {
     const metrics = this.metrics;

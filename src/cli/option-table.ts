@@ -356,4 +356,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     ours: true,
     help: 'close the connection without a response on a missing or unknown token, as the reference (default: HTTP 404)',
   },
+  {
+    long: 'token-cookie',
+    group: 'auth',
+    kind: 'flag',
+    ours: true,
+    help: 'read the token from a cookie named token even without --allow-origin (unsafe: any web page can then use the cookie); with --allow-origin the cookie is read anyway',
+  },
 ];

@@ -51,6 +51,7 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   }
   if (tokenSource !== null && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --token-source');
   if (flag('host-token') && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --host-token');
+  if (flag('token-cookie') && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --token-cookie');
   if (opt.has('auth-source') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --auth-source');
   if (flag('web-auth') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --web-auth');
   if (flag('web-auth') && !opt.has('web') && !flag('novnc')) throw new UsageError('You must use --web or --novnc to use --web-auth');
@@ -150,6 +151,7 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       .flatMap((o) => o.split(/\s+/))
       .filter((o) => o !== ''),
     silentTokenFailure: flag('silent-token-failure'),
+    tokenCookie: flag('token-cookie'),
     wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode, loopback: flag('wrap-loopback') },
     web: opt.has('web') ? { root: abs(str('web'))!, fileOnly: flag('file-only'), dotfiles: flag('web-dotfiles') } : null,
     novnc: flag('novnc'),

@@ -102,6 +102,8 @@ export interface Config {
   allowOrigins: string[];
   /** --silent-token-failure: missing/unknown token closes with no response, as the reference. */
   silentTokenFailure: boolean;
+  /** --token-cookie: read the `token` cookie even when no Origin check is configured (docs/security.md). */
+  tokenCookie: boolean;
   /**
    * `PORT -- PROGRAM ARGS`: run PROGRAM under the preload library. `loopback` keeps the
    * reference's move to a loopback TCP port; by default the port becomes a unix socket in a

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import * as wsPackage from 'ws';
 import { HttpRejection } from '../errors.js';
 
 /** The data encoding on the wire, chosen from Sec-WebSocket-Protocol. */
@@ -10,13 +11,35 @@ export interface ValidatedHandshake {
   mode: WireMode;
 }
 
-const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
+/** ws's own key check (websocket-server.js `keyRegex`), applied to the same untrimmed value. */
+const KEY_PATTERN = /^[+/0-9A-Za-z]{22}==$/;
+
+/**
+ * ws's Sec-WebSocket-Protocol parser (lib/subprotocol.js `parse`). The package's entry points
+ * export it as `subprotocol` although its typings do not declare it. ws runs it again inside
+ * handleUpgrade, after the session has started dialling the target, and answers 400 when it
+ * throws; calling the very same function here means our check and ws's can never disagree,
+ * whatever ws version is installed. Its rules: comma-separated RFC 7230 tokens, spaces or tabs
+ * allowed only around a comma or at the end; an empty element (`binary,,`, `,binary`, an empty
+ * header), a duplicate (`binary,binary`) or any other character throws.
+ */
+const parseSubprotocols = wsSubprotocolParser();
+
+function wsSubprotocolParser(): (header: string) => Set<string> {
+  const parse = (wsPackage as unknown as { subprotocol?: { parse?: unknown } }).subprotocol?.parse;
+  if (typeof parse !== 'function') throw new Error('the installed ws package does not export subprotocol.parse');
+  return parse as (header: string) => Set<string>;
+}
 
 /**
  * Checks an upgrade request against RFC 6455 §4.2.1 before anything else runs, so a malformed
- * handshake costs no token lookup. Deliberate differences from the reference (docs/deviations.md):
- * the key must be 16 bytes of base64 and HTTP/1.1 is required (the RFC's MUSTs); an unsupported
- * version gets 426 with the versions we speak (RFC 6455 §4.4) instead of 400.
+ * handshake costs no token lookup and never dials the target. Every header ws checks again in
+ * handleUpgrade is checked here at least as strictly (method, key, version, subprotocols; the
+ * Upgrade header in http-front.ts; Sec-WebSocket-Extensions is not read because the server runs
+ * ws with perMessageDeflate off), so ws never refuses a handshake we admitted.
+ * Deliberate differences from the reference (docs/deviations.md): the key must be 16 bytes of
+ * base64 and HTTP/1.1 is required (the RFC's MUSTs); an unsupported version gets 426 with the
+ * versions we speak (RFC 6455 §4.4) instead of 400.
  */
 export function validateHandshake(req: IncomingMessage): ValidatedHandshake {
   if (req.method !== 'GET') throw new HttpRejection('WSFY_ERR_METHOD', 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
@@ -25,7 +48,7 @@ export function validateHandshake(req: IncomingMessage): ValidatedHandshake {
   }
   const key = req.headers['sec-websocket-key'];
   if (key === undefined) throw new HttpRejection('WSFY_ERR_HANDSHAKE', 400, 'Missing Sec-WebSocket-Key header');
-  if (!KEY_PATTERN.test(key.trim())) throw new HttpRejection('WSFY_ERR_HANDSHAKE', 400, 'Invalid Sec-WebSocket-Key header');
+  if (!KEY_PATTERN.test(key)) throw new HttpRejection('WSFY_ERR_HANDSHAKE', 400, 'Invalid Sec-WebSocket-Key header');
   const version = req.headers['sec-websocket-version'];
   if (version === undefined) throw new HttpRejection('WSFY_ERR_HANDSHAKE', 400, 'Missing Sec-WebSocket-Version header');
   if (version.trim() !== '13' && version.trim() !== '8') {
@@ -37,18 +60,20 @@ export function validateHandshake(req: IncomingMessage): ValidatedHandshake {
 
 /**
  * The reference picks `binary` when offered and otherwise fails with 400 "Invalid protocol
- * selected". We trim spaces around list elements (the reference does not, so `base64, binary`
- * fails there) and also accept `base64` alone: old Websock clients (before
- * websockify 0.9.0) offer only it and expect text frames carrying base64.
+ * selected". We accept spaces after commas (the reference does not, so `base64, binary` fails
+ * there) and also accept `base64` alone: old Websock clients (before websockify 0.9.0) offer
+ * only it and expect text frames carrying base64. A list ws cannot parse is 400 "Invalid
+ * Sec-WebSocket-Protocol header", as ws answers it.
  */
 export function selectSubprotocol(header: string | undefined): 'binary' | 'base64' | null {
   if (header === undefined) return null;
-  const offered = header
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
-  if (offered.length === 0) return null;
-  if (offered.includes('binary')) return 'binary';
-  if (offered.includes('base64')) return 'base64';
+  let offered: Set<string>;
+  try {
+    offered = parseSubprotocols(header);
+  } catch {
+    throw new HttpRejection('WSFY_ERR_HANDSHAKE', 400, 'Invalid Sec-WebSocket-Protocol header');
+  }
+  if (offered.has('binary')) return 'binary';
+  if (offered.has('base64')) return 'base64';
   throw new HttpRejection('WSFY_ERR_PROTOCOL_SELECT', 400, 'Invalid protocol selected');
 }

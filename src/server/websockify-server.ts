@@ -72,6 +72,8 @@ export class WebsockifyServer {
     const wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
+      // Off, so ws never reads Sec-WebSocket-Extensions. Turning it on would need the same
+      // header parsed in validateHandshake first: ws refuses a bad offer after the dial started.
       perMessageDeflate: false,
       maxPayload: config.limits.maxMessageBytes,
       // The subprotocol was already chosen by validateHandshake; ws only echoes it.
@@ -130,8 +132,11 @@ export class WebsockifyServer {
         })
           .then(
             (admission) => {
-              if (socket.destroyed) {
+              // ws drops a socket that can no longer read or write (the client sent FIN while
+              // it was being admitted) without calling back: do it before the dial, not after.
+              if (socket.destroyed || !socket.readable || !socket.writable) {
                 admission.release();
+                socket.destroy();
                 return;
               }
               clearDeadline(socket);
@@ -163,10 +168,11 @@ export class WebsockifyServer {
               parts.onHandshakeFailure?.(err instanceof WebsockifyError ? err.code.replace(/^WSFY_ERR_/, '').toLowerCase() : 'internal');
               if (err instanceof TokenRejection && err.silent) {
                 // --silent-token-failure: the reference's close with no HTTP response.
-                log.info(`handshake refused: ${err.message} (closed without a response)`, { code: err.code });
+                log.info(`handshake refused: ${err.message} (closed without a response)${err.logNote ? `; ${err.logNote}` : ''}`, { code: err.code });
                 socket.destroy();
               } else if (err instanceof WebsockifyError && err.httpStatus !== undefined) {
-                log.info(`handshake refused: ${err.httpStatus} ${err.message}`, { code: err.code });
+                const note = err instanceof TokenRejection && err.logNote ? `; ${err.logNote}` : '';
+                log.info(`handshake refused: ${err.httpStatus} ${err.message}${note}`, { code: err.code });
                 // A plugin failure's details (Redis address, API error) are for the log only.
                 const shown = err instanceof PluginFailure || err instanceof PluginTimeout ? (STATUS_CODES[err.httpStatus] ?? 'Error') : err.message;
                 writeRawHttpError(socket, err.httpStatus, shown, { ...err.headers });

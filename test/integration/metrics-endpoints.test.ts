@@ -1,12 +1,15 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
+import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { OpsEndpoints, startOpsListener } from '../../src/metrics/ops-endpoints.js';
 import type { SessionSummary } from '../../src/proxy/session-observer.js';
 import { startProxy } from '../support/proxy-process.js';
 import { startEchoTarget } from '../support/targets.js';
+import { tempDir } from '../support/temp-dir.js';
 import { closeEvent, openClient } from '../support/ws-client.js';
 
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
@@ -135,3 +138,77 @@ test('close codes chosen by clients are scraped in buckets, not as labels of the
     await target.close();
   }
 });
+
+test('with --web-auth, --metrics-path asks for the pages credentials while --health-path stays open and says only ready', async () => {
+  const target = await startEchoTarget();
+  const tmp = tempDir();
+  writeFileSync(path.join(tmp.dir, 'index.html'), '<p>private</p>');
+  const proxy = await startProxy([
+    '--web',
+    tmp.dir,
+    '--web-auth',
+    '--auth-plugin',
+    'BasicHTTPAuth',
+    '--auth-source',
+    'alice:s3cret',
+    '--metrics-path',
+    '/metrics',
+    '--health-path',
+    '/health',
+    '127.0.0.1:0',
+    `127.0.0.1:${target.port}`,
+  ]);
+  const basic = (userPass: string): Record<string, string> => ({ Authorization: `Basic ${Buffer.from(userPass).toString('base64')}` });
+  try {
+    const refused = await getWith(proxy.port, '/metrics', {});
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers['www-authenticate'], 'Basic realm="Websockify"');
+    assert.doesNotMatch(refused.body, /websockify_/);
+    assert.equal((await getWith(proxy.port, '/metrics?x=1', {})).status, 401);
+    const wrong = await getWith(proxy.port, '/metrics', basic('alice:nope'));
+    assert.ok(wrong.status === 401 || wrong.status === 403, String(wrong.status));
+    assert.doesNotMatch(wrong.body, /websockify_/);
+    await proxy.waitForOutput(/web request refused: 401 \/metrics/);
+
+    const scrape = await getWith(proxy.port, '/metrics', basic('alice:s3cret'));
+    assert.equal(scrape.status, 200);
+    assert.match(scrape.body, /^# HELP websockify_sessions_open/m);
+
+    // Load balancers probe health without credentials; it tells nothing but ready/draining.
+    const health = await getWith(proxy.port, '/health', {});
+    assert.equal(health.status, 200);
+    assert.equal(health.body, 'ready\n');
+    const shown = Object.keys(health.headers).filter((h) => !['connection', 'keep-alive', 'date'].includes(h));
+    assert.deepEqual(shown.sort(), ['cache-control', 'content-length', 'content-type']);
+    assert.equal(proxy.output().includes('s3cret'), false);
+  } finally {
+    await proxy.stop();
+    await target.close();
+    tmp.cleanup();
+  }
+});
+
+test('without --web-auth, --metrics-path is answered without credentials as before', async () => {
+  const target = await startEchoTarget();
+  const proxy = await startProxy(['--metrics-path', '/metrics', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+  try {
+    const scrape = await getWith(proxy.port, '/metrics', {});
+    assert.equal(scrape.status, 200);
+    assert.match(scrape.body, /^# HELP websockify_sessions_open/m);
+  } finally {
+    await proxy.stop();
+    await target.close();
+  }
+});
+
+function getWith(port: number, urlPath: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: urlPath, headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
