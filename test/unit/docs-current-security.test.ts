@@ -21,6 +21,8 @@ const DEFAULT_OF: Record<string, (c: Config) => Shown> = {
   'max-header-size': (c) => c.limits.maxHeaderBytes,
   'max-headers': (c) => c.limits.maxHeaderCount,
   'max-connections': (c) => c.limits.maxConnections,
+  'max-connections-per-ip': (c) => c.limits.maxConnectionsPerIp,
+  'keepalive-timeout': (c) => c.limits.keepAliveTimeoutMs / 1000,
   'max-message-size': (c) => c.limits.maxMessageBytes,
   'buffer-size': (c) => c.limits.bufferHighWaterBytes,
   'connect-timeout': (c) => c.limits.connectTimeoutMs / 1000,
