@@ -249,7 +249,8 @@ async function main(): Promise<void> {
       // Close the listener first (server.close() releases the socket at once), then say so: a
       // client that reads this line and connects must be refused, not accepted and then reset.
       const stopped = server.stopAccepting();
-      logger.info(`listener exit due to --timeout ${config.timeoutSec}`);
+      // Under --workers the primary says it once every worker has closed (cluster/supervisor.ts).
+      if (!isWorkerProcess(process.env)) logger.info(`listener exit due to --timeout ${config.timeoutSec}`);
       void stopped.then(async () => {
         await Promise.all([...server.registry.sessions].map((s) => s.done));
         const wait = setInterval(() => {

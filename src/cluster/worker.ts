@@ -76,7 +76,9 @@ export function attachWorker(
         if (!signalled) process.kill(process.pid, message.signal);
         break;
       case 'stop-accepting':
+        // stopAccepting() closes the handle at once (its promise waits for open connections).
         void server.stopAccepting();
+        sendToPrimary({ wsfy: 'stopped-accepting' });
         break;
       case 'capacity':
         capacity?.answer(message.seq, message.granted);
