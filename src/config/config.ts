@@ -158,7 +158,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxUriBytes: 8 * 1024,
   connectTimeoutMs: 10_000,
   maxConnections: 20_000,
-  bufferHighWaterBytes: 1024 * 1024,
+  bufferHighWaterBytes: 64 * 1024,
   shutdownTimeoutMs: 5_000,
   maxSessionsPerToken: 0,
   maxSessionsPerIp: 0,
