@@ -75,6 +75,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'max-headers', kind: 'int', metavar: 'COUNT', ours: true, help: 'most request headers; beyond it 431 (default 100)' },
   { long: 'connect-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'time allowed to connect to the target; then close 1011 (default 10)' },
   { long: 'max-connections', kind: 'int', metavar: 'COUNT', ours: true, help: 'most open client connections; beyond it 503 (default 20000, 0 = no cap)' },
+  { long: 'message-timeout', kind: 'number', metavar: 'SECONDS', ours: true, help: 'a client message held whole (base64, --record, --traffic) must be complete within SECONDS, else close 1008; 0 = never (default 30)' },
+  { long: 'memory-budget', kind: 'bytes', metavar: 'BYTES', ours: true, help: 'bytes all sessions of a process may hold for slow readers; past half of it the sessions holding the most pause first, 0 = none (default 256M)' },
   { long: 'buffer-size', kind: 'bytes', metavar: 'BYTES', ours: true, help: 'bytes queued towards a slow side before the other side is paused; a stalled reader holds at most this plus one 64 KiB read (default 64K)' },
   { long: 'wrap-loopback', kind: 'flag', ours: true, help: 'wrap mode: move the program\'s port to a loopback TCP port (as the reference) instead of a private unix socket' },
   { long: 'workers', kind: 'string', metavar: 'N', ours: true, help: 'serve from N processes sharing the listener, or "auto" for one per core (default 1; --run-once and wrapped programs use 1)' },

@@ -71,6 +71,10 @@ export interface Limits {
   maxConnections: number;
   /** Bytes queued towards one side before the other side is paused. */
   bufferHighWaterBytes: number;
+  /** Bytes all sessions of a process may hold while paused before every session's pause threshold shrinks. 0 = none. */
+  memoryBudgetBytes: number;
+  /** A client message assembled whole (base64, --record, --traffic) must be complete within this; 1008 beyond. 0 = no deadline. */
+  messageTimeoutMs: number;
   /** How long SIGTERM/SIGINT waits for queued bytes after sending 1001. */
   shutdownTimeoutMs: number;
   /** Concurrent sessions for one token; 429 beyond. 0 = no cap. */
@@ -159,6 +163,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   connectTimeoutMs: 10_000,
   maxConnections: 20_000,
   bufferHighWaterBytes: 64 * 1024,
+  // 2,048 fully stalled sessions at 128 KiB; past half of it, sessions that hold the most pause first.
+  memoryBudgetBytes: 256 * 1024 * 1024,
+  // A 16 MiB message (--max-message-size) needs ~0.5 MiB/s to arrive within it.
+  messageTimeoutMs: 30_000,
   shutdownTimeoutMs: 5_000,
   maxSessionsPerToken: 0,
   maxSessionsPerIp: 0,

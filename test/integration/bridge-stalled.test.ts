@@ -4,7 +4,8 @@ import type net from 'node:net';
 import { describe, it } from 'node:test';
 import type { WebSocket } from 'ws';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
-import { startTcpTarget } from '../support/targets.js';
+import { closePayload, connect, encodeFrame, FrameReader, readHttpAnswer, upgradeRequest } from '../support/raw-ws.js';
+import { startEchoTarget, startTcpTarget } from '../support/targets.js';
 import { openClient } from '../support/ws-client.js';
 
 /**
@@ -152,6 +153,57 @@ describe('stalled readers', { timeout: 300_000 }, () => {
     } finally {
       await proxy.stop();
       await target.close();
+    }
+  });
+
+  it('--memory-budget: past the budget stalled sessions hold one read each instead of --buffer-size, and all resume', async () => {
+    const sessions = 100;
+    const perSession = 16 * MiB;
+    const target = await startStreamingTarget(perSession);
+    // A 1 MiB threshold makes the budget's effect stand out: without it each session parks ~1.1 MiB.
+    const proxy = await startProxy(['--buffer-size', '1M', '--memory-budget', '8M', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    try {
+      const { grownMiB } = await stallAndResume(proxy, target, sessions, perSession);
+      // The budget, then one 64 KiB read plus the session itself (~300 KiB of RSS a session in the
+      // test above, malloc's slack included) a session, and 16 MiB of slack: 68 MiB.
+      // Measured: 55-61 MiB; with --memory-budget 0, 128 MiB.
+      const bound = (8 * MiB + sessions * 448 * 1024 + 16 * MiB) / MiB;
+      assert.ok(grownMiB < bound, `proxy RSS grew ${grownMiB.toFixed(1)} MiB, bound ${bound} MiB`);
+    } finally {
+      await proxy.stop();
+      await target.close();
+    }
+  });
+});
+
+describe('unfinished messages', { timeout: 60_000 }, () => {
+  it('--message-timeout: a base64 message left unfinished closes 1008 with one log line; messages finished in time pass', async () => {
+    const echo = await startEchoTarget();
+    const proxy = await startProxy(['--message-timeout', '1', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+    try {
+      const socket = await connect(proxy.port);
+      socket.write(upgradeRequest({ headers: { 'Sec-WebSocket-Protocol': 'base64' } }));
+      const answer = await readHttpAnswer(socket);
+      assert.equal(answer.status, 101);
+      const frames = new FrameReader(socket, answer.rest);
+      // A message finished within the deadline, sent in two fragments: it goes through.
+      socket.write(encodeFrame(1, Buffer.from('aGVs'), { fin: false }));
+      socket.write(encodeFrame(0, Buffer.from('bG8='), { fin: true }));
+      const echoed = await frames.next();
+      assert.equal(Buffer.from(echoed!.payload.toString(), 'base64').toString(), 'hello');
+      // A frame announcing 1,000 bytes that sends 500: ws would hold it forever.
+      const started = Date.now();
+      socket.write(encodeFrame(1, Buffer.from('QUJD'.repeat(250))).subarray(0, 500));
+      const close = await frames.untilClose();
+      const elapsed = Date.now() - started;
+      assert.equal(close.code, 1008);
+      assert.ok(elapsed >= 900 && elapsed < 5_000, `closed after ${elapsed} ms`);
+      const lines = proxy.output().split('\n').filter((line) => line.includes('client message not completed within 1s'));
+      assert.equal(lines.length, 1, proxy.output());
+      socket.write(encodeFrame(8, closePayload(1000)));
+    } finally {
+      await proxy.stop();
+      await echo.close();
     }
   });
 });
