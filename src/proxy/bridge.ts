@@ -275,7 +275,14 @@ export class Bridge implements ClientDataSink, TurnAccount {
       target.cork();
       setImmediate(uncorkTarget, this);
     }
-    if (!target.write(bytes) && target.writableLength >= this.budget.pauseAt && !this.clientPaused) {
+    // write() says false (and so 'drain' will come) past Node's 16 KiB mark; only then may we pause.
+    const full = !target.write(bytes);
+    if (full && target.writableLength >= this.budget.pauseAt && !this.clientPaused) {
+      // As for the client (onTargetData): flush the batch now; pause only on what is left.
+      target.uncork();
+      target.cork();
+    }
+    if (full && target.writableLength >= this.budget.pauseAt && !this.clientPaused) {
       this.clientPaused = true;
       this.heldForTarget = target.writableLength;
       this.budget.hold(this.heldForTarget);
@@ -319,6 +326,13 @@ export class Bridge implements ClientDataSink, TurnAccount {
       this.pausedForTurn = true;
       this.target.pause();
     }
+    if (ws.bufferedAmount + chunk.length >= this.budget.pauseAt && this.clientCorked) {
+      // The turn's batch reached the threshold: hand it to the kernel now rather than at the end
+      // of the turn, so a reader that keeps up never pauses; what the kernel leaves is the backlog.
+      const socket = clientSocketOf(ws)!;
+      socket.uncork();
+      socket.cork();
+    }
     if (ws.bufferedAmount + chunk.length >= this.budget.pauseAt) {
       this.target.pause();
       ws.send(payload, base64 ? TEXT : BINARY, (this.flushedCallback ??= () => this.onClientFlushed()));
@@ -337,7 +351,10 @@ export class Bridge implements ClientDataSink, TurnAccount {
   endTurn(): void {
     if (!this.pausedForTurn) return;
     this.pausedForTurn = false;
-    if (!this.targetClosed && this.heldForClient === 0 && this.ws.bufferedAmount < this.budget.pauseAt) this.target.resume();
+    // Resumed unless a crossing send will resume it once flushed: a backlog that is over the
+    // threshold only because the budget lowered it has no such send, and the next read pauses
+    // the target again with one.
+    if (!this.targetClosed && this.heldForClient === 0) this.target.resume();
   }
 
   onClientFlushed(): void {

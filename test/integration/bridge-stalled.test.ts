@@ -165,9 +165,9 @@ describe('stalled readers', { timeout: 300_000 }, () => {
     try {
       const { grownMiB } = await stallAndResume(proxy, target, sessions, perSession);
       // The budget, then one 64 KiB read plus the session itself (~300 KiB of RSS a session in the
-      // test above, malloc's slack included) a session, and 16 MiB of slack: 68 MiB.
-      // Measured: 55-61 MiB; with --memory-budget 0, 128 MiB.
-      const bound = (8 * MiB + sessions * 448 * 1024 + 16 * MiB) / MiB;
+      // test above, malloc's slack included) a session, and 24 MiB of slack: 76 MiB.
+      // Measured: 55-66 MiB; with --memory-budget 0, 128 MiB.
+      const bound = (8 * MiB + sessions * 448 * 1024 + 24 * MiB) / MiB;
       assert.ok(grownMiB < bound, `proxy RSS grew ${grownMiB.toFixed(1)} MiB, bound ${bound} MiB`);
     } finally {
       await proxy.stop();
