@@ -278,11 +278,6 @@ export class Bridge implements ClientDataSink, TurnAccount {
     // write() says false (and so 'drain' will come) past Node's 16 KiB mark; only then may we pause.
     const full = !target.write(bytes);
     if (full && target.writableLength >= this.budget.pauseAt && !this.clientPaused) {
-      // As for the client (onTargetData): flush the batch now; pause only on what is left.
-      target.uncork();
-      target.cork();
-    }
-    if (full && target.writableLength >= this.budget.pauseAt && !this.clientPaused) {
       this.clientPaused = true;
       this.heldForTarget = target.writableLength;
       this.budget.hold(this.heldForTarget);
@@ -325,13 +320,6 @@ export class Bridge implements ClientDataSink, TurnAccount {
     if (countTurnBytes(this, chunk.length) && this.clientCorked && !this.pausedForTurn && lightSessionActive()) {
       this.pausedForTurn = true;
       this.target.pause();
-    }
-    if (ws.bufferedAmount + chunk.length >= this.budget.pauseAt && this.clientCorked) {
-      // The turn's batch reached the threshold: hand it to the kernel now rather than at the end
-      // of the turn, so a reader that keeps up never pauses; what the kernel leaves is the backlog.
-      const socket = clientSocketOf(ws)!;
-      socket.uncork();
-      socket.cork();
     }
     if (ws.bufferedAmount + chunk.length >= this.budget.pauseAt) {
       this.target.pause();

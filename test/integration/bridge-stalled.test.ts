@@ -115,12 +115,17 @@ interface StallResult {
 async function stallAndResume(proxy: ProxyProcess, target: StreamingTarget, sessions: number, perSession: number): Promise<StallResult> {
   const before = proxy.rssKiB();
   const clients: WebSocket[] = [];
+  const streams: Array<Promise<void>> = [];
   try {
     for (let i = 0; i < sessions; i++) {
       const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
       // ws's client reads through its socket: pausing it stops reading at the TCP level.
       ws.pause();
       clients.push(ws);
+      // Watched from the open on: ws may still emit what it read with the 101.
+      const stream = expectStream(ws, perSession);
+      stream.catch(() => undefined);
+      streams.push(stream);
     }
     await untilStill(target.written);
     console.log(`# target held back after ${target.spread()} a connection`);
@@ -128,7 +133,6 @@ async function stallAndResume(proxy: ProxyProcess, target: StreamingTarget, sess
     const grownMiB = (proxy.rssKiB() - before) / 1024;
     const result = { grownMiB, perSessionKiB: (grownMiB * 1024) / sessions };
     console.log(`# ${sessions} stalled downloads: proxy RSS grew ${grownMiB.toFixed(1)} MiB, ${result.perSessionKiB.toFixed(0)} KiB a session`);
-    const streams = clients.map((ws) => expectStream(ws, perSession));
     for (const ws of clients) ws.resume();
     await Promise.all(streams);
     return result;
