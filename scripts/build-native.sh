@@ -14,7 +14,7 @@ if [ "$(uname -s)" != "Linux" ]; then
   exit 0
 fi
 if ! command -v "$cc" >/dev/null 2>&1; then
-  echo "build-native: skipped: no C compiler ('$cc' not found); install one (apt-get install gcc libc6-dev) and run 'npm run build' again to use wrap mode and rebind" >&2
+  echo "build-native: skipped: no C compiler ('$cc' not found); install one (apt-get install gcc libc6-dev) and run 'npm run build' again (an installed package: 'npm rebuild websockify-ts') to use wrap mode and rebind" >&2
   exit 0
 fi
 # Rebuild only when the source is newer than the library.

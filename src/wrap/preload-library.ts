@@ -43,10 +43,25 @@ export function findPreloadLibrary(platform: NodeJS.Platform = process.platform)
   try {
     accessSync(file, constants.R_OK);
   } catch (err) {
-    throw new WrapError(
-      `wrap mode needs the preload library ${file}, which is missing: install a C compiler (e.g. apt-get install gcc libc6-dev) and run 'npm run build'`,
-      err,
-    );
+    throw new WrapError(missingLibraryMessage(file), err);
   }
   return file;
+}
+
+/**
+ * The fix depends on how websockify-ts got here: a checkout (it has tsconfig.json) is rebuilt
+ * with `npm run build`; an installed package ships only the C source, compiled by its
+ * postinstall script, which `npm rebuild` runs again once a compiler is there.
+ */
+function missingLibraryMessage(file: string): string {
+  let checkout = true;
+  try {
+    accessSync(path.join(packageRoot(), 'tsconfig.json'), constants.F_OK);
+  } catch {
+    checkout = false;
+  }
+  return checkout
+    ? `wrap mode needs the preload library ${file}, which is missing: install a C compiler (e.g. apt-get install gcc libc6-dev) and run 'npm run build'`
+    : `wrap mode needs the preload library ${file}, which was not built when websockify-ts was installed (that needs a C compiler): ` +
+        `install one (e.g. apt-get install gcc libc6-dev) and run 'npm rebuild websockify-ts' (with -g for a global install)`;
 }

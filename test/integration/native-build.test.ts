@@ -43,8 +43,27 @@ it('with the system cc it builds native/build/websockify-preload.so with warning
   }
 });
 
-it('wrap mode refuses to start without the library, naming the fix', async () => {
+it('wrap mode in an installed package (no tsconfig.json) refuses to start without the library, naming npm rebuild', async () => {
   const dir = copyPackage('no-lib');
+  cpSync(path.join(root, 'dist', 'src'), path.join(dir, 'dist', 'src'), { recursive: true });
+  symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  const port = await freePort();
+  const r = await run(process.execPath, [path.join(dir, 'dist', 'src', 'cli', 'main.js'), String(port), '--', 'true'], process.env);
+  assert.equal(r.code, 1);
+  const lib = path.join(dir, 'native', 'build', 'websockify-preload.so');
+  assert.ok(
+    r.stderr.includes(
+      `wrap mode needs the preload library ${lib}, which was not built when websockify-ts was installed (that needs a C compiler): ` +
+        `install one (e.g. apt-get install gcc libc6-dev) and run 'npm rebuild websockify-ts' (with -g for a global install)`,
+    ),
+    r.stderr,
+  );
+  assert.doesNotMatch(r.stderr, /Listen on/, 'it fails before taking the port');
+});
+
+it('wrap mode in a checkout (tsconfig.json beside package.json) names npm run build instead', async () => {
+  const dir = copyPackage('no-lib-checkout');
+  cpSync(path.join(root, 'tsconfig.json'), path.join(dir, 'tsconfig.json'));
   cpSync(path.join(root, 'dist', 'src'), path.join(dir, 'dist', 'src'), { recursive: true });
   symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
   const port = await freePort();
@@ -55,5 +74,4 @@ it('wrap mode refuses to start without the library, naming the fix', async () =>
     r.stderr.includes(`wrap mode needs the preload library ${lib}, which is missing: install a C compiler (e.g. apt-get install gcc libc6-dev) and run 'npm run build'`),
     r.stderr,
   );
-  assert.doesNotMatch(r.stderr, /Listen on/, 'it fails before taking the port');
 });

@@ -74,7 +74,8 @@ describe('the documentation', () => {
     // Flags of other commands these files also show: the `novnc` subcommand, `npm run bench`,
     // npm, node, docker, systemctl; `--opt` and `--heart` are syntax examples.
     const others = new Set(['listen', 'vnc', 'full', 'quick', 'runs', 'scenario', 'only', 'prof', 'cpu-prof', 'no-audit', 'no-fund', 'omit',
-      'ignore-scripts', 'no-package-lock', 'single-threaded-gc', 'rm', 'from', 'stop-timeout', 'interval', 'now', 'name', 'opt', 'heart']);
+      'ignore-scripts', 'no-package-lock', 'single-threaded-gc', 'rm', 'from', 'stop-timeout', 'interval', 'now', 'name', 'opt', 'heart',
+      'read-only', 'format', 'sysctl']);
     const unknown: string[] = [];
     for (const file of scannedFiles().filter((f) => f.startsWith('src/') || f.startsWith('docs/'))) {
       readFileSync(new URL(file, root), 'utf8').split('\n').forEach((line, i) => {
