@@ -102,8 +102,7 @@ class FrameCounter {
       }
       if (this.headLength >= 2 && this.headLength === this.headNeed) {
         const len7 = (this.head[1] ?? 0) & 0x7f;
-        this.remaining =
-          len7 === 126 ? this.head.readUInt16BE(2) : len7 === 127 ? Number(this.head.readBigUInt64BE(2)) : len7;
+        this.remaining = len7 === 126 ? this.head.readUInt16BE(2) : len7 === 127 ? Number(this.head.readBigUInt64BE(2)) : len7;
         this.opcode = (this.head[0] ?? 0) & 0x0f;
         this.headLength = 0;
         this.headNeed = 2;

@@ -58,8 +58,7 @@ function formatRatio(value: number): string {
 
 function renderTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -73,18 +72,14 @@ export function scenarioTable(scenario: Scenario, title: string, records: Scenar
     if (ours === undefined || theirs === undefined) continue;
     rows.push([
       `ours/${other}`,
-      ...scenario.metrics.map((m) =>
-        m.ratio === false ? '' : formatRatio(ratio(median(ours.values[m.key]), median(theirs.values[m.key]))),
-      ),
+      ...scenario.metrics.map((m) => (m.ratio === false ? '' : formatRatio(ratio(median(ours.values[m.key]), median(theirs.values[m.key]))))),
     ]);
   }
   const twoWorkers = records['ours-w2'];
   if (ours !== undefined && twoWorkers !== undefined) {
     rows.push([
       'ours-w2/ours',
-      ...scenario.metrics.map((m) =>
-        m.ratio === false ? '' : formatRatio(ratio(median(twoWorkers.values[m.key]), median(ours.values[m.key]))),
-      ),
+      ...scenario.metrics.map((m) => (m.ratio === false ? '' : formatRatio(ratio(median(twoWorkers.values[m.key]), median(ours.values[m.key]))))),
     ]);
   }
   const notes: string[] = [];
@@ -92,7 +87,9 @@ export function scenarioTable(scenario: Scenario, title: string, records: Scenar
   if (scenario.name === 'sessions' && ours !== undefined) {
     const best = bestNodePeer(records);
     const vsPeer = best === null ? NaN : ratio(median(ours.values.connectRate), best.rate);
-    notes.push(`  connect+echo ours / best Node peer${best === null ? '' : ` (${best.name})`}: ${Number.isFinite(vsPeer) ? formatRatio(vsPeer) : 'not measured'}`);
+    notes.push(
+      `  connect+echo ours / best Node peer${best === null ? '' : ` (${best.name})`}: ${Number.isFinite(vsPeer) ? formatRatio(vsPeer) : 'not measured'}`,
+    );
   }
   for (const s of shown) {
     const record = records[s] as SubjectRecord;
@@ -141,8 +138,7 @@ function check(target: string, measured: number, ok: (v: number) => boolean, sho
 }
 
 export function targetChecks(records: BenchRecords, quick: boolean): TargetCheck[] {
-  const vsPython = (scenario: string, key: string): number =>
-    ratio(value(records, scenario, 'ours', key), value(records, scenario, 'python', key));
+  const vsPython = (scenario: string, key: string): number => ratio(value(records, scenario, 'ours', key), value(records, scenario, 'python', key));
   const x = (v: number): string => `${v.toFixed(2)}x`;
   const held = value(records, 'hold', 'ours', 'held');
   const perConn = value(records, 'hold', 'ours', 'kibPerConn');
@@ -160,7 +156,12 @@ export function targetChecks(records: BenchRecords, quick: boolean): TargetCheck
       (v) => held >= wantHeld && v <= 16,
       (v) => `${held} held, ${v.toFixed(1)} KiB each`,
     ),
-    check('RSS growth under backpressure <= 16 MiB', value(records, 'backpressure', 'ours', 'growthMiB'), (v) => v <= 16, (v) => `${v.toFixed(1)} MiB`),
+    check(
+      'RSS growth under backpressure <= 16 MiB',
+      value(records, 'backpressure', 'ours', 'growthMiB'),
+      (v) => v <= 16,
+      (v) => `${v.toFixed(1)} MiB`,
+    ),
     check('throughput down >= 1.2x python', vsPython('down', 'mibps'), (v) => v >= 1.2, x),
     check(
       'down CPU/MiB within 1.15x of the relay',

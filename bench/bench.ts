@@ -5,14 +5,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BenchWorker, killAllWorkers } from './bench-worker.js';
-import {
-  Subject,
-  SUBJECT_NAMES,
-  ensurePythonWebsockify,
-  killAllSubjects,
-  pythonWebsockifyVersion,
-  type SubjectName,
-} from './bench-subject.js';
+import { Subject, SUBJECT_NAMES, ensurePythonWebsockify, killAllSubjects, pythonWebsockifyVersion, type SubjectName } from './bench-subject.js';
 import { ensureNodePeer, NODE_PEER_NAMES, type NodePeer, type NodePeerName } from './node-peer.js';
 import { openFileLimit, scenarios, type BenchContext, type Scenario } from './scenarios.js';
 import { cpuTable, scenarioTable, targetChecks, targetsBlock, type BenchRecords, type SubjectRecord } from './bench-report.js';
@@ -73,13 +66,19 @@ function parseOptions(argv: string[]): BenchOptions {
     };
     switch (flag) {
       case '--only': {
-        const names = takeValue().split(',').map((s) => s.trim()).filter(Boolean);
+        const names = takeValue()
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         for (const name of names) if (!SUBJECT_NAMES.includes(name as SubjectName)) fail(`unknown subject "${name}"`);
         options.only = names as SubjectName[];
         break;
       }
       case '--scenario': {
-        const names = takeValue().split(',').map((s) => s.trim()).filter(Boolean);
+        const names = takeValue()
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         for (const name of names) if (!scenarios.some((s) => s.name === name)) fail(`unknown scenario "${name}"`);
         options.scenarios = names;
         break;
@@ -122,10 +121,7 @@ function cleanup(): void {
 }
 
 async function startClients(): Promise<[BenchWorker, BenchWorker]> {
-  const [a, b] = await Promise.all([
-    BenchWorker.start('load-client', 'load client 1'),
-    BenchWorker.start('load-client', 'load client 2'),
-  ]);
+  const [a, b] = await Promise.all([BenchWorker.start('load-client', 'load client 1'), BenchWorker.start('load-client', 'load client 2')]);
   return [a.worker, b.worker];
 }
 
@@ -165,9 +161,7 @@ async function main(): Promise<number> {
     });
   }
 
-  const chosen: Scenario[] = scenarios.filter((s) =>
-    options.scenarios === null ? !s.full || options.full : options.scenarios.includes(s.name),
-  );
+  const chosen: Scenario[] = scenarios.filter((s) => (options.scenarios === null ? !s.full || options.full : options.scenarios.includes(s.name)));
   const subjects = options.only.slice();
   let failed = false;
   const skipped: string[] = [];
@@ -284,9 +278,7 @@ async function main(): Promise<number> {
     options,
     seconds,
     skipped,
-    scenarios: Object.fromEntries(
-      chosen.map((s) => [s.name, { title: s.title(context), metrics: s.metrics, subjects: records[s.name] }]),
-    ),
+    scenarios: Object.fromEntries(chosen.map((s) => [s.name, { title: s.title(context), metrics: s.metrics, subjects: records[s.name] }])),
     targets: checks,
   };
   writeFileSync(`${RESULTS_DIR}/latest.json`, `${JSON.stringify(json, null, 2)}\n`);

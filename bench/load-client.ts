@@ -59,8 +59,7 @@ async function runUp(job: Extract<ClientJob, { kind: 'up' }>): Promise<ClientRes
       while (sent < job.bytes) {
         const n = Math.min(job.messageBytes, job.bytes - sent);
         sent += n;
-        const more =
-          n === job.messageBytes ? connection.sendPrepared(message) : connection.send(Buffer.alloc(n, 0x75));
+        const more = n === job.messageBytes ? connection.sendPrepared(message) : connection.send(Buffer.alloc(n, 0x75));
         if (!more) {
           connection.socket.once('drain', pump);
           return;
@@ -277,9 +276,7 @@ function startStallFlood(bytes: number): void {
 }
 
 async function runStreams(job: Extract<ClientJob, { kind: 'streams' }>): Promise<ClientResult> {
-  const connections = await Promise.all(
-    Array.from({ length: job.streams }, () => BenchConnection.open(job.endpoint, OPEN_TIMEOUT_MS)),
-  );
+  const connections = await Promise.all(Array.from({ length: job.streams }, () => BenchConnection.open(job.endpoint, OPEN_TIMEOUT_MS)));
   const cpu = cpuMeter();
   const start = nowMs();
   let last = start;

@@ -110,8 +110,7 @@ function throughput(direction: 'up' | 'down'): Scenario {
 
 const latency: Scenario = {
   name: 'latency',
-  title: (ctx) =>
-    `echo latency: 1 connection, 32-byte messages, one in flight, N=${sizes(ctx).latencyN} after ${sizes(ctx).latencyWarmup} warm-up round trips`,
+  title: (ctx) => `echo latency: 1 connection, 32-byte messages, one in flight, N=${sizes(ctx).latencyN} after ${sizes(ctx).latencyWarmup} warm-up round trips`,
   full: false,
   subjects: ALL,
   metrics: [
@@ -133,8 +132,7 @@ const latency: Scenario = {
 
 const small: Scenario = {
   name: 'small',
-  title: (ctx) =>
-    `small messages: 64-byte messages to echo, pipelined (1 MiB in flight), ${sizes(ctx).smallS} s, first fifth is warm-up`,
+  title: (ctx) => `small messages: 64-byte messages to echo, pipelined (1 MiB in flight), ${sizes(ctx).smallS} s, first fifth is warm-up`,
   full: false,
   subjects: ALL,
   metrics: [
@@ -182,11 +180,7 @@ async function holdConnections(
   const mem0 = treeMemory(subject.pid);
   const before = await targetStats(ctx);
   const cpu0 = treeCpuSeconds(subject.pid);
-  const ready = await job<ClientReady>(
-    ctx.clients[0],
-    { kind: 'hold', endpoint: subject.endpoint, connections, concurrency: 64, capMs },
-    capMs,
-  );
+  const ready = await job<ClientReady>(ctx.clients[0], { kind: 'hold', endpoint: subject.endpoint, connections, concurrency: 64, capMs }, capMs);
   // The proxy's own CPU per opened session: on two shared cores the connect rate is also set by
   // the load client and the target, this is not.
   const cpuPerConn = (treeCpuSeconds(subject.pid) - cpu0) / Math.max(1, ready.opened);
@@ -228,8 +222,7 @@ const holdMetrics: MetricDef[] = [
 
 const hold: Scenario = {
   name: 'hold',
-  title: (ctx) =>
-    `connections held: ${ctx.quick ? 500 : 5000} idle connections (python: ${ctx.quick ? 50 : 200}), each echoed once, memory per connection`,
+  title: (ctx) => `connections held: ${ctx.quick ? 500 : 5000} idle connections (python: ${ctx.quick ? 50 : 200}), each echoed once, memory per connection`,
   full: false,
   subjects: ALL,
   metrics: holdMetrics,
@@ -238,8 +231,7 @@ const hold: Scenario = {
 
 const backpressure: Scenario = {
   name: 'backpressure',
-  title: (ctx) =>
-    `backpressure: client stops reading, target floods ${sizes(ctx).floodMiB} MiB; proxy memory growth (peak - before)`,
+  title: (ctx) => `backpressure: client stops reading, target floods ${sizes(ctx).floodMiB} MiB; proxy memory growth (peak - before)`,
   full: false,
   subjects: ALL,
   metrics: [
@@ -302,8 +294,7 @@ function stalledCount(ctx: BenchContext): number {
 
 const stalled: Scenario = {
   name: 'stalled',
-  title: (ctx) =>
-    `stalled readers: ${stalledCount(ctx)} clients start a download and stop reading; proxy memory growth, then echo latency meanwhile`,
+  title: (ctx) => `stalled readers: ${stalledCount(ctx)} clients start a download and stop reading; proxy memory growth, then echo latency meanwhile`,
   full: true,
   subjects: ['ours', 'node-peer', 'node-websockify', 'relay'],
   metrics: [
@@ -365,8 +356,7 @@ const stalled: Scenario = {
 
 const streams: Scenario = {
   name: 'streams',
-  title: (ctx) =>
-    `8 concurrent streams down, ${sizes(ctx).streamMiB} MiB each, aggregate, after 8 x ${sizes(ctx).streamWarmMiB} MiB of warm-up`,
+  title: (ctx) => `8 concurrent streams down, ${sizes(ctx).streamMiB} MiB each, aggregate, after 8 x ${sizes(ctx).streamWarmMiB} MiB of warm-up`,
   full: true,
   // ours-w2: the same with --workers 2, for the 2-workers-vs-1 target (docs/performance.md).
   subjects: ['ours', 'ours-w2', 'python', 'node-peer', 'node-websockify', 'relay'],
@@ -412,11 +402,7 @@ const sessions: Scenario = {
   title: (ctx) => `sessions held: ${sessionCount(ctx)} concurrent sessions, then echo latency while held`,
   full: true,
   subjects: ['ours', 'node-peer', 'node-websockify', 'relay'],
-  metrics: [
-    ...holdMetrics,
-    { key: 'p50', label: 'held p50 us', better: 'lower', digits: 0 },
-    { key: 'p99', label: 'held p99 us', better: 'lower', digits: 0 },
-  ],
+  metrics: [...holdMetrics, { key: 'p50', label: 'held p50 us', better: 'lower', digits: 0 }, { key: 'p99', label: 'held p99 us', better: 'lower', digits: 0 }],
   run: async (ctx, subject) => {
     const count = sessionCount(ctx);
     const outcome = await holdConnections(ctx, subject, count, 120_000, async () => {
@@ -445,11 +431,7 @@ const latencyUnderLoad: Scenario = {
   ],
   run: async (ctx, subject) => {
     const bulkCapMs = ctx.quick ? 4000 : 10_000;
-    const bulk = job<ClientResult>(
-      ctx.clients[1],
-      { kind: 'down', endpoint: subject.endpoint, bytes: 64 * 1024 * MiB, capMs: bulkCapMs },
-      bulkCapMs,
-    );
+    const bulk = job<ClientResult>(ctx.clients[1], { kind: 'down', endpoint: subject.endpoint, bytes: 64 * 1024 * MiB, capMs: bulkCapMs }, bulkCapMs);
     await sleep(500);
     const latencyResult = await job<ClientResult>(
       ctx.clients[0],

@@ -14,11 +14,7 @@ export const KEY_PASSWORD_ENV = 'WEBSOCKIFY_KEY_PASSWORD';
  * Config through BuildContext.keyPassword and is never logged. The variable is removed from
  * the environment whatever the source, so no child process ever inherits it.
  */
-export function resolveKeyPassword(
-  options: ReadonlyMap<string, OptionValue>,
-  env: Record<string, string | undefined>,
-  cwd: string,
-): string | null {
+export function resolveKeyPassword(options: ReadonlyMap<string, OptionValue>, env: Record<string, string | undefined>, cwd: string): string | null {
   // Read once, then gone: a wrapped program (and all it starts) inherits our environment.
   const fromEnv = env[KEY_PASSWORD_ENV];
   delete env[KEY_PASSWORD_ENV];

@@ -249,7 +249,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const message = err instanceof WebsockifyError ? err.message : (err as Error)?.stack ?? String(err);
+  const message = err instanceof WebsockifyError ? err.message : ((err as Error)?.stack ?? String(err));
   process.stderr.write(`websockify: ${message}\n`);
   process.exit(EXIT_FAILURE);
 });

@@ -26,7 +26,8 @@ export function novncCommandArgv(words: readonly string[]): string[] {
   let web = false;
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
-    const [name, inline] = word.startsWith('--') && word.includes('=') ? [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)] : [word, undefined];
+    const [name, inline] =
+      word.startsWith('--') && word.includes('=') ? [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)] : [word, undefined];
     if (name === '--listen' || name === '--vnc') {
       const value = inline ?? words[++i];
       if (value === undefined || value === '') throw new UsageError(`${name} needs a value`);

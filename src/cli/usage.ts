@@ -23,9 +23,7 @@ export function helpText(prog: string): string {
   const lines = OPTIONS.map((spec) => {
     const label = optionLabel(spec);
     const note = spec.planned ? ' [not yet supported]' : '';
-    return label.length > 28
-      ? `  ${label}\n${' '.repeat(32)}${spec.help}${note}`
-      : `  ${label.padEnd(30)}${spec.help}${note}`;
+    return label.length > 28 ? `  ${label}\n${' '.repeat(32)}${spec.help}${note}` : `  ${label.padEnd(30)}${spec.help}${note}`;
   });
   return `${usageText(prog)}\nOptions:\n${lines.join('\n')}\n`;
 }

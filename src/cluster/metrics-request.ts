@@ -75,9 +75,7 @@ export class ClusterScrapes {
 
   /** One scrape: every worker's registry, or null for each that does not answer in time. */
   private collect(workers: Worker[], timeoutMs: number): Promise<Array<WorkerMetricsJson | null>> {
-    return Promise.all(
-      workers.map((worker) => this.requests.request((seq) => sendToWorker(worker, { wsfy: 'metrics-request', seq }), timeoutMs)),
-    );
+    return Promise.all(workers.map((worker) => this.requests.request((seq) => sendToWorker(worker, { wsfy: 'metrics-request', seq }), timeoutMs)));
   }
 }
 

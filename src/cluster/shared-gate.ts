@@ -134,12 +134,14 @@ export class SharedCapacity implements CapacityGate {
       this.held += 1;
       return true;
     }
-    return this.requests.request((seq) => this.send({ wsfy: 'acquire', seq })).then((granted) => {
-      if (granted !== true) return false;
-      this.borrowed += 1;
-      this.held += 1;
-      return true;
-    });
+    return this.requests
+      .request((seq) => this.send({ wsfy: 'acquire', seq }))
+      .then((granted) => {
+        if (granted !== true) return false;
+        this.borrowed += 1;
+        this.held += 1;
+        return true;
+      });
   }
 
   /** The primary's answer to an 'acquire'. */

@@ -65,9 +65,7 @@ export class Supervisor {
       restartTimer: null,
     }));
     this.caps = new SharedCaps(config.limits, count);
-    this.scrapes = new ClusterScrapes(count, () =>
-      this.slots.flatMap((s) => (s.worker !== null && s.listening && s.worker.isConnected() ? [s.worker] : [])),
-    );
+    this.scrapes = new ClusterScrapes(count, () => this.slots.flatMap((s) => (s.worker !== null && s.listening && s.worker.isConnected() ? [s.worker] : [])));
   }
 
   async run(): Promise<number> {
@@ -254,14 +252,17 @@ export class Supervisor {
     setTimeout(() => {
       for (const slot of this.slots) if (slot.worker && !slot.signalled) sendToWorker(slot.worker, { wsfy: 'shutdown', signal });
     }, SIGNAL_GRACE_MS);
-    setTimeout(() => {
-      for (const slot of this.slots) {
-        if (!slot.worker) continue;
-        this.logger.warn(`worker ${slot.index + 1} (pid ${slot.worker.process.pid}) did not stop in time; killing it`);
-        this.failed = true;
-        slot.worker.process.kill('SIGKILL');
-      }
-    }, SIGNAL_GRACE_MS + this.config.limits.shutdownTimeoutMs + KILL_SLACK_MS).unref();
+    setTimeout(
+      () => {
+        for (const slot of this.slots) {
+          if (!slot.worker) continue;
+          this.logger.warn(`worker ${slot.index + 1} (pid ${slot.worker.process.pid}) did not stop in time; killing it`);
+          this.failed = true;
+          slot.worker.process.kill('SIGKILL');
+        }
+      },
+      SIGNAL_GRACE_MS + this.config.limits.shutdownTimeoutMs + KILL_SLACK_MS,
+    ).unref();
     this.finishIfIdle();
   }
 

@@ -72,7 +72,8 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   const systemdSocket = flag('systemd-socket');
   if (systemdSocket && (inetd || unixListen !== null)) throw new UsageError('--systemd-socket cannot be used with --inetd or --unix-listen');
   // Our -D is a re-spawned process (Node cannot fork); an inherited listening fd would not follow.
-  if (flag('daemon') && (inetd || systemdSocket)) throw new UsageError('-D cannot be used with --inetd or --systemd-socket (the service manager already runs us in the background)');
+  if (flag('daemon') && (inetd || systemdSocket))
+    throw new UsageError('-D cannot be used with --inetd or --systemd-socket (the service manager already runs us in the background)');
 
   let listen: ListenSpec;
   if (systemdSocket) {
@@ -108,7 +109,8 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   }
   if (positionals.length > 0) throw new UsageError('Too many arguments');
 
-  const tokenPlugin = tokenPluginName === null ? null : { name: absPluginName(tokenPluginName, ctx.cwd), source: absTokenSource(tokenPluginName, tokenSource, ctx.cwd) };
+  const tokenPlugin =
+    tokenPluginName === null ? null : { name: absPluginName(tokenPluginName, ctx.cwd), source: absTokenSource(tokenPluginName, tokenSource, ctx.cwd) };
   const authPlugins = pairAuthPlugins(list('auth-plugin'), list('auth-source'), ctx.cwd);
   const maxSessionsPerToken = num('max-sessions-per-token', 0);
   const maxSessionsPerIp = num('max-sessions-per-ip', 0);
@@ -146,12 +148,12 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
     tokenPlugin,
     hostToken: flag('host-token'),
     authPlugins,
-    allowOrigins: list('allow-origin').flatMap((o) => o.split(/\s+/)).filter((o) => o !== ''),
+    allowOrigins: list('allow-origin')
+      .flatMap((o) => o.split(/\s+/))
+      .filter((o) => o !== ''),
     silentTokenFailure: flag('silent-token-failure'),
     wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode, loopback: flag('wrap-loopback') },
-    web: opt.has('web')
-      ? { root: abs(str('web'))!, fileOnly: flag('file-only'), dotfiles: flag('web-dotfiles') }
-      : null,
+    web: opt.has('web') ? { root: abs(str('web'))!, fileOnly: flag('file-only'), dotfiles: flag('web-dotfiles') } : null,
     novnc: flag('novnc'),
     webAuth: flag('web-auth'),
     tls: {
@@ -177,7 +179,12 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
     idleTimeoutSec,
     heartbeatSec,
     heartbeatTimeoutSec,
-    log: { file: abs(str('log-file')), syslog: syslogTarget(str('syslog'), abs), legacySyslog: flag('legacy-syslog'), format: (str('log-format') ?? 'text') as 'text' | 'json' },
+    log: {
+      file: abs(str('log-file')),
+      syslog: syslogTarget(str('syslog'), abs),
+      legacySyslog: flag('legacy-syslog'),
+      format: (str('log-format') ?? 'text') as 'text' | 'json',
+    },
     ops: buildOpsConfig(opt, str, num, flag),
     limits: {
       maxMessageBytes,
@@ -263,7 +270,10 @@ function buildOpsConfig(
   num: (name: string, fallback: number) => number,
   flag: (name: string) => boolean,
 ): OpsConfig {
-  const trustProxy = ((opt.get('trust-proxy') as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  const trustProxy = ((opt.get('trust-proxy') as string[] | undefined) ?? [])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
   // Validates every entry now (UsageError naming the bad one), not at the first connection.
   new TrustedProxies(trustProxy);
   const proxyProtocol = flag('proxy-protocol');

@@ -57,7 +57,11 @@ export const OPTION_RANGES: Readonly<Record<string, NumericRange>> = {
 
 function show(value: number, unit: NumericRange['unit']): string {
   if (unit !== 'bytes') return String(value);
-  for (const [size, suffix] of [[GiB, 'G'], [MiB, 'M'], [KiB, 'K']] as const) {
+  for (const [size, suffix] of [
+    [GiB, 'G'],
+    [MiB, 'M'],
+    [KiB, 'K'],
+  ] as const) {
     if (value >= size && value % size === 0) return `${value / size}${suffix}`;
   }
   return String(value);

@@ -232,7 +232,12 @@ export function createStaticHandler(options: StaticHandlerOptions): RequestHandl
       if (range !== undefined && rangeApplies(req, etag, lastModified)) {
         const parsed = parseRange(range, stat.size);
         if (parsed === 'unsatisfiable') {
-          res.writeHead(416, { ...securityHeaders(), 'Content-Range': `bytes */${stat.size}`, 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': 0 });
+          res.writeHead(416, {
+            ...securityHeaders(),
+            'Content-Range': `bytes */${stat.size}`,
+            'Content-Type': 'text/html; charset=utf-8',
+            'Content-Length': 0,
+          });
           res.end();
           return;
         }

@@ -33,7 +33,12 @@ export function withWebAuth(handler: RequestHandler, access: AccessControl, logg
           const status = err instanceof WebsockifyError && err.httpStatus !== undefined ? err.httpStatus : 500;
           const message = err instanceof Error ? err.message : 'Forbidden';
           loggerFor(req).info(`web request refused: ${status} ${redactPath(req.url ?? '')}: ${message}`);
-          sendHttpError(res, status, status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : message, err instanceof WebsockifyError ? { ...err.headers } : {});
+          sendHttpError(
+            res,
+            status,
+            status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : message,
+            err instanceof WebsockifyError ? { ...err.headers } : {},
+          );
         },
       );
   };

@@ -58,7 +58,6 @@ function checkPlugin<T>(kind: Kind, name: string, plugin: unknown): T {
   return plugin as T;
 }
 
-
 async function resolveFactory<F extends TokenPluginFactory | AuthPluginFactory>(kind: Kind, name: string, registry: Map<string, F>): Promise<F> {
   registerBuiltinPlugins();
   const builtin = registry.get(name) ?? (name.startsWith(PYTHON_MODULE[kind]) ? registry.get(builtinName(name)) : undefined);
@@ -93,7 +92,9 @@ async function resolveFactory<F extends TokenPluginFactory | AuthPluginFactory>(
 function userFactory(kind: Kind, exported: unknown): TokenPluginFactory | AuthPluginFactory {
   const method = METHOD[kind];
   if (typeof exported === 'function') {
-    const isClass = /^class[\s{]/.test(Function.prototype.toString.call(exported)) || typeof (exported.prototype as Record<string, unknown> | undefined)?.[method] === 'function';
+    const isClass =
+      /^class[\s{]/.test(Function.prototype.toString.call(exported)) ||
+      typeof (exported.prototype as Record<string, unknown> | undefined)?.[method] === 'function';
     const ctor = exported as new (source: string | null, context: PluginContext) => TokenPlugin & AuthPlugin;
     const fn = exported as (source: string | null, context: PluginContext) => TokenPlugin & AuthPlugin;
     return (source, context) => (isClass ? new ctor(source, context) : fn(source, context));

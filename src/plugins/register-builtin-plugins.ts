@@ -6,7 +6,9 @@ import { AUTH_PLUGINS, TOKEN_PLUGINS } from './registry.js';
  * TokenRedis never loads a Redis client (ioredis alone adds ~150 ms to startup) nor JOSE.
  */
 export function registerBuiltinPlugins(): void {
-  TOKEN_PLUGINS.set('ReadOnlyTokenFile', async (source, context) => (await import('./token/read-only-token-file.js')).ReadOnlyTokenFile.create(source, context));
+  TOKEN_PLUGINS.set('ReadOnlyTokenFile', async (source, context) =>
+    (await import('./token/read-only-token-file.js')).ReadOnlyTokenFile.create(source, context),
+  );
   TOKEN_PLUGINS.set('TokenFile', async (source, context) => (await import('./token/token-file.js')).TokenFile.create(source, context));
   TOKEN_PLUGINS.set('TokenFileName', async (source, context) => (await import('./token/token-file-name.js')).TokenFileName.create(source, context));
   TOKEN_PLUGINS.set('BaseTokenAPI', async (source, context) => (await import('./token/base-token-api.js')).BaseTokenAPI.create(source, context));

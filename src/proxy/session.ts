@@ -120,9 +120,7 @@ export class Session implements LiveSession, BridgeHost {
     this.release = start.release ?? null;
     this.observer = ctx.observerFor?.(start.id, start.client, start) ?? null;
 
-    this.logger.info(
-      `connecting to: ${target.kind === 'unix' ? 'unix socket ' : ''}${describeTarget(target)}${config.targetTls ? ' (using SSL)' : ''}`,
-    );
+    this.logger.info(`connecting to: ${target.kind === 'unix' ? 'unix socket ' : ''}${describeTarget(target)}${config.targetTls ? ' (using SSL)' : ''}`);
     const dialing = dialTarget(target, {
       tls: config.targetTls,
       timeoutMs: config.limits.connectTimeoutMs,
@@ -200,9 +198,7 @@ export class Session implements LiveSession, BridgeHost {
       },
       (err: unknown) => {
         ws.removeListener('message', keepEarly);
-        this.logger.info(
-          err instanceof TargetConnectError ? err.message : `Failed to connect to ${describeTarget(this.target)}: ${String(err)}`,
-        );
+        this.logger.info(err instanceof TargetConnectError ? err.message : `Failed to connect to ${describeTarget(this.target)}: ${String(err)}`);
         ws.once('close', clientOnCloseAfterConnectFailure);
         if (ws.readyState === ws.OPEN) ws.close(1011, 'Failed to connect to downstream server');
         else if (ws.readyState === ws.CLOSED) this.end({ closeCode: 1011, closedBy: 'connect' });
@@ -214,7 +210,10 @@ export class Session implements LiveSession, BridgeHost {
   /** @internal the upgrade socket closed; only matters when ws never called back. */
   onUpgradeSocketClose(): void {
     if (this.ws) return;
-    this.dialing?.then((targetSocket) => targetSocket.destroy(), () => undefined);
+    this.dialing?.then(
+      (targetSocket) => targetSocket.destroy(),
+      () => undefined,
+    );
     this.end({ closeCode: 1006, closedBy: 'client' });
   }
 

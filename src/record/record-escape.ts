@@ -9,11 +9,16 @@
 const ESCAPE = new Uint8Array(256);
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 for (let b = 0; b < 256; b++) {
-  if (b === 0x5c) ESCAPE[b] = 0x5c; // \\
-  else if (b === 0x27) ESCAPE[b] = 0x27; // \'
-  else if (b === 0x09) ESCAPE[b] = 0x74; // \t
-  else if (b === 0x0a) ESCAPE[b] = 0x6e; // \n
-  else if (b === 0x0d) ESCAPE[b] = 0x72; // \r
+  if (b === 0x5c)
+    ESCAPE[b] = 0x5c; // \\
+  else if (b === 0x27)
+    ESCAPE[b] = 0x27; // \'
+  else if (b === 0x09)
+    ESCAPE[b] = 0x74; // \t
+  else if (b === 0x0a)
+    ESCAPE[b] = 0x6e; // \n
+  else if (b === 0x0d)
+    ESCAPE[b] = 0x72; // \r
   else if (b < 0x20 || b >= 0x7f) ESCAPE[b] = 0x78; // \xNN
 }
 

@@ -120,7 +120,7 @@ function ipv6(b: Buffer): string {
   // Canonical form: compress the longest run of zero groups (RFC 5952).
   let best = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== '0') {
       i++;
       continue;
@@ -253,11 +253,7 @@ export function buildProxyV2Header(source: ProxyEndpoint | null, destination: Pr
  * could claim any address), and a trusted peer must send one (the spec forbids guessing).
  * Resolves with the header; the caller closes the socket on rejection and logs the reason.
  */
-export async function acceptProxyProtocol(
-  socket: Socket,
-  isTrusted: (address: string | undefined) => boolean,
-  timeoutMs: number,
-): Promise<ProxyHeader> {
+export async function acceptProxyProtocol(socket: Socket, isTrusted: (address: string | undefined) => boolean, timeoutMs: number): Promise<ProxyHeader> {
   if (!isTrusted(socket.remoteAddress)) {
     throw new ProxyProtocolError(`PROXY protocol refused from untrusted peer ${socket.remoteAddress ?? 'unix'}`);
   }

@@ -127,57 +127,59 @@ export class WebsockifyServer {
           config,
           access,
           currentTarget: () => this.dynamicTarget,
-        }).then(
-          (admission) => {
-            if (socket.destroyed) {
-              admission.release();
-              return;
-            }
-            clearDeadline(socket);
-            this.sessionSockets.add(info?.raw ?? socket);
-            (req as IncomingMessage & { wsfyProtocol?: string }).wsfyProtocol = admission.handshake.protocol ?? undefined;
-            let session: Session;
-            try {
-              session = startSession(sessionContext, {
-                id: info?.id ?? 0,
-                client: facts.clientAddress,
-                logger: log,
-                req,
-                socket,
-                head,
-                handshake: admission.handshake,
-                target: admission.target,
-                ...(info ? { acceptedAt: info.acceptedAt } : {}),
-                ...(config.ops.sendProxyV2 ? { preamble: this.proxyV2For(raw, clientAddress) } : {}),
-                release: admission.release,
-              });
-            } catch (err) {
-              admission.release();
-              throw err;
-            }
-            if (!session.isEnded) this.registry.addSession(session);
-            this.onSessionStart?.(session);
-          },
-          (err: unknown) => {
-            parts.onHandshakeFailure?.(err instanceof WebsockifyError ? err.code.replace(/^WSFY_ERR_/, '').toLowerCase() : 'internal');
-            if (err instanceof TokenRejection && err.silent) {
-              // --silent-token-failure: the reference's close with no HTTP response.
-              log.info(`handshake refused: ${err.message} (closed without a response)`, { code: err.code });
-              socket.destroy();
-            } else if (err instanceof WebsockifyError && err.httpStatus !== undefined) {
-              log.info(`handshake refused: ${err.httpStatus} ${err.message}`, { code: err.code });
-              // A plugin failure's details (Redis address, API error) are for the log only.
-              const shown = err instanceof PluginFailure || err instanceof PluginTimeout ? (STATUS_CODES[err.httpStatus] ?? 'Error') : err.message;
-              writeRawHttpError(socket, err.httpStatus, shown, { ...err.headers });
-            } else {
-              log.error(`handler exception: ${(err as Error).message}`);
-              writeRawHttpError(socket, 500, 'Internal Server Error');
-            }
-          },
-        ).catch((err: unknown) => {
-          log.error(`handler exception: ${(err as Error)?.message ?? String(err)}`);
-          socket.destroy();
-        });
+        })
+          .then(
+            (admission) => {
+              if (socket.destroyed) {
+                admission.release();
+                return;
+              }
+              clearDeadline(socket);
+              this.sessionSockets.add(info?.raw ?? socket);
+              (req as IncomingMessage & { wsfyProtocol?: string }).wsfyProtocol = admission.handshake.protocol ?? undefined;
+              let session: Session;
+              try {
+                session = startSession(sessionContext, {
+                  id: info?.id ?? 0,
+                  client: facts.clientAddress,
+                  logger: log,
+                  req,
+                  socket,
+                  head,
+                  handshake: admission.handshake,
+                  target: admission.target,
+                  ...(info ? { acceptedAt: info.acceptedAt } : {}),
+                  ...(config.ops.sendProxyV2 ? { preamble: this.proxyV2For(raw, clientAddress) } : {}),
+                  release: admission.release,
+                });
+              } catch (err) {
+                admission.release();
+                throw err;
+              }
+              if (!session.isEnded) this.registry.addSession(session);
+              this.onSessionStart?.(session);
+            },
+            (err: unknown) => {
+              parts.onHandshakeFailure?.(err instanceof WebsockifyError ? err.code.replace(/^WSFY_ERR_/, '').toLowerCase() : 'internal');
+              if (err instanceof TokenRejection && err.silent) {
+                // --silent-token-failure: the reference's close with no HTTP response.
+                log.info(`handshake refused: ${err.message} (closed without a response)`, { code: err.code });
+                socket.destroy();
+              } else if (err instanceof WebsockifyError && err.httpStatus !== undefined) {
+                log.info(`handshake refused: ${err.httpStatus} ${err.message}`, { code: err.code });
+                // A plugin failure's details (Redis address, API error) are for the log only.
+                const shown = err instanceof PluginFailure || err instanceof PluginTimeout ? (STATUS_CODES[err.httpStatus] ?? 'Error') : err.message;
+                writeRawHttpError(socket, err.httpStatus, shown, { ...err.headers });
+              } else {
+                log.error(`handler exception: ${(err as Error).message}`);
+                writeRawHttpError(socket, 500, 'Internal Server Error');
+              }
+            },
+          )
+          .catch((err: unknown) => {
+            log.error(`handler exception: ${(err as Error)?.message ?? String(err)}`);
+            socket.destroy();
+          });
       },
     });
 
@@ -191,10 +193,15 @@ export class WebsockifyServer {
       ...(parts.onHandshakeFailure ? { onRejected: parts.onHandshakeFailure } : {}),
     });
     if (config.ops.proxyProtocol) {
-      frontDoor = withProxyProtocol(frontDoor, (a) => this.trusted.isTrusted(a), config.limits.handshakeTimeoutMs, (socket, err) => {
-        logger.child({ client: socket.remoteAddress ?? 'unix' }).info(`connection refused: ${err.message}`);
-        parts.onHandshakeFailure?.('proxy_protocol');
-      });
+      frontDoor = withProxyProtocol(
+        frontDoor,
+        (a) => this.trusted.isTrusted(a),
+        config.limits.handshakeTimeoutMs,
+        (socket, err) => {
+          logger.child({ client: socket.remoteAddress ?? 'unix' }).info(`connection refused: ${err.message}`);
+          parts.onHandshakeFailure?.('proxy_protocol');
+        },
+      );
     }
     this.listener = await openListener(config.listen, frontDoor);
     this.listener.server.on('error', (err: Error) => logger.error(`listener error: ${err.message}`));

@@ -46,8 +46,7 @@ function readPem(file: string, what: string): string {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? err);
+    const reason = code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? err);
     throw new TlsConfigError(`cannot read ${what} '${file}': ${reason}`, err);
   }
 }
@@ -75,9 +74,7 @@ export function loadTlsMaterial(config: TlsConfig): TlsMaterial {
   }
   const encrypted = keyMatch[1] === 'ENCRYPTED PRIVATE KEY' || /Proc-Type:\s*4,ENCRYPTED/.test(keyMatch[0]);
   if (encrypted && config.keyPassword === null) {
-    throw new TlsConfigError(
-      `the private key in '${keyFile}' is encrypted; give its password with --key-password-file FILE or WEBSOCKIFY_KEY_PASSWORD`,
-    );
+    throw new TlsConfigError(`the private key in '${keyFile}' is encrypted; give its password with --key-password-file FILE or WEBSOCKIFY_KEY_PASSWORD`);
   }
 
   let leaf: crypto.X509Certificate;

@@ -202,7 +202,9 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
     this.logger.info(`Starting '${this.command.join(' ')}'`);
     if (this.fixedTarget) {
       if (this.spawnCount === 1) {
-        this.logger.info(`wrapped program's port ${this.plan.kind === 'unsock' ? this.plan.port : ''} moved to ${this.fixedTarget.kind === 'unix' ? this.fixedTarget.path : ''}`);
+        this.logger.info(
+          `wrapped program's port ${this.plan.kind === 'unsock' ? this.plan.port : ''} moved to ${this.fixedTarget.kind === 'unix' ? this.fixedTarget.path : ''}`,
+        );
         this.runtime.onTarget?.(this.fixedTarget);
       }
     } else {
@@ -298,9 +300,7 @@ export async function startWrappedProgram(config: Config, logger: Logger, runtim
     rmSync(dir, { recursive: true, force: true });
     throw new WrapError(`the temporary directory ${dir} is too long for unix socket paths; set TMPDIR to a shorter directory`);
   }
-  const plan: PreloadPlan = wrap.loopback
-    ? { kind: 'rebind', port: runtime.listenPort! }
-    : { kind: 'unsock', dir, port: runtime.listenPort };
+  const plan: PreloadPlan = wrap.loopback ? { kind: 'rebind', port: runtime.listenPort! } : { kind: 'unsock', dir, port: runtime.listenPort };
   const program = new WrappedProgram(wrap.command, wrap.mode, plan, dir, library, runtime, logger.child({}), config.listen.kind === 'fd');
   try {
     await program.start();

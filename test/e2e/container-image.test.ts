@@ -42,7 +42,11 @@ interface Finished {
 function unavailable(): string | null {
   const pathDirs = (process.env['PATH'] ?? '').split(':');
   const has = (tool: string): boolean => pathDirs.some((d) => d !== '' && fs.existsSync(path.join(d, tool)));
-  for (const [tool, pkg] of [['podman', 'podman'], ['runc', 'runc'], ['debootstrap', 'debootstrap']] as const) {
+  for (const [tool, pkg] of [
+    ['podman', 'podman'],
+    ['runc', 'runc'],
+    ['debootstrap', 'debootstrap'],
+  ] as const) {
     if (!has(tool)) return `${tool} not found: install the Debian package ${pkg} (listed in scripts/system-packages.txt)`;
   }
   if (process.getuid?.() !== 0) return 'building the base image (debootstrap) and rootful podman need root';
@@ -53,7 +57,10 @@ if (missing !== null && process.env['CI'] === 'true') throw new Error(missing);
 
 /** The hard limit of `name` in /proc/self/limits ("Max open files"). */
 function hardLimit(name: string): number {
-  const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith(name));
+  const line = fs
+    .readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(name));
   const hard = line?.slice(26).trim().split(/\s+/)[1];
   return hard === undefined || hard === 'unlimited' ? Infinity : Number(hard);
 }
@@ -197,7 +204,10 @@ describe('the container image (contrib/docker/Dockerfile, podman)', { skip: miss
   it('is built by the README command with a local base, keeps the compiler out, and stays under the size target', async (t: TestContext) => {
     const plain = lineMatching(shellLines(readmeBlock('container-build')), /^podman build /);
     const local = lineMatching(shellLines(readmeBlock('container-local-base')), /^podman build /);
-    assert.equal(local, plain.replace('podman build ', 'podman build --network host ').replace('--format docker ', '--format docker --build-arg BASE_IMAGE="$base" '));
+    assert.equal(
+      local,
+      plain.replace('podman build ', 'podman build --network host ').replace('--format docker ', '--format docker --build-arg BASE_IMAGE="$base" '),
+    );
 
     const [inspected] = JSON.parse(await mustRun(`podman image inspect ${IMAGE}`)) as Array<{
       Size: number;

@@ -48,10 +48,7 @@ async function startStack(
     const positional = opts.positionalTarget === false ? [] : [`127.0.0.1:${target.port}`];
     proxy = await startProxy([...(opts.proxyArgs ?? []), '--unix-listen', socketPath, ...positional]);
     assert.match(proxy.output(), /Listen on unix socket/);
-    const conf = substitute(docBlock('nginx.md', name), [
-      [SOCKET_IN_DOCS, socketPath],
-      ...(opts.edits ?? []),
-    ]);
+    const conf = substitute(docBlock('nginx.md', name), [[SOCKET_IN_DOCS, socketPath], ...(opts.edits ?? [])]);
     const nginx = await startNginx(nginxBin, conf, opts.files ?? {});
     return { nginx, proxy, target, dir };
   } catch (err) {
@@ -213,8 +210,7 @@ test('the whole /novnc/ prefix to the proxy (docs block subpath-whole-prefix): p
 });
 
 async function screenMatches(page: Page, re: RegExp): Promise<string> {
-  const read = (): Promise<string> =>
-    page.evaluate(() => (globalThis as unknown as { wstelnet: { screenText(): string } }).wstelnet.screenText());
+  const read = (): Promise<string> => page.evaluate(() => (globalThis as unknown as { wstelnet: { screenText(): string } }).wstelnet.screenText());
   try {
     await page.waitForFunction(
       ([src, flags]) => new RegExp(src, flags).test((globalThis as unknown as { wstelnet: { screenText(): string } }).wstelnet.screenText()),
@@ -298,7 +294,10 @@ test('chromium: the noVNC console under /novnc/ behind nginx basic auth (docs bl
     if (seen !== null && seen.every((v, i) => Math.abs(v - ROOT_RGB[i]!) <= 8)) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  assert.ok(seen !== null && seen.every((v, i) => Math.abs(v - ROOT_RGB[i]!) <= 8), `canvas corner ${String(seen)} is not the desktop's root colour\n${s.proxy.output()}`);
+  assert.ok(
+    seen !== null && seen.every((v, i) => Math.abs(v - ROOT_RGB[i]!) <= 8),
+    `canvas corner ${String(seen)} is not the desktop's root colour\n${s.proxy.output()}`,
+  );
 
   // Keyboard input reaches an X client on that desktop.
   const box = await page.locator('canvas').first().boundingBox();

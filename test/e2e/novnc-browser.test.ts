@@ -95,7 +95,16 @@ describe('a real desktop in a real browser through the proxy', () => {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       // The self-signed certificate: what a user does by accepting the browser's warning.
       ignoreHTTPSErrors: true,
       viewport: { width: 1200, height: 900 },
@@ -193,7 +202,9 @@ describe('a real desktop in a real browser through the proxy', () => {
     const step = (what: string, probe: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void> =>
       waitUntil(what, probe, timeoutMs).catch(async (err: Error) => {
         await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-console-controls-failed.png') });
-        throw new Error(`${err.message}; last xterm lines: ${desktop.typedLines().slice(-3).join(' | ')}; clipboard box: ${await page.inputValue('#clipboard')}`);
+        throw new Error(
+          `${err.message}; last xterm lines: ${desktop.typedLines().slice(-3).join(' | ')}; clipboard box: ${await page.inputValue('#clipboard')}`,
+        );
       });
     const sentToServer: Buffer[] = [];
     page.on('websocket', (ws) => ws.on('framesent', (frame) => sentToServer.push(Buffer.from(frame.payload as Buffer | string))));
@@ -206,10 +217,14 @@ describe('a real desktop in a real browser through the proxy', () => {
       await page.mouse.click(box.x + XEV_AT.x + 20, box.y + XEV_AT.y + 20);
       const keysBefore = desktop.keysPressed().length;
       await page.click('#ctrl-alt-del');
-      await step('xev to see Ctrl-Alt-Del', () => {
-        const keys = desktop.keysPressed().slice(keysBefore);
-        return keys.includes('Control_L') && keys.includes('Alt_L') && keys.includes('Delete');
-      }, 10_000);
+      await step(
+        'xev to see Ctrl-Alt-Del',
+        () => {
+          const keys = desktop.keysPressed().slice(keysBefore);
+          return keys.includes('Control_L') && keys.includes('Alt_L') && keys.includes('Delete');
+        },
+        10_000,
+      );
 
       // Remote -> browser: a word selected in the xterm (double click) lands in the clipboard box.
       await page.click('#clipboard-toggle');
@@ -249,7 +264,11 @@ describe('a real desktop in a real browser through the proxy', () => {
       await page.setViewportSize({ width: 1200, height: 900 });
 
       await page.click('#fullscreen');
-      await step('full screen', () => page.evaluate(() => (globalThis as unknown as { document: { fullscreenElement: unknown } }).document.fullscreenElement !== null), 5_000);
+      await step(
+        'full screen',
+        () => page.evaluate(() => (globalThis as unknown as { document: { fullscreenElement: unknown } }).document.fullscreenElement !== null),
+        5_000,
+      );
       await page.click('#fullscreen');
 
       // Reconnect: the proxy goes away, the console says so and offers Reconnect; it works once

@@ -20,14 +20,20 @@ const ARTIFACTS = path.resolve('test-artifacts');
 const WAIT_MS = 45_000;
 
 function status(page: Page): Promise<string> {
-  return page.locator('#status').textContent().then((t) => t ?? '');
+  return page
+    .locator('#status')
+    .textContent()
+    .then((t) => t ?? '');
 }
 
 /** Waits until the status line matches `re`; on timeout, fails with what it said instead. */
 async function waitForStatus(page: Page, re: RegExp, what: string, proxy?: ProxyProcess): Promise<string> {
   try {
     await page.waitForFunction(
-      ([source, flags]) => new RegExp(source, flags).test((globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('status').textContent),
+      ([source, flags]) =>
+        new RegExp(source, flags).test(
+          (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('status').textContent,
+        ),
       [re.source, re.flags] as const,
       { timeout: WAIT_MS, polling: 100 },
     );
@@ -63,7 +69,18 @@ describe('the built-in console in chromium: auth, failure messages, links', () =
   });
 
   it('with --web-auth: the page is 401 with a Basic challenge, and with the credentials both page and desktop connect', async () => {
-    const p = await proxy(['novnc', '--listen', '127.0.0.1:0', '--vnc', `127.0.0.1:${desktop.vncPort}`, '--web-auth', '--auth-plugin', 'BasicHTTPAuth', '--auth-source', 'alice:web-pw']);
+    const p = await proxy([
+      'novnc',
+      '--listen',
+      '127.0.0.1:0',
+      '--vnc',
+      `127.0.0.1:${desktop.vncPort}`,
+      '--web-auth',
+      '--auth-plugin',
+      'BasicHTTPAuth',
+      '--auth-source',
+      'alice:web-pw',
+    ]);
     const url = `http://127.0.0.1:${p.port}/vnc.html?autoconnect=1&resize=off#password=${encodeURIComponent(desktop.password)}`;
 
     // No credentials: the browser gets the challenge (a person would see the prompt; headless
@@ -74,7 +91,10 @@ describe('the built-in console in chromium: auth, failure messages, links', () =
       anonymous.on('response', (r) => {
         if (r.url().includes('/vnc.html')) seen.push({ status: r.status(), challenge: r.headers()['www-authenticate'] ?? null });
       });
-      const loaded = await anonymous.goto(url).then(() => true, () => false);
+      const loaded = await anonymous.goto(url).then(
+        () => true,
+        () => false,
+      );
       assert.equal(loaded, false, 'the page loaded without credentials');
       assert.deepEqual(seen, [{ status: 401, challenge: 'Basic realm="Websockify"' }]);
     } finally {
@@ -115,10 +135,24 @@ describe('the built-in console in chromium: auth, failure messages, links', () =
       assert.notEqual(text, 'Connected to 127.0.0.1');
 
       await page.click('#fullscreen');
-      await page.waitForFunction(() => (globalThis as unknown as { document: { fullscreenElement: unknown } }).document.fullscreenElement !== null, undefined, { timeout: WAIT_MS });
-      await page.waitForFunction(() => (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('fullscreen').textContent === 'Exit full screen', undefined, { timeout: WAIT_MS });
+      await page.waitForFunction(() => (globalThis as unknown as { document: { fullscreenElement: unknown } }).document.fullscreenElement !== null, undefined, {
+        timeout: WAIT_MS,
+      });
+      await page.waitForFunction(
+        () =>
+          (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('fullscreen').textContent ===
+          'Exit full screen',
+        undefined,
+        { timeout: WAIT_MS },
+      );
       await page.click('#fullscreen');
-      await page.waitForFunction(() => (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('fullscreen').textContent === 'Full screen', undefined, { timeout: WAIT_MS });
+      await page.waitForFunction(
+        () =>
+          (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('fullscreen').textContent ===
+          'Full screen',
+        undefined,
+        { timeout: WAIT_MS },
+      );
       // Not one 404 on the way (the favicon was one on every load).
       assert.deepEqual(failed, []);
     } finally {

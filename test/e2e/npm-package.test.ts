@@ -140,7 +140,12 @@ describe('the npm package (npm pack, installed with the README commands)', { tim
     // The README's `npm pack`. Its prepack script builds; ./run-tests has just built dist/ and
     // other test files run from it now, so the test packs what is there without rebuilding.
     const pack = readmeCommand(/^npm pack$/, [['npm pack', `npm pack --ignore-scripts --json --pack-destination "${work}"`]]);
-    const [packed] = JSON.parse(await mustRun(pack, process.env, REPO_ROOT, 120_000)) as Array<{ filename: string; size: number; unpackedSize: number; entryCount: number }>;
+    const [packed] = JSON.parse(await mustRun(pack, process.env, REPO_ROOT, 120_000)) as Array<{
+      filename: string;
+      size: number;
+      unpackedSize: number;
+      entryCount: number;
+    }>;
     assert.equal(packed!.filename, TARBALL, 'the README names the tarball npm pack makes');
     const started = Date.now();
     await mustRun(installLine(prefix), envWith(prefix), elsewhere, 600_000);
@@ -190,14 +195,23 @@ describe('the npm package (npm pack, installed with the README commands)', { tim
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /Usage:\s+websockify \[options\]/);
     const port = await freePort();
-    await startWebsockify(readmeCommand(/^websockify 6080 /, [['6080', String(port)], ['localhost:5900', `127.0.0.1:${echo.port}`]]), envWith(prefix));
+    await startWebsockify(
+      readmeCommand(/^websockify 6080 /, [
+        ['6080', String(port)],
+        ['localhost:5900', `127.0.0.1:${echo.port}`],
+      ]),
+      envWith(prefix),
+    );
     await echoThrough(port, 200_000);
   });
 
   it('serves the built-in console with `websockify novnc` and the terminal page with --web', async () => {
     const consolePort = await freePort();
     await startWebsockify(
-      readmeCommand(/^websockify novnc /, [['--listen 6080', `--listen 127.0.0.1:${consolePort}`], ['localhost:5901', `127.0.0.1:${echo.port}`]]),
+      readmeCommand(/^websockify novnc /, [
+        ['--listen 6080', `--listen 127.0.0.1:${consolePort}`],
+        ['localhost:5901', `127.0.0.1:${echo.port}`],
+      ]),
       envWith(prefix),
     );
     const page = await get(`http://127.0.0.1:${consolePort}/vnc.html`);
@@ -211,7 +225,11 @@ describe('the npm package (npm pack, installed with the README commands)', { tim
 
     const termPort = await freePort();
     await startWebsockify(
-      readmeCommand(/^websockify --web /, [['"$HOME/.local"', `"${prefix}"`], ['2023', String(termPort)], ['localhost:23', `127.0.0.1:${echo.port}`]]),
+      readmeCommand(/^websockify --web /, [
+        ['"$HOME/.local"', `"${prefix}"`],
+        ['2023', String(termPort)],
+        ['localhost:23', `127.0.0.1:${echo.port}`],
+      ]),
       envWith(prefix),
     );
     const term = await get(`http://127.0.0.1:${termPort}/terminal/index.html`);
@@ -287,7 +305,10 @@ sock.open(process.argv[2]);
     assert.equal(install.code, 0, `the install succeeds without a compiler:\n${install.stderr}`);
     const library = path.join(bare, 'lib', 'node_modules', pkg.name, 'native', 'build', 'websockify-preload.so');
     assert.equal(fs.existsSync(library), false, 'nothing was compiled');
-    assert.ok(fs.existsSync(path.join(prefix, 'lib', 'node_modules', pkg.name, 'native', 'build', 'websockify-preload.so')), 'with a compiler, the install builds it');
+    assert.ok(
+      fs.existsSync(path.join(prefix, 'lib', 'node_modules', pkg.name, 'native', 'build', 'websockify-preload.so')),
+      'with a compiler, the install builds it',
+    );
 
     const port = await freePort();
     const server = `require('net').createServer((s) => s.pipe(s)).listen(${port})`;
@@ -297,7 +318,10 @@ sock.open(process.argv[2]);
     const lines = refused.stderr.trim().split('\n');
     assert.equal(lines.length, 1, refused.stderr);
     assert.ok(lines[0]!.includes(library), lines[0]);
-    assert.match(lines[0]!, /wrap mode needs the preload library \S+websockify-preload\.so, which was not built when websockify-ts was installed \(that needs a C compiler\): install one \(e\.g\. apt-get install gcc libc6-dev\) and run 'npm rebuild websockify-ts' \(with -g for a global install\)/);
+    assert.match(
+      lines[0]!,
+      /wrap mode needs the preload library \S+websockify-preload\.so, which was not built when websockify-ts was installed \(that needs a C compiler\): install one \(e\.g\. apt-get install gcc libc6-dev\) and run 'npm rebuild websockify-ts' \(with -g for a global install\)/,
+    );
 
     // The README's fix, once a compiler is there (it is on this machine, outside the filtered PATH).
     const rebuild = substitute(lineMatching(shellLines(readmeBlock('npm-rebuild')), /^npm rebuild /), [['"$HOME/.local"', `"${bare}"`]]);

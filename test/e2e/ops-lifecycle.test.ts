@@ -115,7 +115,10 @@ test('a real systemd-socket-activate hands its socket to --systemd-socket', asyn
 });
 
 test('--systemd-socket without LISTEN_FDS fails with a clear message', async () => {
-  const proc = spawn(process.execPath, [CLI_PATH, '--systemd-socket', '127.0.0.1:5900'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LISTEN_FDS: '', LISTEN_PID: '' } });
+  const proc = spawn(process.execPath, [CLI_PATH, '--systemd-socket', '127.0.0.1:5900'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LISTEN_FDS: '', LISTEN_PID: '' },
+  });
   let err = '';
   proc.stderr!.on('data', (d) => (err += d.toString()));
   const code = await new Promise((r) => proc.once('exit', r));
@@ -169,7 +172,10 @@ test('--syslog through the CLI: RFC 5424 lines with facility user, and facility 
     const fg = await startProxy(['--syslog', `127.0.0.1:${port}`, '127.0.0.1:0', `127.0.0.1:${target.port}`]);
     await waitFor(() => got.some((l) => l.includes('Listen on')));
     const banner = got.find((l) => l.includes('Listen on'))!;
-    assert.match(banner, new RegExp(`^<14>1 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\S+ websockify ${fg.proc.pid} - -   - Listen on 127\\.0\\.0\\.1:${fg.port}$`));
+    assert.match(
+      banner,
+      new RegExp(`^<14>1 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\S+ websockify ${fg.proc.pid} - -   - Listen on 127\\.0\\.0\\.1:${fg.port}$`),
+    );
     await fg.stop();
 
     got.length = 0;

@@ -43,7 +43,7 @@ test('--record writes FILE.<session> in the reference format through the real CL
   const dir = await tempDir();
   // A VNC-like target: greets first, then echoes.
   const target = await startTcpTarget((socket) => {
-    socket.write("RFB 003.008\n");
+    socket.write('RFB 003.008\n');
     socket.pipe(socket);
   });
   const proxy = await startProxy(['--record', 'rec', '--traffic', '127.0.0.1:0', `127.0.0.1:${target.port}`], { cwd: dir });
@@ -102,8 +102,14 @@ test('--log-format json with --log-file: every line parses, the session line car
     assert.match(String(closed.duration), /^\d+\.\d{3}s$/);
     assert.ok(records.some((r) => r.banner === true && /Listen on 127\.0\.0\.1:\d+/.test(String(r.msg))));
     // The same lines went to the file.
-    const fileLines = (await readFile(logFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.ok(fileLines.some((r) => r.msg === 'session closed' && r.bytes_in === 1000), JSON.stringify(fileLines));
+    const fileLines = (await readFile(logFile, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(
+      fileLines.some((r) => r.msg === 'session closed' && r.bytes_in === 1000),
+      JSON.stringify(fileLines),
+    );
     // logrotate: rename, SIGUSR1, and the next line lands in a new file.
     await rename(logFile, `${logFile}.1`);
     proxy.proc.kill('SIGUSR1');

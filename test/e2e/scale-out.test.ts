@@ -38,7 +38,8 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
   }
   // Both instances run the same command line, as docs/scaling.md says.
   const args = [
-    '--drain-timeout', String(drainTimeoutSec),
+    '--drain-timeout',
+    String(drainTimeoutSec),
     ...(redis !== null
       ? ['--token-plugin', 'TokenRedis', '--token-source', `127.0.0.1:${redis.port}:::vnc`, '127.0.0.1:0']
       : ['127.0.0.1:0', `127.0.0.1:${echo.port}`]),

@@ -59,7 +59,7 @@ test('the terminal page gets a shell prompt from a real telnetd through the prox
   // No host/port/path parameters: the page defaults to its own origin and path "websockify".
   await page.goto(`http://127.0.0.1:${proxy.port}/terminal/index.html`);
   await page.waitForSelector('#status[data-state="connected"]', { timeout: 10_000 });
-  assert.match(await page.textContent('#status') ?? '', /Connected \(binary\)/);
+  assert.match((await page.textContent('#status')) ?? '', /Connected \(binary\)/);
   await waitForScreen(page, /bash-[\d.]+#\s*$/m, 'the bash prompt');
 
   // Typing goes keyboard -> xterm -> telnet encoding -> Websock -> proxy -> telnetd -> bash.
@@ -73,10 +73,14 @@ test('the terminal page gets a shell prompt from a real telnetd through the prox
 
   // A smaller window refits the terminal; the new size must reach the pty through NAWS.
   await page.setViewportSize({ width: 600, height: 400 });
-  await page.waitForFunction((old) => {
-    const term = (globalThis as unknown as { wstelnet: { term: { cols: number } } }).wstelnet.term;
-    return term.cols < old;
-  }, size.cols, { timeout: 10_000 });
+  await page.waitForFunction(
+    (old) => {
+      const term = (globalThis as unknown as { wstelnet: { term: { cols: number } } }).wstelnet.term;
+      return term.cols < old;
+    },
+    size.cols,
+    { timeout: 10_000 },
+  );
   const smaller = await termSize(page);
   await page.keyboard.type('clear; stty size');
   await page.keyboard.press('Enter');
@@ -146,7 +150,17 @@ test('with --web-auth the terminal page and its WebSocket pass on the credential
     });
   });
   defer(() => service.close());
-  const proxy = await startProxy(['--web', webRoot, '--web-auth', '--auth-plugin', 'BasicHTTPAuth', '--auth-source', 'alice:term-pw', '127.0.0.1:0', `127.0.0.1:${service.port}`]);
+  const proxy = await startProxy([
+    '--web',
+    webRoot,
+    '--web-auth',
+    '--auth-plugin',
+    'BasicHTTPAuth',
+    '--auth-source',
+    'alice:term-pw',
+    '127.0.0.1:0',
+    `127.0.0.1:${service.port}`,
+  ]);
   defer(() => proxy.stop());
   const url = `http://127.0.0.1:${proxy.port}/terminal/index.html?telnet=0`;
 
@@ -158,7 +172,13 @@ test('with --web-auth the terminal page and its WebSocket pass on the credential
     if (r.url().includes('/terminal/index.html')) statuses.push(r.status());
   });
   // Headless chromium cannot prompt: it gives up on the 401 challenge.
-  assert.equal(await bare.goto(url).then(() => true, () => false), false);
+  assert.equal(
+    await bare.goto(url).then(
+      () => true,
+      () => false,
+    ),
+    false,
+  );
   assert.deepEqual(statuses, [401]);
 
   const browser = await launchChromium(chromiumPath, { httpCredentials: { username: 'alice', password: 'term-pw' } });

@@ -111,5 +111,5 @@ it('unsock mode: a WebSocket client reaches a TCP-only proxy moved to DIR/6080.s
 
   const got = await eventually(() => wsExchange(`ws://127.0.0.1:${port}/websockify`, 'through nginx\n', /through nginx\n/));
   assert.equal(got, 'RFB 003.008\nthrough nginx\n');
-  assert.match(proxy.stderr(), /connecting to: 127\.0\.0\.1:\d+/, 'the proxy\'s own target stayed on TCP');
+  assert.match(proxy.stderr(), /connecting to: 127\.0\.0\.1:\d+/, "the proxy's own target stayed on TCP");
 });

@@ -67,7 +67,13 @@ test('in the browser, a text frame in binary mode gives an error event and a clo
   const defer = deferCleanup(t);
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'binary' });
   await once(wss, 'listening');
-  defer(() => new Promise((r) => { for (const c of wss.clients) c.terminate(); wss.close(r); }));
+  defer(
+    () =>
+      new Promise((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(r);
+      }),
+  );
   const serverSaw = new Promise<{ code: number; reason: string }>((resolve) => {
     wss.on('connection', (ws) => {
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));

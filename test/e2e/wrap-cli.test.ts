@@ -70,7 +70,7 @@ describe('wrap mode through the CLI', () => {
     assert.notEqual(Number(m[1]), port);
   });
 
-  it('exits with the wrapped program\'s exit code in exit mode (the reference exited 0)', async () => {
+  it("exits with the wrapped program's exit code in exit mode (the reference exited 0)", async () => {
     const port = await freePort();
     const cli = track(await startCli([String(port), '--', 'sh', '-c', 'sleep 0.3; exit 7']));
     const status = await exited(cli);
@@ -113,7 +113,7 @@ describe('wrap mode through the CLI', () => {
     assert.ok(ports.length >= 2, cli.stderr());
   });
 
-  it('leaves no process of the program\'s group after SIGTERM, even one that ignores SIGTERM', async () => {
+  it("leaves no process of the program's group after SIGTERM, even one that ignores SIGTERM", async () => {
     const port = await freePort();
     const cli = track(await startCli(['-v', '--shutdown-timeout', '1', String(port), '--', 'sh', '-c', 'trap "" TERM; sleep 300 & sleep 300 & wait']));
     const pgid = await wrappedPid(cli);
@@ -122,7 +122,7 @@ describe('wrap mode through the CLI', () => {
     cli.child.kill('SIGTERM');
     const status = await exited(cli);
     assert.equal(status.code, 0);
-    assert.equal(groupAlive(pgid), false, 'the wrapped program\'s process group is gone');
+    assert.equal(groupAlive(pgid), false, "the wrapped program's process group is gone");
   });
 
   it('leaves no orphan when the proxy itself is killed with SIGKILL', async () => {
@@ -146,7 +146,11 @@ describe('wrap mode through the CLI', () => {
     const port = await freePort();
     const logFile = path.join(t.dir, 'd.log');
     // We have no --pid-file: the daemon's pid comes from its log, as an operator would find it.
-    const parent = await run(process.execPath, [CLI, '-D', '-v', '--log-file', logFile, `127.0.0.1:${port}`, '--', 'python3', '-c', PY_ECHO, '0.0.0.0', String(port)], process.env);
+    const parent = await run(
+      process.execPath,
+      [CLI, '-D', '-v', '--log-file', logFile, `127.0.0.1:${port}`, '--', 'python3', '-c', PY_ECHO, '0.0.0.0', String(port)],
+      process.env,
+    );
     assert.equal(parent.code, 0, parent.stderr);
     assert.match(parent.stderr, /^ {2}- Backgrounding \(daemon\)$/m);
     assert.match(parent.stderr, new RegExp(`^ {2}- Listen on 127\\.0\\.0\\.1:${port}$`, 'm'));
@@ -173,9 +177,9 @@ describe('wrap mode through the CLI', () => {
       const until = Date.now() + 5_000;
       while ((processAlive(daemonPid) || groupAlive(programPid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       assert.equal(processAlive(daemonPid), false, 'the daemon exited');
-      assert.equal(groupAlive(programPid), false, 'the wrapped program\'s process group is gone');
-      assert.deepEqual(processesInSession(daemonPid), [], 'nothing of the daemon\'s session is left');
-      assert.deepEqual(processesInSession(programPid), [], 'nothing of the program\'s session is left');
+      assert.equal(groupAlive(programPid), false, "the wrapped program's process group is gone");
+      assert.deepEqual(processesInSession(daemonPid), [], "nothing of the daemon's session is left");
+      assert.deepEqual(processesInSession(programPid), [], "nothing of the program's session is left");
       assert.match(log(), /In exit \(SIGTERM\)/);
     } finally {
       for (const pid of [daemonPid, programPid]) if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
@@ -206,7 +210,9 @@ print('PORT', s.getsockname()[1], flush=True)
 os.dup2(s.fileno(), 0)
 os.execv(sys.argv[1], sys.argv[1:])
 `;
-    const cli = track(start('python3', ['-c', launcher, process.execPath, CLI, '--inetd', '--', 'python3', '-c', PY_ECHO, '127.0.0.1', String(programPort)], process.env));
+    const cli = track(
+      start('python3', ['-c', launcher, process.execPath, CLI, '--inetd', '--', 'python3', '-c', PY_ECHO, '127.0.0.1', String(programPort)], process.env),
+    );
     const m = await cli.waitFor(/PORT (\d+)/);
     await cli.waitFor(/Listen for inetd connections/);
     const got = await eventually(() => wsExchange(`ws://127.0.0.1:${m[1]}/`, 'inetd\n', /inetd\n/));
@@ -227,7 +233,8 @@ os.execv(sys.argv[1], sys.argv[1:])
         // Refuse every option the server asks for or offers, so it goes on to the prompt.
         answer: (chunk, ws) => {
           for (let i = 0; i + 2 < chunk.length; i++) {
-            if (chunk[i] === IAC && (chunk[i + 1] === 253 || chunk[i + 1] === 251)) ws.send(Buffer.from([IAC, chunk[i + 1] === 253 ? 252 : 254, chunk[i + 2]!]));
+            if (chunk[i] === IAC && (chunk[i + 1] === 253 || chunk[i + 1] === 251))
+              ws.send(Buffer.from([IAC, chunk[i + 1] === 253 ? 252 : 254, chunk[i + 2]!]));
           }
         },
       }),

@@ -118,12 +118,7 @@ export function start(command: string, args: string[], env: NodeJS.ProcessEnv, o
 }
 
 /** Connects (TCP host:port or a unix path), sends `send`, and collects everything until EOF or `untilRe`. */
-export function exchange(
-  where: { host: string; port: number } | { path: string },
-  send: string,
-  untilRe: RegExp = /\n/,
-  timeoutMs = 5_000,
-): Promise<string> {
+export function exchange(where: { host: string; port: number } | { path: string }, send: string, untilRe: RegExp = /\n/, timeoutMs = 5_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = 'path' in where ? net.connect(where.path) : net.connect(where.port, where.host);
     let got = '';

@@ -202,7 +202,10 @@ describe('unfinished messages', { timeout: 60_000 }, () => {
       const elapsed = Date.now() - started;
       assert.equal(close.code, 1008);
       assert.ok(elapsed >= 900 && elapsed < 5_000, `closed after ${elapsed} ms`);
-      const lines = proxy.output().split('\n').filter((line) => line.includes('client message not completed within 1s'));
+      const lines = proxy
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('client message not completed within 1s'));
       assert.equal(lines.length, 1, proxy.output());
       socket.write(encodeFrame(8, closePayload(1000)));
     } finally {

@@ -145,7 +145,14 @@ describe('bridging bytes between a WebSocket client and a TCP target', () => {
       const { socket, frames } = await rawSession(p2.port);
       const payload = randomBytes(200_000);
       // Three data frames and the close frame in a single write.
-      socket.write(Buffer.concat([encodeFrame(2, payload.subarray(0, 1000)), encodeFrame(2, payload.subarray(1000, 150_000)), encodeFrame(2, payload.subarray(150_000)), encodeFrame(8, closePayload(1000, 'done'))]));
+      socket.write(
+        Buffer.concat([
+          encodeFrame(2, payload.subarray(0, 1000)),
+          encodeFrame(2, payload.subarray(1000, 150_000)),
+          encodeFrame(2, payload.subarray(150_000)),
+          encodeFrame(8, closePayload(1000, 'done')),
+        ]),
+      );
       const close = await frames.untilClose();
       assert.equal(close.code, 1000);
       await targetDone;
@@ -213,7 +220,13 @@ describe('bridging bytes between a WebSocket client and a TCP target', () => {
     const total = FLOOD_BYTES;
     let written = 0;
     const source = await startTcpTarget((socket) => {
-      writeRepeated(socket, block, total, (n) => (written = n), () => socket.end());
+      writeRepeated(
+        socket,
+        block,
+        total,
+        (n) => (written = n),
+        () => socket.end(),
+      );
     });
     const p2 = await startProxy(['127.0.0.1:0', `127.0.0.1:${source.port}`]);
     try {
@@ -455,7 +468,14 @@ describe('bridging bytes between a WebSocket client and a TCP target', () => {
 
   it('reassembles fragmented messages and answers pings between fragments', async () => {
     const { socket, frames } = await rawSession(proxy.port);
-    socket.write(Buffer.concat([encodeFrame(2, Buffer.from('frag'), { fin: false }), encodeFrame(9, Buffer.from('hi')), encodeFrame(0, Buffer.from('ment'), { fin: false }), encodeFrame(0, Buffer.from('ed'))]));
+    socket.write(
+      Buffer.concat([
+        encodeFrame(2, Buffer.from('frag'), { fin: false }),
+        encodeFrame(9, Buffer.from('hi')),
+        encodeFrame(0, Buffer.from('ment'), { fin: false }),
+        encodeFrame(0, Buffer.from('ed')),
+      ]),
+    );
     const pong = await frames.next();
     assert.deepEqual([pong?.opcode, pong?.payload.toString()], [0xa, 'hi']);
     let text = '';

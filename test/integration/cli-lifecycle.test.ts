@@ -57,7 +57,25 @@ describe('the command line', () => {
   it('prints help listing the reference options and exits 0', async () => {
     const { code, stdout } = await runCli(['--help']);
     assert.equal(code, 0);
-    for (const name of ['--verbose', '--traffic', '--record', '--run-once', '--timeout', '--idle-timeout', '--cert', '--ssl-only', '--unix-listen', '--inetd', '--web', '--token-plugin', '--auth-plugin', '--heartbeat', '--log-file', '--syslog', '--max-message-size']) {
+    for (const name of [
+      '--verbose',
+      '--traffic',
+      '--record',
+      '--run-once',
+      '--timeout',
+      '--idle-timeout',
+      '--cert',
+      '--ssl-only',
+      '--unix-listen',
+      '--inetd',
+      '--web',
+      '--token-plugin',
+      '--auth-plugin',
+      '--heartbeat',
+      '--log-file',
+      '--syslog',
+      '--max-message-size',
+    ]) {
       assert.ok(stdout.includes(name), name);
     }
   });

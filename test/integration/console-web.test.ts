@@ -29,7 +29,18 @@ describe('the built-in console on the proxy port', () => {
   });
 
   it('--web-auth with the novnc command protects the page and its WebSocket with the same credentials', async () => {
-    const p = await proxy(['novnc', '--listen', '127.0.0.1:0', '--vnc', `127.0.0.1:${target.port}`, '--web-auth', '--auth-plugin', 'BasicHTTPAuth', '--auth-source', 'alice:pw']);
+    const p = await proxy([
+      'novnc',
+      '--listen',
+      '127.0.0.1:0',
+      '--vnc',
+      `127.0.0.1:${target.port}`,
+      '--web-auth',
+      '--auth-plugin',
+      'BasicHTTPAuth',
+      '--auth-source',
+      'alice:pw',
+    ]);
     const refused = await get(p.port, '/vnc.html');
     assert.equal(refused.status, 401);
     assert.equal(refused.headers['www-authenticate'], 'Basic realm="Websockify"', 'the browser needs the challenge to prompt');

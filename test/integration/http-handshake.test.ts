@@ -24,7 +24,10 @@ describe('answers before the upgrade', () => {
   }
 
   it('answers 101 with the RFC accept value and the reference header set', async () => {
-    const answer = await sendRaw(proxy.port, upgradeRequest({ headers: { 'Sec-WebSocket-Key': 'DKURYVK9cRFul1vOZVA56Q==', 'Sec-WebSocket-Protocol': 'binary' } }));
+    const answer = await sendRaw(
+      proxy.port,
+      upgradeRequest({ headers: { 'Sec-WebSocket-Key': 'DKURYVK9cRFul1vOZVA56Q==', 'Sec-WebSocket-Protocol': 'binary' } }),
+    );
     answer.socket.destroy();
     assert.equal(answer.statusLine, 'HTTP/1.1 101 Switching Protocols');
     assert.equal(answer.headers['upgrade'], 'websocket');
@@ -64,7 +67,12 @@ describe('answers before the upgrade', () => {
     for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
       assert.equal(await status(`${method} / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`), 405, method);
     }
-    assert.equal(await status('POST / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'), 405);
+    assert.equal(
+      await status(
+        'POST / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      ),
+      405,
+    );
     assert.equal(await status('FOO / HTTP/1.1\r\nHost: x\r\n\r\n'), 501);
     assert.equal(await status('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'), 501);
   });
@@ -84,7 +92,12 @@ describe('answers before the upgrade', () => {
 
   it('survives the ws header-flood shape (CVE-2024-37890) and keeps serving', async () => {
     const junk = Array.from({ length: 2100 }, (_, i) => `x${i}: y`).join('\r\n');
-    const socket = (await sendRaw(proxy.port, `GET / HTTP/1.1\r\n${junk}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`)).socket;
+    const socket = (
+      await sendRaw(
+        proxy.port,
+        `GET / HTTP/1.1\r\n${junk}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      )
+    ).socket;
     socket.destroy();
     const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
     ws.close();

@@ -94,7 +94,11 @@ describe('limits against slow and hostile clients', () => {
   it('times out a connect to an unresponsive target with 1011', async () => {
     // A listener that never accepts, with its accept queue filled: the kernel then drops new
     // SYNs, so a connect hangs exactly as it would towards a dead host.
-    const holder = spawn('python3', ['-c', 'import socket,time\ns=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(0)\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(
+      'python3',
+      ['-c', 'import socket,time\ns=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(0)\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       const port = Number(await new Promise<string>((resolve) => holder.stdout.once('data', (c: Buffer) => resolve(c.toString()))));
       const fillers = [];
@@ -185,7 +189,10 @@ describe('heartbeat', () => {
         if (frame.opcode === 0xa) pongs++;
         else data.push(...frame.payload);
       }
-      assert.deepEqual(data, Array.from({ length: 50 }, (_, i) => i));
+      assert.deepEqual(
+        data,
+        Array.from({ length: 50 }, (_, i) => i),
+      );
       assert.ok(pongs > 0);
       socket.destroy();
 
@@ -196,7 +203,8 @@ describe('heartbeat', () => {
       const floodFrames = new FrameReader(flooder, floodAnswer.rest);
       flooder.write(Buffer.concat(Array.from({ length: 500 }, () => encodeFrame(9, Buffer.from('x')))));
       let frame;
-      do frame = await floodFrames.next(); while (frame);
+      do frame = await floodFrames.next();
+      while (frame);
       const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
       const back = receiveBytes(ws, 2);
       ws.send(Buffer.from('ok'));

@@ -71,7 +71,9 @@ it('wrap mode in a checkout (tsconfig.json beside package.json) names npm run bu
   assert.equal(r.code, 1);
   const lib = path.join(dir, 'native', 'build', 'websockify-preload.so');
   assert.ok(
-    r.stderr.includes(`wrap mode needs the preload library ${lib}, which is missing: install a C compiler (e.g. apt-get install gcc libc6-dev) and run 'npm run build'`),
+    r.stderr.includes(
+      `wrap mode needs the preload library ${lib}, which is missing: install a C compiler (e.g. apt-get install gcc libc6-dev) and run 'npm run build'`,
+    ),
     r.stderr,
   );
 });

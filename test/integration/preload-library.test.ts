@@ -48,7 +48,9 @@ describe('rebind mode', () => {
     const held = await holdPort();
     cleanups.push(held.release);
     const [oldPort, newPort] = [held.port, await freePort()];
-    const p = track(start('python3', ['-c', PY_ECHO, '0.0.0.0', String(oldPort)], envWith({ REBIND_OLD_PORT: String(oldPort), REBIND_NEW_PORT: String(newPort) })));
+    const p = track(
+      start('python3', ['-c', PY_ECHO, '0.0.0.0', String(oldPort)], envWith({ REBIND_OLD_PORT: String(oldPort), REBIND_NEW_PORT: String(newPort) })),
+    );
     const m = await p.waitFor(/LISTENING (.*)/);
     assert.deepEqual(JSON.parse(m[1]!), ['127.0.0.1', newPort]);
     assert.match(await exchange({ host: '127.0.0.1', port: newPort }, 'ping\n', /ping\n/), /^HELLO .*ping\n$/s);
@@ -56,7 +58,9 @@ describe('rebind mode', () => {
 
   it('moves a dual-stack IPv6 bind to the v4-mapped loopback so 127.0.0.1:NEW answers', async () => {
     const [oldPort, newPort] = [await freePort(), await freePort()];
-    const p = track(start('python3', ['-c', PY_ECHO, '::', String(oldPort), 'dual'], envWith({ REBIND_OLD_PORT: String(oldPort), REBIND_NEW_PORT: String(newPort) })));
+    const p = track(
+      start('python3', ['-c', PY_ECHO, '::', String(oldPort), 'dual'], envWith({ REBIND_OLD_PORT: String(oldPort), REBIND_NEW_PORT: String(newPort) })),
+    );
     const m = await p.waitFor(/LISTENING (.*)/);
     assert.deepEqual(JSON.parse(m[1]!).slice(0, 2), ['::ffff:127.0.0.1', newPort]);
     assert.match(await exchange({ host: '127.0.0.1', port: newPort }, 'x\n', /x\n/), /HELLO/);
@@ -64,7 +68,9 @@ describe('rebind mode', () => {
 
   it('moves an IPv6-only bind to [::1]:NEW', async () => {
     const [oldPort, newPort] = [await freePort(), await freePort()];
-    const p = track(start('python3', ['-c', PY_ECHO, '::', String(oldPort), 'v6only'], envWith({ REBIND_OLD_PORT: String(oldPort), REBIND_NEW_PORT: String(newPort) })));
+    const p = track(
+      start('python3', ['-c', PY_ECHO, '::', String(oldPort), 'v6only'], envWith({ REBIND_OLD_PORT: String(oldPort), REBIND_NEW_PORT: String(newPort) })),
+    );
     const m = await p.waitFor(/LISTENING (.*)/);
     assert.deepEqual(JSON.parse(m[1]!).slice(0, 2), ['::1', newPort]);
     assert.match(await exchange({ host: '::1', port: newPort }, 'x\n', /x\n/), /HELLO/);
@@ -80,7 +86,9 @@ describe('rebind mode', () => {
   it('with NEW port 0 picks a free loopback port and reports it to WSFY_PRELOAD_REPORT', async () => {
     const oldPort = await freePort();
     const report = path.join(privateDir(), 'report');
-    const p = track(start('node', ['-e', NODE_ECHO, String(oldPort)], envWith({ REBIND_OLD_PORT: String(oldPort), REBIND_NEW_PORT: '0', WSFY_PRELOAD_REPORT: report })));
+    const p = track(
+      start('node', ['-e', NODE_ECHO, String(oldPort)], envWith({ REBIND_OLD_PORT: String(oldPort), REBIND_NEW_PORT: '0', WSFY_PRELOAD_REPORT: report })),
+    );
     await p.waitFor(/LISTENING/);
     const line = readFileSync(report, 'utf8');
     const m = /^inet 127\.0\.0\.1 (\d+)\n$/.exec(line);
@@ -141,7 +149,13 @@ describe('unsock mode', () => {
     const held = await holdPort(); // the TCP port is ours: the program can only bind it moved
     cleanups.push(held.release);
     const port = held.port;
-    const p = track(start('python3', ['-c', PY_ECHO, '0.0.0.0', String(port)], envWith({ UNSOCK_DIR: dir, UNSOCK_ADDR: '127.0.0.1/0', UNSOCK_PORT: String(port), UNSOCK_MODE: '640' })));
+    const p = track(
+      start(
+        'python3',
+        ['-c', PY_ECHO, '0.0.0.0', String(port)],
+        envWith({ UNSOCK_DIR: dir, UNSOCK_ADDR: '127.0.0.1/0', UNSOCK_PORT: String(port), UNSOCK_MODE: '640' }),
+      ),
+    );
     const m = await p.waitFor(/LISTENING (.*)/);
     assert.deepEqual(JSON.parse(m[1]!), ['127.0.0.1', port]);
     const sock = path.join(dir, `${port}.sock`);
@@ -157,7 +171,13 @@ describe('unsock mode', () => {
     const held = await holdPort();
     cleanups.push(held.release);
     const port = held.port;
-    const p = track(start('node', ['-e', NODE_ECHO, String(port)], envWith({ UNSOCK_DIR: dir, UNSOCK_ADDR: '127.0.0.1/0', UNSOCK_PORT: String(port), UNSOCK_BLOCK_INET6: '1' })));
+    const p = track(
+      start(
+        'node',
+        ['-e', NODE_ECHO, String(port)],
+        envWith({ UNSOCK_DIR: dir, UNSOCK_ADDR: '127.0.0.1/0', UNSOCK_PORT: String(port), UNSOCK_BLOCK_INET6: '1' }),
+      ),
+    );
     const m = await p.waitFor(/LISTENING (.*)/);
     assert.equal(JSON.parse(m[1]!).port, port);
     const got = await exchange({ path: path.join(dir, `${port}.sock`) }, 'n\n', /n\n/);
@@ -166,7 +186,11 @@ describe('unsock mode', () => {
 
   it('makes socket(AF_INET6) fail with EAFNOSUPPORT under UNSOCK_BLOCK_INET6=1', async () => {
     const dir = privateDir();
-    const r = await run('python3', ['-c', 'import socket\ntry:\n socket.socket(socket.AF_INET6)\n print("made")\nexcept OSError as e:\n print(e.errno)'], envWith({ UNSOCK_DIR: dir, UNSOCK_BLOCK_INET6: '1' }));
+    const r = await run(
+      'python3',
+      ['-c', 'import socket\ntry:\n socket.socket(socket.AF_INET6)\n print("made")\nexcept OSError as e:\n print(e.errno)'],
+      envWith({ UNSOCK_DIR: dir, UNSOCK_BLOCK_INET6: '1' }),
+    );
     assert.equal(r.stdout.trim(), '97'); // EAFNOSUPPORT on Linux
   });
 
@@ -235,7 +259,11 @@ for p in (${port}, ${tcpPort}):
 
   it('answers ECONNREFUSED (not ENOENT) when no DIR/PORT.sock exists', async () => {
     const dir = privateDir();
-    const r = await run('python3', ['-c', 'import socket\ntry:\n socket.create_connection(("127.0.0.1", 7))\nexcept OSError as e:\n print(e.errno)'], envWith({ UNSOCK_DIR: dir, UNSOCK_ADDR: '127.0.0.1' }));
+    const r = await run(
+      'python3',
+      ['-c', 'import socket\ntry:\n socket.create_connection(("127.0.0.1", 7))\nexcept OSError as e:\n print(e.errno)'],
+      envWith({ UNSOCK_DIR: dir, UNSOCK_ADDR: '127.0.0.1' }),
+    );
     assert.equal(r.stdout.trim(), '111');
   });
 
@@ -261,7 +289,13 @@ print('PEER', peer, flush=True)
     requireTool('socat', 'socat');
     const dir = privateDir();
     const port = await freePort();
-    track(start('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, 'SYSTEM:echo socat-here'], envWith({ UNSOCK_DIR: dir, UNSOCK_ADDR: '127.0.0.1', UNSOCK_PORT: String(port) })));
+    track(
+      start(
+        'socat',
+        [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, 'SYSTEM:echo socat-here'],
+        envWith({ UNSOCK_DIR: dir, UNSOCK_ADDR: '127.0.0.1', UNSOCK_PORT: String(port) }),
+      ),
+    );
     const sock = path.join(dir, `${port}.sock`);
     for (let i = 0; i < 250 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(await exchange({ path: sock }, '', /socat-here\n/), 'socat-here\n');

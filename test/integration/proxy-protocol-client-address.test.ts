@@ -38,8 +38,15 @@ describe('--proxy-protocol: the client address after a header without a source',
 
   async function proxy(): Promise<ProxyProcess> {
     const p = await startProxy([
-      '--log-format', 'json', '--proxy-protocol', '--trust-proxy', '127.0.0.1', '--max-sessions-per-ip', '1',
-      '127.0.0.1:0', `127.0.0.1:${target.port}`,
+      '--log-format',
+      'json',
+      '--proxy-protocol',
+      '--trust-proxy',
+      '127.0.0.1',
+      '--max-sessions-per-ip',
+      '1',
+      '127.0.0.1:0',
+      `127.0.0.1:${target.port}`,
     ]);
     proxies.push(p);
     return p;
@@ -69,7 +76,7 @@ describe('--proxy-protocol: the client address after a header without a source',
     });
   }
 
-  it('a header naming the client still decides it (and that client\'s own X-Forwarded-For is ignored)', async () => {
+  it("a header naming the client still decides it (and that client's own X-Forwarded-For is ignored)", async () => {
     const p = await proxy();
     const answer = await sendRaw(p.port, upgradeWith(Buffer.from('PROXY TCP4 198.51.100.9 127.0.0.1 5555 80\r\n'), '6.6.6.5'));
     open.push(answer);

@@ -292,7 +292,12 @@ describe('the static web server (--web)', () => {
     it('serves a second mount under its prefix', async () => {
       const lib = fs.mkdtempSync(path.join(os.tmpdir(), 'wsfy-lib-'));
       fs.writeFileSync(path.join(lib, 'x.js'), 'export {};');
-      const port = await serve({ mounts: [{ prefix: '/', dir: root }, { prefix: '/lib/', dir: lib }] });
+      const port = await serve({
+        mounts: [
+          { prefix: '/', dir: root },
+          { prefix: '/lib/', dir: lib },
+        ],
+      });
       const res = await get(port, '/lib/x.js');
       assert.equal(res.status, 200);
       assert.equal(res.headers['content-type'], 'text/javascript; charset=utf-8');

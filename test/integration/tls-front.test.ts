@@ -14,7 +14,19 @@ import { startMiniFront, type MiniFront } from '../support/mini-front.js';
 import { CertFactory, type Pair } from '../support/openssl-certs.js';
 
 function tlsConfig(over: Partial<TlsConfig>): TlsConfig {
-  return { required: true, cert: '', key: null, keyPassword: null, sslOnly: false, sslVersion: 'default', sslCiphers: null, verifyClient: false, cafile: null, watchIntervalMs: 0, ...over };
+  return {
+    required: true,
+    cert: '',
+    key: null,
+    keyPassword: null,
+    sslOnly: false,
+    sslVersion: 'default',
+    sslCiphers: null,
+    verifyClient: false,
+    cafile: null,
+    watchIntervalMs: 0,
+    ...over,
+  };
 }
 
 interface Answer {
@@ -37,7 +49,10 @@ function getJson(url: string, options: https.RequestOptions = {}): Promise<Answe
 }
 
 /** Opens a TLS connection and resolves with the handshake outcome. */
-function tryTls(port: number, options: tls.ConnectionOptions): Promise<{ ok: boolean; protocol: string | null; error: string | null; peerCn: string | null; chain: string[] }> {
+function tryTls(
+  port: number,
+  options: tls.ConnectionOptions,
+): Promise<{ ok: boolean; protocol: string | null; error: string | null; peerCn: string | null; chain: string[] }> {
   return new Promise((resolve) => {
     const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...options });
     let done = false;
@@ -158,7 +173,10 @@ describe('TLS and plain traffic on one port', () => {
     it('refuses a client whose certificate another CA signed, before any request is answered', async () => {
       const { front: f } = await front({ verifyClient: true, cafile: clientCa.cert }, { verifyClient: true });
       await assert.rejects(getJson(`https://127.0.0.1:${f.port}/`, { ca: rootPem, cert: fs.readFileSync(mallory.cert), key: fs.readFileSync(mallory.key) }));
-      assert.ok(f.failures.some((m) => m.startsWith('client certificate refused:')), f.failures.join('; '));
+      assert.ok(
+        f.failures.some((m) => m.startsWith('client certificate refused:')),
+        f.failures.join('; '),
+      );
     });
   });
 
@@ -195,7 +213,10 @@ describe('TLS and plain traffic on one port', () => {
     });
     const elapsed = Date.now() - started;
     assert.ok(elapsed >= 250 && elapsed < 3000, `closed after ${elapsed} ms`);
-    assert.ok(f.failures.some((m) => m.includes('tls handshake not finished within 300 ms')), f.failures.join('; '));
+    assert.ok(
+      f.failures.some((m) => m.includes('tls handshake not finished within 300 ms')),
+      f.failures.join('; '),
+    );
   });
 
   it('serves a new certificate after reload while a live wss session keeps working', async () => {
@@ -258,7 +279,10 @@ describe('--ssl-target client options', () => {
   }
 
   it('fails against a private CA by default, as the reference', async () => {
-    assert.equal(await dial('localhost', targetTlsConnectOptions(loadTargetTls({ caFile: null, insecure: false }), 'localhost')), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    assert.equal(
+      await dial('localhost', targetTlsConnectOptions(loadTargetTls({ caFile: null, insecure: false }), 'localhost')),
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    );
   });
 
   it('trusts the private CA given with --ssl-target-ca, checking the name', async () => {

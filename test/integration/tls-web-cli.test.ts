@@ -101,7 +101,17 @@ describe('TLS and the web server through the built CLI', () => {
     const clientCa = certs.ca('client-ca');
     const alice = certs.signed('alice', clientCa, 'client', 'alice');
     const mallory = certs.signed('mallory', certs.ca('rogue-ca'), 'client', 'mallory');
-    const p = await proxy(['--cert', selfPem, '--verify-client', '--cafile', clientCa.cert, '--ssl-version', 'tlsv1_3', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    const p = await proxy([
+      '--cert',
+      selfPem,
+      '--verify-client',
+      '--cafile',
+      clientCa.cert,
+      '--ssl-version',
+      'tlsv1_3',
+      '127.0.0.1:0',
+      `127.0.0.1:${target.port}`,
+    ]);
     const open = (pair: Pair | null): Promise<WebSocket> =>
       new Promise((resolve, reject) => {
         const ws = new WebSocket(`wss://127.0.0.1:${p.port}/`, ['binary'], {
@@ -127,7 +137,17 @@ describe('TLS and the web server through the built CLI', () => {
     assert.equal(p.output().match(/connecting to:/g)?.length, 1, p.output());
     // The minimum version holds on the same port: a TLS 1.2 client is refused.
     const old = await new Promise<string>((resolve) => {
-      const s = tls.connect({ host: '127.0.0.1', port: p.port, rejectUnauthorized: false, maxVersion: 'TLSv1.2', cert: fs.readFileSync(alice.cert), key: fs.readFileSync(alice.key) }, () => resolve('connected'));
+      const s = tls.connect(
+        {
+          host: '127.0.0.1',
+          port: p.port,
+          rejectUnauthorized: false,
+          maxVersion: 'TLSv1.2',
+          cert: fs.readFileSync(alice.cert),
+          key: fs.readFileSync(alice.key),
+        },
+        () => resolve('connected'),
+      );
       s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
     });
     assert.notEqual(old, 'connected');
@@ -136,7 +156,11 @@ describe('TLS and the web server through the built CLI', () => {
   const startErrors: Array<[string, () => string[], RegExp]> = [
     ['a missing --cert file', () => ['--cert', certs.file('missing.pem')], /cannot read certificate file '.*missing\.pem': not found/],
     ['a certificate without its key', () => ['--cert', server.cert], /no private key found in '.*server\.crt'/],
-    ['a key that does not match', () => ['--cert', server.cert, '--key', other.key], /the private key in '.*other\.key' does not match the certificate in '.*server\.crt'/],
+    [
+      'a key that does not match',
+      () => ['--cert', server.cert, '--key', other.key],
+      /the private key in '.*other\.key' does not match the certificate in '.*server\.crt'/,
+    ],
     ['a wrong key password', () => ['--cert', server.cert, '--key', encrypted, '--key-password', 'nope'], /wrong password for the private key in '.*enc\.key'/],
     ['an encrypted key without a password', () => ['--cert', server.cert, '--key', encrypted], /is encrypted; give its password/],
     ['a missing --ssl-target-ca', () => ['--ssl-target', '--ssl-target-ca', certs.file('nothing.crt')], /cannot read --ssl-target-ca file/],
@@ -196,11 +220,13 @@ describe('TLS and the web server through the built CLI', () => {
     fs.writeFileSync(`${dir}/hello.txt`, 'hi there');
     const p = await proxy(['--cert', selfPem, '--web', dir, '127.0.0.1:0', `127.0.0.1:${target.port}`]);
     const body = await new Promise<string>((resolve, reject) => {
-      https.get(`https://127.0.0.1:${p.port}/hello.txt`, { ca: fs.readFileSync(selfPem) }, (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve(`${res.statusCode} ${text}`));
-      }).on('error', reject);
+      https
+        .get(`https://127.0.0.1:${p.port}/hello.txt`, { ca: fs.readFileSync(selfPem) }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve(`${res.statusCode} ${text}`));
+        })
+        .on('error', reject);
     });
     assert.equal(body, '200 hi there');
     assert.equal((await get(p.port, '/../../etc/passwd')).status, 400);
@@ -234,7 +260,17 @@ describe('TLS and the web server through the built CLI', () => {
     const dir = certs.file('auth-www');
     fs.mkdirSync(dir);
     fs.writeFileSync(`${dir}/index.html`, '<p>private</p>');
-    const p = await proxy(['--web', dir, '--web-auth', '--auth-plugin', 'BasicHTTPAuth', '--auth-source', 'alice:s3cret', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    const p = await proxy([
+      '--web',
+      dir,
+      '--web-auth',
+      '--auth-plugin',
+      'BasicHTTPAuth',
+      '--auth-source',
+      'alice:s3cret',
+      '127.0.0.1:0',
+      `127.0.0.1:${target.port}`,
+    ]);
     const refused = await get(p.port, '/');
     assert.equal(refused.status, 401);
     assert.equal(refused.headers['www-authenticate'], 'Basic realm="Websockify"');

@@ -114,7 +114,9 @@ describe('--workers 2: per-address and per-token caps count for the whole server
   });
 
   it('refuses the third session for one token with 429 across workers; another token is not affected', async () => {
-    const proxy = await startProxy([...TWO, '--max-sessions-per-token', '2', '--token-plugin', 'TokenFile', '--token-source', 'tokens.cfg', '127.0.0.1:0'], { cwd: tmp.dir });
+    const proxy = await startProxy([...TWO, '--max-sessions-per-token', '2', '--token-plugin', 'TokenFile', '--token-source', 'tokens.cfg', '127.0.0.1:0'], {
+      cwd: tmp.dir,
+    });
     try {
       await proxy.waitForOutput(/worker 2 of 2 serving/);
       const url = `ws://127.0.0.1:${proxy.port}/?token=desk`;

@@ -153,8 +153,18 @@ for (const mode of ['single process', '--workers 2'] as const) {
         const mallory = certs.signed('mallory', certs.ca('rogue-ca'), 'client', 'mallory');
         const workers = mode === 'single process' ? [] : ['--workers', '2'];
         proxy = await startProxy([
-          ...workers, '--cert', server.cert, '--key', server.key, '--verify-client', '--cafile', clientCa.cert,
-          '--metrics', '127.0.0.1:0', '127.0.0.1:0', `127.0.0.1:${target.port}`,
+          ...workers,
+          '--cert',
+          server.cert,
+          '--key',
+          server.key,
+          '--verify-client',
+          '--cafile',
+          clientCa.cert,
+          '--metrics',
+          '127.0.0.1:0',
+          '127.0.0.1:0',
+          `127.0.0.1:${target.port}`,
         ]);
         const port = await metricsPort(proxy);
         const wssPort = proxy.port;
@@ -200,7 +210,7 @@ for (const mode of ['single process', '--workers 2'] as const) {
 }
 
 describe('--workers 2 with --metrics-path: a scrape on the main port reports the whole server', () => {
-  it('sums both workers\' sessions and bytes, though the scrape itself reaches one worker', async () => {
+  it("sums both workers' sessions and bytes, though the scrape itself reaches one worker", async () => {
     const target = await startEchoTarget();
     const proxy = await startProxy(['--workers', '2', '--metrics-path', '/metrics', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
     try {

@@ -133,7 +133,7 @@ describe('--workers: supervision', () => {
       const victim = workerPids(proxy.output()).get(1)!;
       process.kill(victim, 'SIGKILL');
       const lost = await firstClose;
-      assert.equal(lost.code, 1006, 'the killed worker\'s session ends abruptly');
+      assert.equal(lost.code, 1006, "the killed worker's session ends abruptly");
       const survivor = held[1 - lost.i]!;
       assert.equal(survivor.readyState, WebSocket.OPEN, 'the other worker keeps its session');
       const still = receiveBytes(survivor, 5);
@@ -148,7 +148,10 @@ describe('--workers: supervision', () => {
       for (let i = 0; i < 6; i++) await echoOnce(proxy.port, randomBytes(1000));
       const ids = sessionIds(proxy.output());
       assert.equal(new Set(ids).size, ids.length, `ids repeat: ${ids.join(',')}`);
-      assert.ok(ids.some((id) => id > 1_000_000), `the restarted worker numbers from the next million: ${ids.join(',')}`);
+      assert.ok(
+        ids.some((id) => id > 1_000_000),
+        `the restarted worker numbers from the next million: ${ids.join(',')}`,
+      );
       for (const ws of held) ws.terminate();
       const status = await proxy.stop('SIGTERM');
       assert.deepEqual(status, { code: 0, signal: null });
@@ -189,7 +192,11 @@ describe('--workers: supervision', () => {
       const pids = workerPids(readFileSync(log, 'utf8'));
       assert.equal(pids.size, 2, 'both workers served before the parent returned');
       await echoOnce(port, Buffer.from('daemon'));
-      const primary = Number(readFileSync(`/proc/${pids.get(1)}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      const primary = Number(
+        readFileSync(`/proc/${pids.get(1)}/stat`, 'utf8')
+          .split(') ')[1]!
+          .split(' ')[1],
+      );
       process.kill(primary, 'SIGTERM');
       const all = [primary, ...pids.values()];
       for (let i = 0; i < 100 && all.some(alive); i++) await sleep(100);
@@ -199,7 +206,7 @@ describe('--workers: supervision', () => {
     }
   });
 
-  it('shares --max-connections across workers: the cap is the server\'s', async () => {
+  it("shares --max-connections across workers: the cap is the server's", async () => {
     const proxy = await startProxy([...TWO, '--max-connections', '3', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
     try {
       const held = await Promise.all([1, 2, 3].map(() => openClient(`ws://127.0.0.1:${proxy.port}/`)));
@@ -260,7 +267,9 @@ describe('--workers: supervision', () => {
       'os.dup2(s.fileno(), 0)',
       'os.execv(sys.argv[1], sys.argv[1:])',
     ].join('\n');
-    const child = spawn('python3', ['-c', launcher, process.execPath, CLI_PATH, ...TWO, '--inetd', `127.0.0.1:${echo.port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('python3', ['-c', launcher, process.execPath, CLI_PATH, ...TWO, '--inetd', `127.0.0.1:${echo.port}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -290,7 +299,10 @@ describe('--workers: supervision', () => {
   });
 
   it('runs one process for --workers 1 and for --run-once, and one worker per core for auto', async () => {
-    for (const args of [['--workers', '1'], ['--workers', '3', '--run-once']]) {
+    for (const args of [
+      ['--workers', '1'],
+      ['--workers', '3', '--run-once'],
+    ]) {
       const proxy = await startProxy([...args, '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
       try {
         assert.deepEqual(processTree(proxy.proc.pid!), [proxy.proc.pid], `${args.join(' ')}: no extra process`);

@@ -46,7 +46,7 @@ async function heldPort(): Promise<number> {
 }
 
 describe('wrapped program', () => {
-  it('moves the program\'s listen port onto PORT.sock in a private 0700 directory, socket mode 0600', async () => {
+  it("moves the program's listen port onto PORT.sock in a private 0700 directory, socket mode 0600", async () => {
     const port = await heldPort();
     const p = await wrap([String(port), '--', 'python3', '-c', PY_ECHO, '0.0.0.0', String(port)], port);
     const target = await p.waitForTarget();
@@ -85,7 +85,7 @@ describe('wrapped program', () => {
     assert.match(await exchange({ path: target.kind === 'unix' ? target.path : '' }, 'u\n', /u\n/), /HELLO/);
   });
 
-  it('in exit mode resolves exitCode with the program\'s exit status (the reference always gave 0)', async () => {
+  it("in exit mode resolves exitCode with the program's exit status (the reference always gave 0)", async () => {
     const p = await wrap(['1', '--', 'sh', '-c', 'exit 3'], 1);
     assert.equal(await p.exitCode, 3);
   });
@@ -119,7 +119,7 @@ describe('wrapped program', () => {
     assert.equal(p.pid, null, 'not restarted');
   });
 
-  it('stop() ends the program\'s whole process group, with SIGKILL after the grace period if SIGTERM is ignored', async () => {
+  it("stop() ends the program's whole process group, with SIGKILL after the grace period if SIGTERM is ignored", async () => {
     const p = await wrap(['1', '--', 'sh', '-c', 'trap "" TERM; sleep 60 & sleep 60 & wait'], 1, { stopGraceMs: 400 });
     const pgid = p.pid!;
     await new Promise((r) => setTimeout(r, 200));

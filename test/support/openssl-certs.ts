@@ -38,8 +38,23 @@ export class CertFactory {
   ca(name: string): Pair {
     const pair = { cert: this.file(`${name}.crt`), key: this.file(`${name}.key`) };
     this.openssl([
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', pair.key, '-out', pair.cert, '-days', '2',
-      '-subj', `/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      pair.key,
+      '-out',
+      pair.cert,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
     ]);
     return pair;
   }
@@ -58,9 +73,7 @@ export class CertFactory {
           : 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n',
     );
     this.openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', pair.key, '-out', csr, '-subj', `/CN=${cn}`]);
-    this.openssl([
-      'x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, '-CAcreateserial', '-out', pair.cert, '-days', '2', '-extfile', ext,
-    ]);
+    this.openssl(['x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, '-CAcreateserial', '-out', pair.cert, '-days', '2', '-extfile', ext]);
     return pair;
   }
 
@@ -68,8 +81,22 @@ export class CertFactory {
   selfPem(name: string, cn = 'localhost'): string {
     const file = this.file(`${name}.pem`);
     this.openssl([
-      'req', '-new', '-x509', '-days', '2', '-nodes', '-newkey', 'rsa:2048', '-out', file, '-keyout', file,
-      '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
+      'req',
+      '-new',
+      '-x509',
+      '-days',
+      '2',
+      '-nodes',
+      '-newkey',
+      'rsa:2048',
+      '-out',
+      file,
+      '-keyout',
+      file,
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
     ]);
     return file;
   }

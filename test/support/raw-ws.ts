@@ -135,7 +135,10 @@ export class FrameReader {
   private waiter: (() => void) | null = null;
   private ended = false;
 
-  constructor(private readonly socket: net.Socket, initial: Buffer = Buffer.alloc(0)) {
+  constructor(
+    private readonly socket: net.Socket,
+    initial: Buffer = Buffer.alloc(0),
+  ) {
     this.push(initial);
     socket.on('data', (chunk: Buffer) => this.push(chunk));
     socket.once('close', () => {

@@ -31,7 +31,9 @@ const NEEDED: ReadonlyArray<[string, string]> = [
 export function requireDesktopTools(): void {
   const missing = NEEDED.filter(([bin]) => !['/usr/bin', '/usr/local/bin', '/bin'].some((d) => fs.existsSync(path.join(d, bin))));
   if (missing.length > 0) {
-    throw new Error(`missing programs for the desktop tests: ${missing.map(([b, p]) => `${b} (Debian package ${p})`).join(', ')}; see scripts/system-packages.txt`);
+    throw new Error(
+      `missing programs for the desktop tests: ${missing.map(([b, p]) => `${b} (Debian package ${p})`).join(', ')}; see scripts/system-packages.txt`,
+    );
   }
 }
 
@@ -138,14 +140,30 @@ export async function startDesktop(password = 'vncpass1'): Promise<Desktop> {
   fs.writeFileSync(typed, '');
   const xterm = spawn(
     'xterm',
-    ['-geometry', `50x6+${XTERM_AT.x}+${XTERM_AT.y}`, '-bg', '#ffd200', '-fg', 'black', '-T', 'wsfy-xterm', '-e', 'sh', '-c', `while IFS= read -r line; do printf '%s\\n' "$line" >> '${typed}'; done`],
+    [
+      '-geometry',
+      `50x6+${XTERM_AT.x}+${XTERM_AT.y}`,
+      '-bg',
+      '#ffd200',
+      '-fg',
+      'black',
+      '-T',
+      'wsfy-xterm',
+      '-e',
+      'sh',
+      '-c',
+      `while IFS= read -r line; do printf '%s\\n' "$line" >> '${typed}'; done`,
+    ],
     { env, stdio: ['ignore', log, log] },
   );
   children.push(xterm);
 
   const xevOut = path.join(dir, 'xev.txt');
   const xevFd = fs.openSync(xevOut, 'w');
-  const xev = spawn('xev', ['-geometry', `${XEV_AT.width}x${XEV_AT.height}+${XEV_AT.x}+${XEV_AT.y}`, '-event', 'button', '-event', 'keyboard'], { env, stdio: ['ignore', xevFd, log] });
+  const xev = spawn('xev', ['-geometry', `${XEV_AT.width}x${XEV_AT.height}+${XEV_AT.x}+${XEV_AT.y}`, '-event', 'button', '-event', 'keyboard'], {
+    env,
+    stdio: ['ignore', xevFd, log],
+  });
   children.push(xev);
 
   await waitFor('the xterm and xev windows', () => {
@@ -162,10 +180,13 @@ export async function startDesktop(password = 'vncpass1'): Promise<Desktop> {
     display,
     vncPort,
     password,
-    typedLines: () => fs.readFileSync(typed, 'utf8').split('\n').filter((l) => l !== ''),
+    typedLines: () =>
+      fs
+        .readFileSync(typed, 'utf8')
+        .split('\n')
+        .filter((l) => l !== ''),
     clicks: () => (fs.readFileSync(xevOut, 'utf8').match(/^ButtonPress event/gm) ?? []).length,
-    keysPressed: () =>
-      [...fs.readFileSync(xevOut, 'utf8').matchAll(/^KeyPress event[\s\S]*?keysym 0x[0-9a-f]+, ([A-Za-z0-9_]+)\)/gm)].map((m) => m[1]!),
+    keysPressed: () => [...fs.readFileSync(xevOut, 'utf8').matchAll(/^KeyPress event[\s\S]*?keysym 0x[0-9a-f]+, ([A-Za-z0-9_]+)\)/gm)].map((m) => m[1]!),
     capture: () => parseXwd(execFileSync('xwd', ['-root', '-silent'], { env, maxBuffer: 64 * 1024 * 1024 })),
     stop: async () => {
       for (const child of children.reverse()) {

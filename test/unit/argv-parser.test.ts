@@ -26,7 +26,10 @@ describe('the optparse-compatible argv parser', () => {
   });
 
   it('refuses an ambiguous prefix naming the candidates, as optparse does', () => {
-    assert.throws(() => parse('--tok', 'x'), (err: Error) => err instanceof UsageError && err.message === 'ambiguous option: --tok (--token-plugin, --token-source?)');
+    assert.throws(
+      () => parse('--tok', 'x'),
+      (err: Error) => err instanceof UsageError && err.message === 'ambiguous option: --tok (--token-plugin, --token-source?)',
+    );
   });
 
   it('prefers an exact name over longer names sharing it as a prefix', () => {

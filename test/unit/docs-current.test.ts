@@ -40,7 +40,10 @@ const FORBIDDEN: Array<{ pattern: RegExp; instead: string }> = [
   { pattern: /\b[Ff]indings? #?[0-9]|\b[Ff]laws? #?[0-9]|\b[Rr]ound [0-9]/, instead: 'state the reason itself' },
   { pattern: /(?<!RFC [0-9]{3,5} )\u00a7/, instead: 'RFC <number> \u00a7<section>, or state the reason' },
   { pattern: /\bthe seed[s]\b|\bseeds? [0-9]{3}\b|\bthe seed[']s\b/i, instead: 'describe the scenario' },
-  { pattern: /\bshared[ /]reference\b|\/work\/shared\b|\bbehaviour do[c]\b|\bthe brie[f]\b|\bthe revie[w]\b/i, instead: 'say "the reference" (Python websockify, docs/deviations.md) or the reason' },
+  {
+    pattern: /\bshared[ /]reference\b|\/work\/shared\b|\bbehaviour do[c]\b|\bthe brie[f]\b|\bthe revie[w]\b/i,
+    instead: 'say "the reference" (Python websockify, docs/deviations.md) or the reason',
+  },
   { pattern: /until the core land(s|ed)\b/, instead: 'say what the code does today' },
   { pattern: /--token-failure-clos[e]\b|--record-max-siz[e]\b|--ssl-min-versio[n]\b/, instead: '--silent-token-failure, --max-record-size, --ssl-version' },
 ];
@@ -57,7 +60,10 @@ describe('the documentation', () => {
     const codes = [...new Set(source.match(/WSFY_ERR_[A-Z_]+/g) ?? [])];
     const errors = readFileSync(new URL('errors.md', docsDir), 'utf8');
     assert.ok(codes.length > 10);
-    assert.deepEqual(codes.filter((c) => !errors.includes(c)), []);
+    assert.deepEqual(
+      codes.filter((c) => !errors.includes(c)),
+      [],
+    );
   });
 
   it('indexes every file of docs/ in docs/README.md, and links only files that exist', () => {
@@ -65,25 +71,60 @@ describe('the documentation', () => {
     const files = readdirSync(docsDir).filter((f) => f.endsWith('.md') && f !== 'README.md');
     const linked = [...index.matchAll(/\]\(([^)#]+)\)/g)].map((m) => m[1] ?? '');
     assert.ok(files.length > 10);
-    assert.deepEqual(files.filter((f) => !linked.includes(f)), [], 'files missing from docs/README.md');
-    assert.deepEqual(linked.filter((f) => !files.includes(f)), [], 'docs/README.md links a file that does not exist');
+    assert.deepEqual(
+      files.filter((f) => !linked.includes(f)),
+      [],
+      'files missing from docs/README.md',
+    );
+    assert.deepEqual(
+      linked.filter((f) => !files.includes(f)),
+      [],
+      'docs/README.md links a file that does not exist',
+    );
   });
 
   it('names only options that exist, in src/ and docs/ (a renamed option leaves no stale mention)', () => {
     const known = new Set(OPTIONS.map((o) => o.long));
     // Flags of other commands these files also show: the `novnc` subcommand, `npm run bench`,
     // npm, node, docker, systemctl; `--opt` and `--heart` are syntax examples.
-    const others = new Set(['listen', 'vnc', 'full', 'quick', 'runs', 'scenario', 'only', 'prof', 'cpu-prof', 'no-audit', 'no-fund', 'omit',
-      'ignore-scripts', 'no-package-lock', 'single-threaded-gc', 'rm', 'from', 'stop-timeout', 'interval', 'now', 'name', 'opt', 'heart',
-      'read-only', 'format', 'sysctl']);
+    const others = new Set([
+      'listen',
+      'vnc',
+      'full',
+      'quick',
+      'runs',
+      'scenario',
+      'only',
+      'prof',
+      'cpu-prof',
+      'no-audit',
+      'no-fund',
+      'omit',
+      'ignore-scripts',
+      'no-package-lock',
+      'single-threaded-gc',
+      'rm',
+      'from',
+      'stop-timeout',
+      'interval',
+      'now',
+      'name',
+      'opt',
+      'heart',
+      'read-only',
+      'format',
+      'sysctl',
+    ]);
     const unknown: string[] = [];
     for (const file of scannedFiles().filter((f) => f.startsWith('src/') || f.startsWith('docs/'))) {
-      readFileSync(new URL(file, root), 'utf8').split('\n').forEach((line, i) => {
-        for (const m of line.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*[a-z0-9])/g)) {
-          const name = m[1] ?? '';
-          if (!known.has(name) && !others.has(name)) unknown.push(`${file}:${i + 1}: --${name}`);
-        }
-      });
+      readFileSync(new URL(file, root), 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          for (const m of line.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*[a-z0-9])/g)) {
+            const name = m[1] ?? '';
+            if (!known.has(name) && !others.has(name)) unknown.push(`${file}:${i + 1}: --${name}`);
+          }
+        });
     }
     assert.deepEqual(unknown, []);
   });
@@ -93,12 +134,14 @@ describe('the documentation', () => {
     assert.ok(files.length > 200, `only ${files.length} files scanned`);
     const found: string[] = [];
     for (const file of files) {
-      readFileSync(new URL(file, root), 'utf8').split('\n').forEach((line, i) => {
-        for (const { pattern, instead } of FORBIDDEN) {
-          const m = pattern.exec(line);
-          if (m) found.push(`${file}:${i + 1}: "${m[0]}" (${instead})`);
-        }
-      });
+      readFileSync(new URL(file, root), 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          for (const { pattern, instead } of FORBIDDEN) {
+            const m = pattern.exec(line);
+            if (m) found.push(`${file}:${i + 1}: "${m[0]}" (${instead})`);
+          }
+        });
     }
     assert.deepEqual(found, []);
   });

@@ -84,8 +84,7 @@ export class Websock {
   };
 
   constructor(options: WebsockOptions = {}) {
-    this.WebSocketImpl =
-      options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    this.WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     this.maxReceiveQueue = options.maxReceiveQueue ?? DEFAULT_MAX_RQ;
     const initial = options.initialReceiveQueue ?? DEFAULT_INITIAL_RQ;
     if (!(initial > 0) || !(this.maxReceiveQueue >= initial)) {

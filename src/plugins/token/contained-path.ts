@@ -23,15 +23,7 @@ export async function containedPath(realDir: string, token: string): Promise<str
 }
 
 export function isPlainName(token: string): boolean {
-  return (
-    token !== '' &&
-    token !== '.' &&
-    token !== '..' &&
-    !token.includes('/') &&
-    !token.includes('\\') &&
-    !token.includes('\0') &&
-    !path.isAbsolute(token)
-  );
+  return token !== '' && token !== '.' && token !== '..' && !token.includes('/') && !token.includes('\\') && !token.includes('\0') && !path.isAbsolute(token);
 }
 
 function isDirectChild(dir: string, candidate: string): boolean {

@@ -89,8 +89,7 @@ export class TokenRedis implements TokenPlugin {
         this.context.logger.error('Unable to decode JSON token');
         return null;
       }
-      const target =
-        data.port === undefined ? (typeof data.host === 'string' ? parseTarget(data.host) : null) : targetFromParts(data.host, data.port);
+      const target = data.port === undefined ? (typeof data.host === 'string' ? parseTarget(data.host) : null) : targetFromParts(data.host, data.port);
       if (target === null) this.context.logger.error('Unable to decode JSON token');
       return target;
     }

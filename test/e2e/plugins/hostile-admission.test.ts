@@ -96,7 +96,9 @@ describe('TokenRedis through the built CLI: Redis down and back', () => {
       assert.ok(down.status === 502 || down.status === 504, `got ${down.status}`);
       assert.equal(proxy.proc.exitCode, null, 'the proxy is still running');
       const tmp = tempDir('wsfy-redis2-');
-      second = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp.dir], { stdio: 'ignore' });
+      second = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp.dir], {
+        stdio: 'ignore',
+      });
       let ok = false;
       for (let i = 0; i < 40 && !ok; i++) {
         await new Promise((r) => setTimeout(r, 250));
@@ -134,7 +136,19 @@ describe('auth through the built CLI', () => {
     writeFileSync(path.join(tmp.dir, 'creds'), '# users\nalice:wonder land\n');
     writeFileSync(path.join(tmp.dir, 'tokens.cfg'), `good: 127.0.0.1:${echo.port}\n`);
     proxy = await startProxy(
-      ['--token-plugin', 'TokenFile', '--token-source', 'tokens.cfg', '--auth-plugin', 'BasicHTTPAuth', '--auth-source', '@creds', '--allow-origin', ORIGIN, '127.0.0.1:0'],
+      [
+        '--token-plugin',
+        'TokenFile',
+        '--token-source',
+        'tokens.cfg',
+        '--auth-plugin',
+        'BasicHTTPAuth',
+        '--auth-source',
+        '@creds',
+        '--allow-origin',
+        ORIGIN,
+        '127.0.0.1:0',
+      ],
       { cwd: tmp.dir },
     );
     certProxy = await startProxy(['--auth-plugin', 'ClientCertCNAuth', '--auth-source', 'alice bob', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
@@ -202,7 +216,10 @@ describe('concurrent-session limits through the built CLI', () => {
       await closeA();
       let ok = false;
       for (let i = 0; i < 20 && !ok; i++) {
-        ok = await echoSession(`${url}/?token=a`).then(() => true, () => false);
+        ok = await echoSession(`${url}/?token=a`).then(
+          () => true,
+          () => false,
+        );
         if (!ok) await new Promise((r) => setTimeout(r, 100));
       }
       assert.ok(ok, 'the slot is given back when the session ends');
@@ -223,7 +240,10 @@ describe('concurrent-session limits through the built CLI', () => {
       await closers[0]!();
       let ok = false;
       for (let i = 0; i < 20 && !ok; i++) {
-        ok = await echoSession(url).then(() => true, () => false);
+        ok = await echoSession(url).then(
+          () => true,
+          () => false,
+        );
         if (!ok) await new Promise((r) => setTimeout(r, 100));
       }
       assert.ok(ok);

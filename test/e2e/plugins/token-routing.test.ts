@@ -142,11 +142,19 @@ describe('UnixDomainSocketDirectory through the built CLI: traversal tokens', ()
 describe('plugin start-up failures', () => {
   const CASES: Array<[string, string[], RegExp]> = [
     ['an unknown plugin name', ['--token-plugin', 'NoSuchPlugin', '127.0.0.1:0'], /unknown token plugin NoSuchPlugin/],
-    ['a missing token file', ['--token-plugin', 'TokenFile', '--token-source', '/nonexistent/tokens.cfg', '127.0.0.1:0'], /cannot read token source \/nonexistent\/tokens\.cfg/],
+    [
+      'a missing token file',
+      ['--token-plugin', 'TokenFile', '--token-source', '/nonexistent/tokens.cfg', '127.0.0.1:0'],
+      /cannot read token source \/nonexistent\/tokens\.cfg/,
+    ],
     ['a missing source', ['--token-plugin', 'TokenFileName', '127.0.0.1:0'], /requires --token-source/],
     ['a bad Redis source', ['--token-plugin', 'TokenRedis', '--token-source', 'h:notaport', '127.0.0.1:0'], /port is not a port number/],
     ['an unknown auth plugin', ['--auth-plugin', 'Nope', '127.0.0.1:0', '127.0.0.1:1'], /unknown auth plugin Nope/],
-    ['an unreadable credentials file', ['--auth-plugin', 'BasicHTTPAuth', '--auth-source', '@/nonexistent/creds', '127.0.0.1:0', '127.0.0.1:1'], /cannot read credentials file/],
+    [
+      'an unreadable credentials file',
+      ['--auth-plugin', 'BasicHTTPAuth', '--auth-source', '@/nonexistent/creds', '127.0.0.1:0', '127.0.0.1:1'],
+      /cannot read credentials file/,
+    ],
   ];
   for (const [what, args, message] of CASES) {
     it(`exits 1 with a clear message for ${what}`, async () => {

@@ -44,19 +44,29 @@ describe('ClientCertCNAuth with real TLS client certificates', () => {
     leaf('mallory', 'mallory', true);
     leaf('forged-alice', 'alice', false);
     const file = (n: string) => readFileSync(path.join(d, n));
-    server = tls.createServer({ key: file('server.key'), cert: file('server.pem'), ca: file('ca.pem'), requestCert: true, rejectUnauthorized: false }, (socket) => {
-      const peer = socket.authorized ? socket.getPeerCertificate() : null;
-      plugin
-        .authenticate({ headers: { ssl_client_s_dn_cn: 'alice', SSL_CLIENT_S_DN_CN: 'bob' } as never, method: 'GET', url: '/', clientAddress: '127.0.0.1', peerCertificate: peer, target: null })
-        .then(
-          () => 'allowed' as const,
-          (err: unknown) => (err instanceof HttpRejection ? err.httpStatus! : 500),
-        )
-        .then((status) => {
-          decisions.push({ authorized: socket.authorized, status });
-          socket.end(String(status));
-        });
-    });
+    server = tls.createServer(
+      { key: file('server.key'), cert: file('server.pem'), ca: file('ca.pem'), requestCert: true, rejectUnauthorized: false },
+      (socket) => {
+        const peer = socket.authorized ? socket.getPeerCertificate() : null;
+        plugin
+          .authenticate({
+            headers: { ssl_client_s_dn_cn: 'alice', SSL_CLIENT_S_DN_CN: 'bob' } as never,
+            method: 'GET',
+            url: '/',
+            clientAddress: '127.0.0.1',
+            peerCertificate: peer,
+            target: null,
+          })
+          .then(
+            () => 'allowed' as const,
+            (err: unknown) => (err instanceof HttpRejection ? err.httpStatus! : 500),
+          )
+          .then((status) => {
+            decisions.push({ authorized: socket.authorized, status });
+            socket.end(String(status));
+          });
+      },
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
   });

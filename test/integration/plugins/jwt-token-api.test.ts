@@ -161,7 +161,11 @@ describe('JWTTokenApi with real signed and encrypted tokens', () => {
       const { logger, sink } = captureLogger();
       const plugin = await JWTTokenApi.create(files[file]!, { logger, timeoutMs: 1000 });
       assert.equal(await plugin.lookup(jwe), null, file);
-      assert.deepEqual(sink.records.map((r) => r.fields?.['reason']), ['ERR_JOSE_ALG_NOT_ALLOWED'], `${file}: ${sink.text()}`);
+      assert.deepEqual(
+        sink.records.map((r) => r.fields?.['reason']),
+        ['ERR_JOSE_ALG_NOT_ALLOWED'],
+        `${file}: ${sink.text()}`,
+      );
     }
   });
 

@@ -34,7 +34,8 @@ describe('BaseTokenAPI and JSONTokenApi against a real HTTP API on loopback', ()
       if (target === undefined) return void res.writeHead(404).end('no such token');
       if (route === 'json') {
         const colon = target.lastIndexOf(':');
-        const body = decoded === 'bad' ? '{not json' : JSON.stringify({ host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) });
+        const body =
+          decoded === 'bad' ? '{not json' : JSON.stringify({ host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) });
         return void res.writeHead(200, { 'content-type': 'application/json' }).end(body);
       }
       res.writeHead(200).end(target + '\n');
@@ -88,7 +89,10 @@ describe('BaseTokenAPI and JSONTokenApi against a real HTTP API on loopback', ()
   });
 
   it('answers a plugin failure (502) for a 5xx API, an unreachable API, a bad body and a huge body', async () => {
-    await assert.rejects(BaseTokenAPI.create(`${base}/fail/%s`, ctx()).lookup('desk1'), (err: unknown) => err instanceof PluginFailure && err.httpStatus === 502);
+    await assert.rejects(
+      BaseTokenAPI.create(`${base}/fail/%s`, ctx()).lookup('desk1'),
+      (err: unknown) => err instanceof PluginFailure && err.httpStatus === 502,
+    );
     await assert.rejects(BaseTokenAPI.create(`${base}/plain/%s`, ctx()).lookup('bad'), PluginFailure);
     await assert.rejects(BaseTokenAPI.create(`${base}/huge/%s`, ctx()).lookup('desk1'), PluginFailure);
     const closed = http.createServer();

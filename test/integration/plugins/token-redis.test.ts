@@ -111,7 +111,10 @@ describe('TokenRedis against a real redis-server', () => {
     const p = plugin(`127.0.0.1:${port}`, 1000);
     try {
       const started = Date.now();
-      await assert.rejects(p.lookup('plain'), (err: unknown) => (err instanceof PluginFailure && err.httpStatus === 502) || (err instanceof PluginTimeout && err.httpStatus === 504));
+      await assert.rejects(
+        p.lookup('plain'),
+        (err: unknown) => (err instanceof PluginFailure && err.httpStatus === 502) || (err instanceof PluginTimeout && err.httpStatus === 504),
+      );
       assert.ok(Date.now() - started < 3000);
     } finally {
       await p.close();

@@ -25,7 +25,18 @@ describe('where the key password comes from', () => {
   });
 
   it('refuses both flags at once', () => {
-    assert.throws(() => resolveKeyPassword(new Map([['key-password', 'x'], ['key-password-file', 'pw']]), {}, dir), UsageError);
+    assert.throws(
+      () =>
+        resolveKeyPassword(
+          new Map([
+            ['key-password', 'x'],
+            ['key-password-file', 'pw'],
+          ]),
+          {},
+          dir,
+        ),
+      UsageError,
+    );
   });
 
   it('names a missing password file', () => {

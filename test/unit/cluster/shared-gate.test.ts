@@ -6,7 +6,7 @@ import type { ToPrimary } from '../../../src/cluster/messages.js';
 
 const LIMITS = { maxConnections: 8, maxSessionsPerIp: 2, maxSessionsPerToken: 0 };
 
-describe('SharedCaps: the primary\'s count for the whole server', () => {
+describe("SharedCaps: the primary's count for the whole server", () => {
   it('caps sessions per key over all workers, and a worker that leaves frees only its own', () => {
     const caps = new SharedCaps<string>(LIMITS, 2);
     caps.join('w1');
@@ -27,7 +27,7 @@ describe('SharedCaps: the primary\'s count for the whole server', () => {
     assert.equal(caps.sessionsFor('ip', '10.0.0.1'), 0, 'given back once');
   });
 
-  it('lends the pool (the cap less the workers\' shares) and takes back what a dead worker borrowed', () => {
+  it("lends the pool (the cap less the workers' shares) and takes back what a dead worker borrowed", () => {
     const caps = new SharedCaps<string>(LIMITS, 2);
     caps.join('w1');
     caps.join('w2');
@@ -41,7 +41,7 @@ describe('SharedCaps: the primary\'s count for the whole server', () => {
   });
 });
 
-describe('the worker\'s gates', () => {
+describe("the worker's gates", () => {
   it('SharedSessions sends a token only hashed, and gives a slot back once', async () => {
     const sent: ToPrimary[] = [];
     const gate = new SharedSessions((m) => sent.push(m) > 0);

@@ -28,9 +28,32 @@ test('operations options are off by default', () => {
 
 test('operations options map into Config, paths made absolute', () => {
   const c = config(
-    '--record', 'rec', '--max-record-size', '10M', '--trust-proxy', '10.0.0.0/8,::1', '--trust-proxy', 'unix',
-    '--proxy-protocol', '--send-proxy-v2', '--metrics', '[::1]:9640', '--metrics-path', '/m', '--health-path', '/h',
-    '--drain-timeout', '2.5', '--log-format', 'json', '--log-file', 'ws.log', '--syslog', 'log.sock', '6080', 'h:5900',
+    '--record',
+    'rec',
+    '--max-record-size',
+    '10M',
+    '--trust-proxy',
+    '10.0.0.0/8,::1',
+    '--trust-proxy',
+    'unix',
+    '--proxy-protocol',
+    '--send-proxy-v2',
+    '--metrics',
+    '[::1]:9640',
+    '--metrics-path',
+    '/m',
+    '--health-path',
+    '/h',
+    '--drain-timeout',
+    '2.5',
+    '--log-format',
+    'json',
+    '--log-file',
+    'ws.log',
+    '--syslog',
+    'log.sock',
+    '6080',
+    'h:5900',
   );
   assert.equal(c.record, '/home/u/rec');
   assert.equal(c.ops.recordMaxBytes, 10 * 1024 * 1024);

@@ -34,12 +34,18 @@ describe('numeric option ranges', () => {
       build(name, spell(range.min));
       build(name, spell(range.max));
       const above = range.unit === 'bytes' || range.unit === 'count' || Number.isInteger(range.max) ? range.max + 1 : range.max + 0.001;
-      assert.throws(() => build(name, spell(above)), (err: unknown) => err instanceof UsageError && err.message.startsWith(`option --${name}: ${above} is out of range`));
+      assert.throws(
+        () => build(name, spell(above)),
+        (err: unknown) => err instanceof UsageError && err.message.startsWith(`option --${name}: ${above} is out of range`),
+      );
       // A negative count is an argv error for int options; for sizes and numbers there is no
       // negative spelling at all. The step below the minimum is the one to refuse.
       const below = range.min - (range.unit === 'seconds' && !Number.isInteger(range.min) ? 0.001 : 1);
       if (below >= 0 && below !== range.off) {
-        assert.throws(() => build(name, spell(below)), (err: unknown) => err instanceof UsageError && err.message.includes(`--${name}`));
+        assert.throws(
+          () => build(name, spell(below)),
+          (err: unknown) => err instanceof UsageError && err.message.includes(`--${name}`),
+        );
       }
     });
   }

@@ -20,7 +20,10 @@ test('--web-auth protects the built-in console as it does a --web root', () => {
 });
 
 test('--web-auth without a web server to protect is refused, naming both ways to have one', () => {
-  assert.throws(() => config('--web-auth', ...AUTH, '6080', 'h:5900'), (err: unknown) => err instanceof UsageError && /--web or --novnc/.test(err.message));
+  assert.throws(
+    () => config('--web-auth', ...AUTH, '6080', 'h:5900'),
+    (err: unknown) => err instanceof UsageError && /--web or --novnc/.test(err.message),
+  );
   assert.throws(() => config('--novnc', '--web-auth', '6080', 'h:5900'), /You must use --auth-plugin to use --web-auth/);
 });
 

@@ -30,7 +30,11 @@ function at(root: YamlValue, dotted: string): YamlValue {
 }
 
 const docs = parseYamlDocuments(readFileSync(path.join(repoRoot(), 'contrib', 'kubernetes', 'websockify.yaml'), 'utf8'));
-const byKind = (kind: string): Obj => obj(docs.find((d) => obj(d, 'document')['kind'] === kind), kind);
+const byKind = (kind: string): Obj =>
+  obj(
+    docs.find((d) => obj(d, 'document')['kind'] === kind),
+    kind,
+  );
 const deployment = byKind('Deployment');
 const service = byKind('Service');
 const configMap = byKind('ConfigMap');
@@ -111,7 +115,10 @@ test('the pod runs as the image user on a read-only root, with the token file in
   assert.match(dockerfile, /^VOLUME \/data$/m);
   const mount = obj(list(container['volumeMounts'], 'volumeMounts')[0], 'mount');
   assert.equal(mount['mountPath'], '/data');
-  const volume = obj(list(pod['volumes'], 'volumes').find((v) => obj(v, 'volume')['name'] === mount['name']), 'volume');
+  const volume = obj(
+    list(pod['volumes'], 'volumes').find((v) => obj(v, 'volume')['name'] === mount['name']),
+    'volume',
+  );
   assert.equal(at(volume, 'configMap.name'), at(configMap, 'metadata.name'));
   assert.equal(config.tokenPlugin?.source, '/data/tokens');
   const tokens = String(at(configMap, 'data.tokens'));
@@ -119,7 +126,23 @@ test('the pod runs as the image user on a read-only root, with the token file in
 });
 
 test('the YAML subset reader reads what the manifest uses and refuses what it does not support', () => {
-  const text = ['# c', 'a:', '  b: 1', '  c: "x: y"', '  d: [1, "two"]', 'list:', '- p: 1', '  q: true', '- plain', 'lit: |', '  one', '   two', 'e:', '---', 'k: v'].join('\n');
+  const text = [
+    '# c',
+    'a:',
+    '  b: 1',
+    '  c: "x: y"',
+    '  d: [1, "two"]',
+    'list:',
+    '- p: 1',
+    '  q: true',
+    '- plain',
+    'lit: |',
+    '  one',
+    '   two',
+    'e:',
+    '---',
+    'k: v',
+  ].join('\n');
   assert.deepEqual(parseYamlDocuments(text), [
     { a: { b: 1, c: 'x: y', d: [1, 'two'] }, list: [{ p: 1, q: true }, 'plain'], lit: 'one\n two\n', e: null },
     { k: 'v' },

@@ -63,6 +63,9 @@ describe('parseRedisSource', () => {
   }
 
   it('does not echo the password in its error message', () => {
-    assert.throws(() => parseRedisSource('h:notaport:0:hunter2'), (err: Error) => !err.message.includes('hunter2'));
+    assert.throws(
+      () => parseRedisSource('h:notaport:0:hunter2'),
+      (err: Error) => !err.message.includes('hunter2'),
+    );
   });
 });

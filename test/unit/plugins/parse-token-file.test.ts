@@ -52,7 +52,10 @@ describe('token file grammar (0.13.0 semantics)', () => {
   it('lets a later line for the same token override an earlier one and numbers errors per line', () => {
     const parsed = parseTokenFile('a: h1:1\n\nbad line\na: h2:2\n');
     assert.deepEqual(parsed.targets.get('a'), tcp('h2', 2));
-    assert.deepEqual(parsed.errors.map((e) => e.line), [3]);
+    assert.deepEqual(
+      parsed.errors.map((e) => e.line),
+      [3],
+    );
   });
 
   it('reads an empty file as no tokens', () => {

@@ -9,13 +9,19 @@ const config = (...argv: string[]) => buildConfig(parseArgv(argv, OPTIONS), { cw
 
 describe('plugin and admission options in the Config', () => {
   it('makes file sources of built-in token plugins absolute, and leaves other sources alone', () => {
-    assert.deepEqual(config('--token-plugin', 'TokenFileName', '--token-source', 'tokens', '6080').tokenPlugin, { name: 'TokenFileName', source: '/work/dir/tokens' });
+    assert.deepEqual(config('--token-plugin', 'TokenFileName', '--token-source', 'tokens', '6080').tokenPlugin, {
+      name: 'TokenFileName',
+      source: '/work/dir/tokens',
+    });
     assert.deepEqual(config('--token-plugin', 'websockify.token_plugins.JWTTokenApi', '--token-source', 'k.pem', '6080').tokenPlugin, {
       name: 'websockify.token_plugins.JWTTokenApi',
       source: '/work/dir/k.pem',
     });
     assert.deepEqual(config('--token-plugin', 'TokenRedis', '--token-source', 'redis:6379', '6080').tokenPlugin, { name: 'TokenRedis', source: 'redis:6379' });
-    assert.deepEqual(config('--token-plugin', 'BaseTokenAPI', '--token-source', 'http://a/%s', '6080').tokenPlugin, { name: 'BaseTokenAPI', source: 'http://a/%s' });
+    assert.deepEqual(config('--token-plugin', 'BaseTokenAPI', '--token-source', 'http://a/%s', '6080').tokenPlugin, {
+      name: 'BaseTokenAPI',
+      source: 'http://a/%s',
+    });
   });
 
   it('makes a user plugin module path absolute, keeping the export name', () => {
@@ -31,11 +37,28 @@ describe('plugin and admission options in the Config', () => {
     ]);
     assert.deepEqual(config('--auth-plugin', 'BasicHTTPAuth', '--auth-source', 'u:p', '6080', 'h:1').authPlugins, [{ name: 'BasicHTTPAuth', source: 'u:p' }]);
     assert.deepEqual(config('--auth-plugin', './a.js:A', '6080', 'h:1').authPlugins, [{ name: '/work/dir/a.js:A', source: null }]);
-    assert.throws(() => config('--auth-plugin', 'A', '--auth-plugin', 'B', '--auth-source', 'x', '6080', 'h:1'), (err: Error) => err instanceof UsageError && /one --auth-source per --auth-plugin/.test(err.message));
+    assert.throws(
+      () => config('--auth-plugin', 'A', '--auth-plugin', 'B', '--auth-source', 'x', '6080', 'h:1'),
+      (err: Error) => err instanceof UsageError && /one --auth-source per --auth-plugin/.test(err.message),
+    );
   });
 
   it('reads --allow-origin (repeatable, space-separated lists too) and the admission limits', () => {
-    const c = config('--allow-origin', 'https://a', '--allow-origin', 'https://b https://c', '--max-sessions-per-token', '2', '--max-sessions-per-ip', '3', '--plugin-timeout', '1.5', '--silent-token-failure', '6080', 'h:1');
+    const c = config(
+      '--allow-origin',
+      'https://a',
+      '--allow-origin',
+      'https://b https://c',
+      '--max-sessions-per-token',
+      '2',
+      '--max-sessions-per-ip',
+      '3',
+      '--plugin-timeout',
+      '1.5',
+      '--silent-token-failure',
+      '6080',
+      'h:1',
+    );
     assert.deepEqual(c.allowOrigins, ['https://a', 'https://b', 'https://c']);
     assert.equal(c.limits.maxSessionsPerToken, 2);
     assert.equal(c.limits.maxSessionsPerIp, 3);

@@ -11,11 +11,7 @@ import type { WebSocket } from 'ws';
 import { attachClientFrameReader, type ClientFrameReader } from '../../../src/proxy/client-frame-reader.js';
 
 /** ws's Receiver (exported by ws, not described by @types/ws). */
-const Receiver = createRequire(import.meta.url)('ws').Receiver as new (options: {
-  isServer: boolean;
-  maxPayload?: number;
-  binaryType?: string;
-}) => Writable;
+const Receiver = createRequire(import.meta.url)('ws').Receiver as new (options: { isServer: boolean; maxPayload?: number; binaryType?: string }) => Writable;
 
 interface Frame {
   fin?: boolean;
@@ -191,7 +187,15 @@ describe('client frame reader', async () => {
   });
 
   const refusals: Array<[string, Frame[], string, number]> = [
-    ['a text frame inside a binary message', [{ fin: false, opcode: 0x2, payload: Buffer.from('x') }, { opcode: 0x1, payload: Buffer.from('y') }], 'WS_ERR_INVALID_OPCODE', 1],
+    [
+      'a text frame inside a binary message',
+      [
+        { fin: false, opcode: 0x2, payload: Buffer.from('x') },
+        { opcode: 0x1, payload: Buffer.from('y') },
+      ],
+      'WS_ERR_INVALID_OPCODE',
+      1,
+    ],
     ['a continuation with no message open', [{ opcode: 0x0, payload: Buffer.from('x') }], 'WS_ERR_INVALID_OPCODE', 0],
     ['a frame with RSV1 set', [{ opcode: 0x2, payload: Buffer.from('x'), rsv: 0x40 }], 'WS_ERR_UNEXPECTED_RSV_1', 0],
     ['an unmasked frame', [{ opcode: 0x2, payload: Buffer.from('x'), masked: false }], 'WS_ERR_EXPECTED_MASK', 0],

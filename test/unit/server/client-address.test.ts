@@ -37,13 +37,13 @@ test('a garbage hop stops the walk at the last address we can vouch for', () => 
 
 test('X-Real-IP, then Forwarded, are used when X-Forwarded-For is absent', () => {
   assert.deepEqual(resolveClientAddress('127.0.0.1', { 'x-real-ip': '198.51.100.1' }, trusted), { address: '198.51.100.1', via: 'x-real-ip' });
-  assert.deepEqual(
-    resolveClientAddress('::1', { forwarded: 'for="[2001:db8::5]:4711";proto=https, for=10.0.0.7' }, trusted),
-    { address: '2001:db8::5', via: 'forwarded' },
-  );
+  assert.deepEqual(resolveClientAddress('::1', { forwarded: 'for="[2001:db8::5]:4711";proto=https, for=10.0.0.7' }, trusted), {
+    address: '2001:db8::5',
+    via: 'forwarded',
+  });
 });
 
-test('after a PROXY UNKNOWN or LOCAL header from the trusted balancer, forwarding headers are the client\'s own and ignored', () => {
+test("after a PROXY UNKNOWN or LOCAL header from the trusted balancer, forwarding headers are the client's own and ignored", () => {
   const forged = { 'x-forwarded-for': '6.6.6.6', 'x-real-ip': '6.6.6.6', forwarded: 'for=6.6.6.6' };
   assert.deepEqual(resolveClientAddress('127.0.0.1', forged, trusted, { proxyHeaderWithoutSource: true }), { address: '127.0.0.1', via: 'peer' });
   // The same trusted peer speaking HTTP itself (no PROXY header) is still believed.

@@ -52,7 +52,8 @@ describe('loading the certificate and key', () => {
     const missing = certs.file('nope.pem');
     assert.throws(
       () => loadTlsMaterial(tlsConfig({ cert: missing })),
-      (err: unknown) => err instanceof TlsConfigError && err.code === 'WSFY_ERR_TLS_CONFIG' && err.message === `cannot read certificate file '${missing}': not found`,
+      (err: unknown) =>
+        err instanceof TlsConfigError && err.code === 'WSFY_ERR_TLS_CONFIG' && err.message === `cannot read certificate file '${missing}': not found`,
     );
   });
 
@@ -90,17 +91,12 @@ describe('loading the certificate and key', () => {
   it('refuses a key that does not belong to the certificate, naming both files', () => {
     assert.throws(
       () => loadTlsMaterial(tlsConfig({ cert: server.cert, key: other.key })),
-      (err: unknown) =>
-        err instanceof TlsConfigError &&
-        err.message === `the private key in '${other.key}' does not match the certificate in '${server.cert}'`,
+      (err: unknown) => err instanceof TlsConfigError && err.message === `the private key in '${other.key}' does not match the certificate in '${server.cert}'`,
     );
   });
 
   it('asks for a password when the key is encrypted and none is given', () => {
-    assert.throws(
-      () => loadTlsMaterial(tlsConfig({ cert: server.cert, key: encryptedKey })),
-      new RegExp(`the private key in '${encryptedKey}' is encrypted`),
-    );
+    assert.throws(() => loadTlsMaterial(tlsConfig({ cert: server.cert, key: encryptedKey })), new RegExp(`the private key in '${encryptedKey}' is encrypted`));
   });
 
   it('reports a wrong password naming the key file', () => {
@@ -120,7 +116,10 @@ describe('loading the certificate and key', () => {
 
   it('names a missing --cafile', () => {
     const missing = certs.file('missing-ca.crt');
-    assert.throws(() => loadTlsMaterial(tlsConfig({ cert: selfPem, verifyClient: true, cafile: missing })), new RegExp(`cannot read CA file '${missing}': not found`));
+    assert.throws(
+      () => loadTlsMaterial(tlsConfig({ cert: selfPem, verifyClient: true, cafile: missing })),
+      new RegExp(`cannot read CA file '${missing}': not found`),
+    );
   });
 
   it('maps --ssl-version to a minimum, TLS 1.2 by default', () => {
@@ -139,7 +138,10 @@ describe('loading the certificate and key', () => {
     fs.writeFileSync(file, 'garbage');
     assert.equal(provider.reload('SIGHUP'), false);
     assert.equal(provider.current(), first);
-    assert.ok(lines().some((l) => l.startsWith('error tls: reload after SIGHUP failed, still serving the previous certificate: no certificate found')), lines().join('\n'));
+    assert.ok(
+      lines().some((l) => l.startsWith('error tls: reload after SIGHUP failed, still serving the previous certificate: no certificate found')),
+      lines().join('\n'),
+    );
     fs.writeFileSync(file, fs.readFileSync(server.cert, 'utf8') + fs.readFileSync(server.key, 'utf8'));
     assert.equal(provider.reload('SIGHUP'), true);
     assert.notEqual(provider.current(), first);

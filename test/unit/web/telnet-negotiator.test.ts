@@ -1,8 +1,19 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import {
-  TelnetNegotiator, IAC, DO, DONT, WILL, WONT, SB, SE,
-  OPT_BINARY, OPT_ECHO, OPT_SGA, OPT_TTYPE, OPT_NAWS,
+  TelnetNegotiator,
+  IAC,
+  DO,
+  DONT,
+  WILL,
+  WONT,
+  SB,
+  SE,
+  OPT_BINARY,
+  OPT_ECHO,
+  OPT_SGA,
+  OPT_TTYPE,
+  OPT_NAWS,
 } from '../../../web/terminal/telnet-negotiator.js';
 
 const u8 = (...b: number[]): Uint8Array => Uint8Array.from(b);
@@ -72,8 +83,28 @@ test('unknown options are refused: DO x -> WONT x, WILL x -> DONT x; DONT/WONT o
 
 test('commands split across chunks at every byte boundary give the same result', () => {
   const stream = u8(
-    ...ascii('hi'), IAC, DO, OPT_TTYPE, IAC, WILL, OPT_ECHO, IAC, SB, OPT_TTYPE, 1, IAC, SE,
-    IAC, 241 /* NOP */, ...ascii('x'), IAC, IAC, IAC, DO, OPT_NAWS, ...ascii('!'),
+    ...ascii('hi'),
+    IAC,
+    DO,
+    OPT_TTYPE,
+    IAC,
+    WILL,
+    OPT_ECHO,
+    IAC,
+    SB,
+    OPT_TTYPE,
+    1,
+    IAC,
+    SE,
+    IAC,
+    241 /* NOP */,
+    ...ascii('x'),
+    IAC,
+    IAC,
+    IAC,
+    DO,
+    OPT_NAWS,
+    ...ascii('!'),
   );
   const whole = new TelnetNegotiator({ cols: 90, rows: 33 }).receive(stream);
   for (let cut = 1; cut < stream.length; cut++) {
