@@ -1,20 +1,26 @@
 // Writes docs/cli.md from the option table (src/cli/option-table.ts, built), so the flag reference
 // can never drift from the parser. Run after a build: `node scripts/gen-cli-doc.mjs`.
 import { writeFileSync } from 'node:fs';
-const { OPTIONS } = await import(new URL('../dist/src/cli/option-table.js', import.meta.url));
-const { USAGE_LINES } = await import(new URL('../dist/src/cli/usage.js', import.meta.url));
+const { OPTIONS, OPTION_GROUPS } = await import(new URL('../dist/src/cli/option-table.js', import.meta.url));
+const { USAGE_LINES, NOVNC_OPTIONS } = await import(new URL('../dist/src/cli/usage.js', import.meta.url));
 const { OPTION_RANGES } = await import(new URL('../dist/src/config/option-ranges.js', import.meta.url));
 const esc = (t) => t.replace(/\|/g, '\\|');
 const ranges = Object.entries(OPTION_RANGES).map(([name, r]) => {
   const off = r.off !== undefined ? ` (or ${r.off}: none)` : '';
   return `| \`--${name}\` | ${r.min} | ${r.max} | ${r.unit}${off} |`;
 });
-const rows = OPTIONS.map((o) => {
+const row = (o) => {
   const value = o.kind === 'flag' ? '' : ` ${o.metavar ?? (o.kind === 'choice' ? o.choices.join('\\|') : 'VALUE')}`;
   const names = (o.short ? `\`-${o.short}\`, ` : '') + `\`--${o.long}${value}\``;
   const origin = o.planned ? 'not yet supported' : o.ours ? 'websockify-ts' : 'reference';
   return `| ${names} | ${esc(o.help)} | ${origin}${o.repeatable ? ', repeatable' : ''} |`;
-});
+};
+// One table per section of --help, in its order; an option without a section goes under Other.
+const sections = [...Object.entries(OPTION_GROUPS), ['', 'Other']].map(([key, title]) => {
+  const rows = OPTIONS.filter((o) => (o.group ?? '') === key).map(row);
+  return rows.length === 0 ? '' : `### ${title}\n\n| option | meaning | from |\n| --- | --- | --- |\n${rows.join('\n')}\n`;
+}).filter(Boolean);
+const novnc = NOVNC_OPTIONS.map((o) => `| \`${o.label.replace('=', ' ')}\` | ${esc(o.help)} |`);
 const text = `# Command line
 
 Generated from src/cli/option-table.ts by scripts/gen-cli-doc.mjs; do not edit by hand.
@@ -34,9 +40,21 @@ addresses; \`-6\`: dual-stack \`::\`), \`127.0.0.1:6080\`, \`localhost:6080\`, \
 \`::1:6080\`. No listen argument with \`--inetd\` or \`--unix-listen\`. Target argument: \`host:port\`,
 \`[::1]:5900\`, \`::1:5900\`; none with \`--unix-target\`, \`--token-plugin\` or a wrapped command.
 
-| option | meaning | from |
-| --- | --- | --- |
-${rows.join('\n')}
+\`websockify --version\` prints \`websockify-ts X.Y.Z\` and exits 0; \`websockify --help\` lists the
+options below by section, wrapped to the terminal's width (\`$COLUMNS\` when not a terminal, else 80
+columns; never fewer than 60).
+
+## Options
+
+${sections.join('\n')}
+## The novnc subcommand
+
+\`websockify novnc\` serves the built-in noVNC console and proxies to one VNC server, like noVNC's
+\`utils/novnc_proxy\`. Its own words are below; every option above works after them too.
+
+| option | meaning |
+| --- | --- |
+${novnc.join('\n')}
 
 ## Ranges of numeric options
 

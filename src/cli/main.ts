@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildConfig, refusePlanned } from '../config/build-config.js';
 import type { Config } from '../config/config.js';
@@ -13,7 +14,7 @@ import { createLogger, OpsRuntime } from './ops-runtime.js';
 import { parseArgv } from './argv-parser.js';
 import { bannerText } from './banner.js';
 import { OPTIONS } from './option-table.js';
-import { helpText, usageText } from './usage.js';
+import { helpText, helpWidth, usageText } from './usage.js';
 import { resolveKeyPassword } from './key-password.js';
 import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command.js';
 import { createWebHandler } from '../http/web-handler.js';
@@ -30,13 +31,23 @@ function programName(): string {
   return path.basename(process.argv[1] ?? 'websockify').replace(/\.js$/, '') === 'main' ? 'websockify' : path.basename(process.argv[1] ?? 'websockify');
 }
 
+/** The version in package.json (dist/src/cli -> package root, as installed by npm). */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return manifest.version ?? 'unknown';
+}
+
 function parseCommandLine(argv: readonly string[]): Config | null {
   const prog = programName();
   try {
     const words = argv[0] === 'novnc' ? novncCommandArgv(argv.slice(1)) : argv;
     const parsed = parseArgv(words, OPTIONS);
     if (parsed.options.get('help') === true) {
-      process.stdout.write(helpText(prog));
+      process.stdout.write(helpText(prog, helpWidth(process.stdout.columns, process.env)));
+      return null;
+    }
+    if (parsed.options.get('version') === true) {
+      process.stdout.write(`websockify-ts ${packageVersion()}\n`);
       return null;
     }
     refusePlanned(parsed.options, new Set(OPTIONS.filter((o) => o.planned).map((o) => o.long)));
@@ -90,6 +101,14 @@ async function main(): Promise<void> {
     process.exit(EXIT_FAILURE);
   };
   const logger = await createLogger(config, { stderr: process.stderr, daemonChild }).catch((err: Error) => failStartup(err.message));
+  // A start failure once the logger exists: one line, through the logger (stderr, --log-file,
+  // --syslog). Only a daemon child, whose log has no stderr, also hands it to its parent.
+  const failLogged = async (message: string): Promise<never> => {
+    logger.error(message);
+    if (daemonChild) await reportDaemonFailed(message);
+    await logger.close();
+    process.exit(EXIT_FAILURE);
+  };
   // --workers N: this process only supervises N workers, each of which runs the rest of main().
   const workers = setUpWorkers(config, logger, process.env);
   if (workers.primary) {
@@ -109,9 +128,7 @@ async function main(): Promise<void> {
     requestHandler = createWebHandler(config, logger);
     targetTls = config.targetTls ? loadTargetTls(config.targetTlsOptions) : null;
   } catch (err) {
-    const message = err instanceof WebsockifyError ? err.message : String(err);
-    logger.error(message);
-    return failStartup(message);
+    return failLogged(err instanceof WebsockifyError ? err.message : String(err));
   }
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
@@ -144,8 +161,7 @@ async function main(): Promise<void> {
   try {
     await ops.start(server, logger);
   } catch (err) {
-    logger.error((err as Error).message);
-    await failStartup((err as Error).message);
+    await failLogged((err as Error).message);
   }
   const banner = bannerText(config, description, tls !== null);
   logger.raw(banner);

@@ -56,7 +56,6 @@ export function formatSyslogMessage(
     ? `<${pri}>${IDENT}[${opts.pid}]: `
     : `<${pri}>1 ${syslogTimestamp(opts.time)} ${opts.hostname.slice(0, 255)} ${IDENT} ${opts.pid} - - `;
   const body = text.replace(/\n/g, ' ');
-  // eslint-disable-next-line no-control-regex
   const ascii = /^[\x00-\x7f]*$/.test(body);
   const parts = [Buffer.from(head.replace(/[^\x00-\x7f]/g, ''), 'ascii')];
   parts.push(ascii ? Buffer.from(body, 'ascii') : Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body, 'utf8')]));

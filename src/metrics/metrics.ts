@@ -29,8 +29,6 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly sessionsOpen: Gauge;
   private readonly sessionsTotal: Counter;
-  private readonly bytesFromClient: Counter;
-  private readonly bytesToClient: Counter;
   private readonly handshakeFailures: Counter<'reason'>;
   private readonly targetConnectFailures: Counter;
   private readonly closeCodes: Counter<'code'>;
@@ -44,31 +42,37 @@ export class Metrics {
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
     // Counters are kept monotonic: open sessions' bytes move into the closed total on close.
-    const self = this;
+    // collect() runs with the counter as `this`; these closures carry the totals.
+    const reportFromClient = (counter: Counter): void => {
+      const live = this.liveBytes().fromClient + this.closedFromClient;
+      if (live > this.reportedFromClient) {
+        counter.inc(live - this.reportedFromClient);
+        this.reportedFromClient = live;
+      }
+    };
+    const reportToClient = (counter: Counter): void => {
+      const live = this.liveBytes().toClient + this.closedToClient;
+      if (live > this.reportedToClient) {
+        counter.inc(live - this.reportedToClient);
+        this.reportedToClient = live;
+      }
+    };
     this.sessionsOpen = new Gauge({ name: 'websockify_sessions_open', help: 'WebSocket sessions currently proxied', registers });
     this.sessionsTotal = new Counter({ name: 'websockify_sessions_total', help: 'WebSocket sessions started', registers });
-    this.bytesFromClient = new Counter({
+    new Counter({
       name: 'websockify_bytes_from_client_total',
       help: 'Payload bytes received from WebSocket clients (written to targets)',
       registers,
       collect() {
-        const live = self.liveBytes().fromClient + self.closedFromClient;
-        if (live > self.reportedFromClient) {
-          this.inc(live - self.reportedFromClient);
-          self.reportedFromClient = live;
-        }
+        reportFromClient(this);
       },
     });
-    this.bytesToClient = new Counter({
+    new Counter({
       name: 'websockify_bytes_to_client_total',
       help: 'Bytes read from targets (sent to WebSocket clients)',
       registers,
       collect() {
-        const live = self.liveBytes().toClient + self.closedToClient;
-        if (live > self.reportedToClient) {
-          this.inc(live - self.reportedToClient);
-          self.reportedToClient = live;
-        }
+        reportToClient(this);
       },
     });
     this.handshakeFailures = new Counter({

@@ -116,7 +116,6 @@ export class Bridge implements ClientDataSink, TurnAccount {
 
   private clientClosed = false;
   private targetClosed = false;
-  private targetReadable = true;
   private clientPaused = false;
   private initiated: { code: number; by: ClosedBy } | null = null;
   private clientCloseCode = 1006;
@@ -357,7 +356,6 @@ export class Bridge implements ClientDataSink, TurnAccount {
   }
 
   onTargetEnd(): void {
-    this.targetReadable = false;
     this.initiate(1000, 'Target closed', 'target');
   }
 
@@ -368,7 +366,6 @@ export class Bridge implements ClientDataSink, TurnAccount {
 
   onTargetClose(): void {
     this.targetClosed = true;
-    this.targetReadable = false;
     // A target that vanished without FIN or error (destroyed by us) still ends the session.
     if (!this.clientClosed) this.initiate(1000, 'Target closed', 'target');
     this.maybeFinish();

@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { TargetConnectError } from '../errors.js';
 import { describeTarget, type TargetSpec } from '../config/config.js';
+import { connectFailureReason } from './connect-failure-reason.js';
 
 /*
  * Target sockets read with Node's default 64 KiB reads, one WebSocket message per read, as the
@@ -55,8 +56,7 @@ export function dialTarget(target: TargetSpec, options: DialOptions): Promise<ne
       clearTimeout(timer);
       socket.removeListener(connectEvent, onConnect);
       socket.destroy();
-      const reason = (err as NodeJS.ErrnoException).code ?? err.message;
-      reject(new TargetConnectError(`Failed to connect to ${label}: ${reason}`, err));
+      reject(new TargetConnectError(`Failed to connect to ${label}: ${connectFailureReason(err)}`, err));
     };
     const onConnect = (): void => {
       clearTimeout(timer);

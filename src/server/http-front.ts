@@ -110,7 +110,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     options.onUpgrade(req, socket, head);
   });
 
-  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     loggerFor(socket).info("code 501, message Unsupported method ('CONNECT')");
     writeRawHttpError(socket, 501, "Unsupported method ('CONNECT')");
   });

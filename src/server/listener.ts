@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { promises as dns } from 'node:dns';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { ListenError } from '../errors.js';
 import { formatHost, type ListenSpec } from '../config/config.js';
 
@@ -33,6 +34,7 @@ export async function openListener(spec: ListenSpec, onConnection: (socket: net.
       case 'unix': {
         // Under --workers the primary binds the path for every worker (node:cluster) and has
         // already replaced a stale socket; a worker removing it would unlink the live one.
+        checkSocketDirectory(spec.path);
         if (!cluster.isWorker) await removeStaleSocket(spec.path);
         // Bind under a umask so the socket never exists with wider permissions than asked.
         const previous = process.umask(~spec.mode & 0o777);
@@ -76,6 +78,23 @@ function listen(server: net.Server, options: net.ListenOptions): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * Binding a unix socket in a directory that does not exist fails with EACCES (libuv reports
+ * ENOENT from bind as EACCES), which sends users looking at permissions: name the real cause.
+ */
+function checkSocketDirectory(socketPath: string): void {
+  const dir = path.dirname(path.resolve(socketPath));
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new ListenError(`Opening socket failed: directory ${dir} does not exist (--unix-listen ${socketPath})`, err);
+    return; // EACCES and the like: let bind report it
+  }
+  if (!stat.isDirectory()) throw new ListenError(`Opening socket failed: ${dir} is not a directory (--unix-listen ${socketPath})`);
 }
 
 /**

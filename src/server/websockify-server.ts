@@ -11,7 +11,6 @@ import type { Logger } from '../log/logger.js';
 import { AccessControl, accessOptionsFrom } from '../proxy/access-control.js';
 import { admit } from '../proxy/admit.js';
 import { startSession, type Session, type SessionContext } from '../proxy/session.js';
-import type { SessionObserver } from '../proxy/session-observer.js';
 import { ConnectionRegistry, type LiveSession } from './connection-registry.js';
 import { clearDeadline, createFrontDoor, infoFor, type TlsUpgrader } from './front-door.js';
 import { createHttpFront, type RequestHandler } from './http-front.js';

@@ -55,7 +55,7 @@ describe('wrap mode through the CLI', () => {
 
   it('proxies to a wrapped Node server, which never listens on TCP itself', async () => {
     const port = await freePort();
-    const cli = track(await startCli([String(port), '--', process.execPath, '-e', NODE_ECHO, String(port)]));
+    track(await startCli([String(port), '--', process.execPath, '-e', NODE_ECHO, String(port)]));
     const got = await eventually(() => wsExchange(`ws://127.0.0.1:${port}/`, 'node\n', /node\n/));
     assert.match(got, /^HELLO .*node\n$/s);
   });

@@ -378,7 +378,7 @@ describe('bridging bytes between a WebSocket client and a TCP target', () => {
       const { socket, frames } = await rawSession(p2.port);
       const close = await frames.untilClose();
       assert.deepEqual([close.code, close.reason], [1011, 'Failed to connect to downstream server']);
-      await p2.waitForOutput(new RegExp(`Failed to connect to 127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
+      await p2.waitForOutput(new RegExp(`Failed to connect to 127\\.0\\.0\\.1:${port}: Connection refused \\(ECONNREFUSED\\)$`));
       // This raw client never answers the close frame; hang up so that stopping the proxy does
       // not wait out --shutdown-timeout for it (6 s of suite time).
       socket.destroy();

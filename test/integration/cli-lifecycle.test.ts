@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,6 +80,41 @@ describe('the command line', () => {
     }
   });
 
+  it('prints help by section within 80 columns when stdout is not a terminal, each option once', async () => {
+    const env = { ...process.env };
+    delete env.COLUMNS;
+    const { code, stdout } = await runCli(['--help'], 10_000, env);
+    assert.equal(code, 0);
+    const wide = stdout.split('\n').filter((l) => l.length > 80);
+    assert.deepEqual(wide, []);
+    const options = stdout.slice(0, stdout.indexOf('The novnc subcommand'));
+    for (const spec of OPTIONS) {
+      const label = new RegExp(`^  (-${spec.short}, )?--${spec.long}(=| |$)`, 'gm');
+      assert.equal(options.match(label)?.length, 1, `--${spec.long}`);
+    }
+    for (const title of ['Listening and targets:', 'TLS:', 'Tokens and auth:', 'Limits:', 'Logging:', 'Process:'])
+      assert.ok(stdout.includes(`\n${title}\n`), title);
+    assert.match(stdout, /^ {2}--vnc=HOST:PORT +the VNC server/m);
+  });
+
+  it('wraps help to $COLUMNS, never below 60', async () => {
+    for (const [columns, width] of [
+      ['100', 100],
+      ['30', 60],
+    ] as const) {
+      const { stdout } = await runCli(['--help'], 10_000, { ...process.env, COLUMNS: columns });
+      const longest = Math.max(...stdout.split('\n').map((l) => l.length));
+      assert.ok(longest <= width && longest > width - 10, `COLUMNS=${columns}: longest line ${longest}`);
+    }
+  });
+
+  it('prints the package version with --version and exits 0', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { code, stdout } = await runCli(['--version']);
+    assert.equal(code, 0);
+    assert.equal(stdout, `websockify-ts ${version}\n`);
+  });
+
   it('exits non-zero naming the reason when the listen port is taken', async () => {
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
@@ -88,6 +123,42 @@ describe('the command line', () => {
     holder.close();
     assert.equal(code, 1);
     assert.match(stderr, /Opening socket failed: .*EADDRINUSE/);
+  });
+});
+
+describe('start and connect failure messages', () => {
+  it('prints a bad configuration file once, as one line, and exits 1', async () => {
+    for (const args of [
+      ['--cert', '/nonexistent/self.pem'],
+      ['--web', '/nonexistent/www'],
+    ]) {
+      const { code, stderr } = await runCli([...args, '127.0.0.1:0', '127.0.0.1:1']);
+      assert.equal(code, 1, args.join(' '));
+      const lines = stderr.split('\n').filter((l) => l !== '');
+      assert.equal(lines.length, 1, stderr);
+      assert.match(lines[0]!, /\/nonexistent\/.* not found/);
+    }
+  });
+
+  it('says the --unix-listen directory does not exist instead of EACCES', async () => {
+    const { code, stderr } = await runCli(['--unix-listen', '/nonexistent-dir/ws.sock', '127.0.0.1:1']);
+    assert.equal(code, 1);
+    assert.match(stderr, /Opening socket failed: directory \/nonexistent-dir does not exist \(--unix-listen \/nonexistent-dir\/ws\.sock\)/);
+    assert.doesNotMatch(stderr, /EACCES/);
+  });
+
+  it("logs a failed connect in the reference's words with the code after them", async () => {
+    const proxy = await startProxy(['127.0.0.1:0', 'no-such-host.invalid:5900']);
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/`, ['binary']);
+      assert.equal((await closeEvent(ws)).code, 1011);
+      // Without any DNS server the resolver answers "try again" instead of "no such name".
+      await proxy.waitForOutput(
+        /Failed to connect to no-such-host\.invalid:5900: (Name or service not known \(ENOTFOUND\)|Temporary failure in name resolution \(EAI_AGAIN\))$/,
+      );
+    } finally {
+      await proxy.stop();
+    }
   });
 });
 

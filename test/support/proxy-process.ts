@@ -120,8 +120,12 @@ export async function startProxy(args: readonly string[], options: StartOptions 
 }
 
 /** Runs the CLI to completion (for usage errors and --help). */
-export async function runCli(args: readonly string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, [CLI_PATH, ...withExtraArgs(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runCli(
+  args: readonly string[],
+  timeoutMs = 10_000,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [CLI_PATH, ...withExtraArgs(args)], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -135,10 +135,7 @@ export class FrameReader {
   private waiter: (() => void) | null = null;
   private ended = false;
 
-  constructor(
-    private readonly socket: net.Socket,
-    initial: Buffer = Buffer.alloc(0),
-  ) {
+  constructor(socket: net.Socket, initial: Buffer = Buffer.alloc(0)) {
     this.push(initial);
     socket.on('data', (chunk: Buffer) => this.push(chunk));
     socket.once('close', () => {

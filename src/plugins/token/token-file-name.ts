@@ -17,14 +17,11 @@ const MAX_FILE_BYTES = 64 * 1024;
  * with more than one colon (IPv6); we parse it.
  */
 export class TokenFileName implements TokenPlugin {
-  private constructor(
-    private readonly dir: string,
-    private readonly context: PluginContext,
-  ) {}
+  private constructor(private readonly dir: string) {}
 
-  static async create(source: string | null, context: PluginContext): Promise<TokenFileName> {
+  static async create(source: string | null, _context: PluginContext): Promise<TokenFileName> {
     try {
-      return new TokenFileName(await realDirectory('TokenFileName', source), context);
+      return new TokenFileName(await realDirectory('TokenFileName', source));
     } catch (err) {
       throw new ConfigError((err as Error).message, err);
     }

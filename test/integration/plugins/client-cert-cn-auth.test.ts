@@ -48,7 +48,7 @@ describe('ClientCertCNAuth with real TLS client certificates', () => {
       { key: file('server.key'), cert: file('server.pem'), ca: file('ca.pem'), requestCert: true, rejectUnauthorized: false },
       (socket) => {
         const peer = socket.authorized ? socket.getPeerCertificate() : null;
-        plugin
+        void plugin
           .authenticate({
             headers: { ssl_client_s_dn_cn: 'alice', SSL_CLIENT_S_DN_CN: 'bob' } as never,
             method: 'GET',

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgv } from '../../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../../src/cli/option-table.js';
@@ -24,6 +24,29 @@ test('the systemd service command line is valid and listens on the socket unit',
   const socket = readFileSync(path.join(repoRoot(), 'contrib', 'systemd', 'websockify.socket'), 'utf8');
   assert.match(socket, /^ListenStream=6080$/m);
   assert.match(socket, /^Accept=no$/m);
+});
+
+test("the systemd units run the npm-installed command, not Debian's /usr/bin/websockify, and link docs the package holds", () => {
+  // `npm install -g --prefix /usr/local` (README.md, "Install as a system command").
+  const prefix = '/usr/local/lib/node_modules/websockify-ts/';
+  const pkg = JSON.parse(readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')) as { files: string[]; bin: Record<string, string> };
+  assert.ok(pkg.bin['websockify']);
+  for (const name of ['websockify.service', 'websockify.socket']) {
+    const unit = readFileSync(path.join(repoRoot(), 'contrib', 'systemd', name), 'utf8');
+    const exec = /^ExecStart=(\S+)/m.exec(unit)?.[1];
+    if (name === 'websockify.service') assert.equal(exec, '/usr/local/bin/websockify');
+    const docs = (/^Documentation=(.*)$/m.exec(unit)?.[1] ?? '').split(/\s+/).filter(Boolean);
+    assert.ok(docs.length > 0, `${name}: no Documentation=`);
+    for (const uri of docs) {
+      assert.ok(uri.startsWith(`file:${prefix}`), `${name}: ${uri}`);
+      const inPackage = uri.slice(`file:${prefix}`.length);
+      assert.ok(
+        pkg.files.some((f) => inPackage === f || inPackage.startsWith(`${f}/`)),
+        `${name}: ${inPackage} is not in the package`,
+      );
+      assert.ok(existsSync(path.join(repoRoot(), inPackage)), `${name}: ${inPackage} does not exist`);
+    }
+  }
 });
 
 test('the Dockerfile entry point flags are valid', () => {
