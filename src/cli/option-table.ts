@@ -216,7 +216,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'bytes',
     metavar: 'BYTES',
     ours: true,
-    help: 'bytes queued towards a slow side before the other side is paused; a stalled reader holds at most this plus one 64 KiB read (default 64K)',
+    help: 'bytes queued towards a slow side before the other side is paused, once that side has shown it reads (more bytes than the kernel buffers can hold); until then --initial-buffer-size (default 1M)',
+  },
+  {
+    long: 'initial-buffer-size',
+    group: 'limits',
+    kind: 'bytes',
+    metavar: 'BYTES',
+    ours: true,
+    help: 'the pause threshold every session starts with, up to --buffer-size; a client that never reads holds at most this plus one 64 KiB read (default 64K)',
   },
   {
     long: 'wrap-loopback',

@@ -69,8 +69,10 @@ export interface Limits {
   connectTimeoutMs: number;
   /** Open client connections (HTTP and WebSocket together); 503 beyond. 0 = no cap. */
   maxConnections: number;
-  /** Bytes queued towards one side before the other side is paused. */
+  /** Bytes queued towards one side before the other side is paused, once that side's reader proved it reads. */
   bufferHighWaterBytes: number;
+  /** The pause threshold each direction of a session starts with (at most bufferHighWaterBytes). */
+  bufferStartBytes: number;
   /** Bytes all sessions of a process may hold while paused before every session's pause threshold shrinks. 0 = none. */
   memoryBudgetBytes: number;
   /** A client message assembled whole (base64, --record, --traffic) must be complete within this; 1008 beyond. 0 = no deadline. */
@@ -162,7 +164,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxUriBytes: 8 * 1024,
   connectTimeoutMs: 10_000,
   maxConnections: 20_000,
-  bufferHighWaterBytes: 64 * 1024,
+  // Earned per direction by a reader that proves it reads; every session starts at 64 KiB (earned-threshold.ts).
+  bufferHighWaterBytes: 1024 * 1024,
+  // What a client that opens a download and never reads parks: this plus one read, ~128 KiB.
+  bufferStartBytes: 64 * 1024,
   // 2,048 fully stalled sessions at 128 KiB; past half of it, sessions that hold the most pause first.
   memoryBudgetBytes: 256 * 1024 * 1024,
   // A 16 MiB message (--max-message-size) needs ~0.5 MiB/s to arrive within it.

@@ -5,6 +5,7 @@ import type { SessionObserver } from './session-observer.js';
 import { attachClientFrameReader, type ClientDataSink } from './client-frame-reader.js';
 import { countTurnBytes, lightSessionActive, type TurnAccount } from './fair-turns.js';
 import type { MemoryBudget } from './memory-budget.js';
+import { EarnedThreshold, provenBytes } from './earned-threshold.js';
 
 export type ClosedBy = 'client' | 'target' | 'server';
 
@@ -41,9 +42,10 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
  *   WebSocket until 'drain';
  *   target -> client: when ws.bufferedAmount passes the pause threshold, pause the target and
  *   resume from the callback of the send that crossed it (called once those bytes are flushed).
- * The threshold is --buffer-size, lowered for every session as the process's --memory-budget
- * fills (memory-budget.ts); a paused side reports what it holds to the budget and gives it
- * back when it resumes.
+ * The threshold of each direction starts at --initial-buffer-size and rises to --buffer-size once its reader has
+ * shown it takes bytes (earned-threshold.ts); the process's --memory-budget caps it for every
+ * session as it fills (memory-budget.ts). A paused side reports what it holds to the budget and
+ * gives it back when it resumes.
  * Closing follows the reference: the target ending yields 1000 "Target closed" after every byte
  * it sent; a client close is echoed by ws, then queued bytes are flushed to the target and the
  * target is closed.
@@ -140,6 +142,9 @@ export class Bridge implements ClientDataSink, TurnAccount {
   private messageTimer: NodeJS.Timeout | null = null;
   /** Made on the first send that crosses the high-water mark; most sessions never need it. */
   private flushedCallback: (() => void) | null = null;
+  /** Pause thresholds towards the client and towards the target, earned by each reader. */
+  private readonly toClient: EarnedThreshold;
+  private readonly toTarget: EarnedThreshold;
 
   constructor(
     private readonly ws: WebSocket,
@@ -154,6 +159,8 @@ export class Bridge implements ClientDataSink, TurnAccount {
   ) {
     // Listeners are shared module functions that find the bridge on the emitter (as ws does),
     // not per-session closures: an idle session keeps nine fewer function objects alive.
+    this.toClient = new EarnedThreshold(budget.start, budget.highWater, provenBytes());
+    this.toTarget = new EarnedThreshold(budget.start, budget.highWater, provenBytes());
     (ws as unknown as Carrier)[kBridge] = this;
     (target as unknown as Carrier)[kBridge] = this;
     ws.on('message', wsOnMessage);
@@ -276,8 +283,9 @@ export class Bridge implements ClientDataSink, TurnAccount {
     }
     // write() says false (and so 'drain' will come) past Node's 16 KiB mark; only then may we pause.
     const full = !target.write(bytes);
-    if (full && target.writableLength >= this.budget.pauseAt && !this.clientPaused) {
+    if (full && target.writableLength >= Math.min(this.toTarget.limit, this.budget.pauseAt) && !this.clientPaused) {
       this.clientPaused = true;
+      this.toTarget.paused(performance.now());
       this.heldForTarget = target.writableLength;
       this.budget.hold(this.heldForTarget);
       this.ws.pause();
@@ -287,6 +295,8 @@ export class Bridge implements ClientDataSink, TurnAccount {
   onTargetDrain(): void {
     if (this.clientPaused) {
       this.clientPaused = false;
+      // 'drain': every byte the client sent is with the kernel.
+      this.toTarget.resumed(this.bytesFromClient, performance.now());
       this.budget.release(this.heldForTarget);
       this.heldForTarget = 0;
       this.ws.resume();
@@ -320,8 +330,9 @@ export class Bridge implements ClientDataSink, TurnAccount {
       this.pausedForTurn = true;
       this.target.pause();
     }
-    if (ws.bufferedAmount + chunk.length >= this.budget.pauseAt) {
+    if (ws.bufferedAmount + chunk.length >= Math.min(this.toClient.limit, this.budget.pauseAt)) {
       this.target.pause();
+      this.toClient.paused(performance.now());
       ws.send(payload, base64 ? TEXT : BINARY, (this.flushedCallback ??= () => this.onClientFlushed()));
       // Reported once per pause (a second crossing before the flush only adds its growth).
       const held = ws.bufferedAmount;
@@ -345,6 +356,8 @@ export class Bridge implements ClientDataSink, TurnAccount {
   }
 
   onClientFlushed(): void {
+    // The crossing send is flushed, and every byte before it.
+    this.toClient.resumed(this.bytesFromTarget, performance.now());
     this.releaseClientHold();
     if (!this.targetClosed) this.target.resume();
   }

@@ -25,6 +25,8 @@ export class MemoryBudget {
     readonly limit: number,
     /** --buffer-size: the threshold while the budget is less than half used. */
     readonly highWater: number,
+    /** --initial-buffer-size: the threshold a session uses until its reader earns `highWater` (earned-threshold.ts). */
+    readonly start = highWater,
   ) {
     this.pauseAt = highWater;
   }
@@ -57,7 +59,9 @@ export function pauseThreshold(held: number, limit: number, highWater: number): 
 let shared: MemoryBudget | null = null;
 
 /** The budget of this process (each --workers process has its own), made on first use. */
-export function processBudget(limit: number, highWater: number): MemoryBudget {
-  if (shared === null || shared.limit !== limit || shared.highWater !== highWater) shared = new MemoryBudget(limit, highWater);
+export function processBudget(limit: number, highWater: number, start = highWater): MemoryBudget {
+  if (shared === null || shared.limit !== limit || shared.highWater !== highWater || shared.start !== start) {
+    shared = new MemoryBudget(limit, highWater, start);
+  }
   return shared;
 }

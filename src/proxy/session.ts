@@ -188,7 +188,7 @@ export class Session implements LiveSession, BridgeHost {
         }
         if (preamble) targetSocket.write(preamble);
         const limits = this.ctx.config.limits;
-        const budget = processBudget(limits.memoryBudgetBytes, limits.bufferHighWaterBytes);
+        const budget = processBudget(limits.memoryBudgetBytes, limits.bufferHighWaterBytes, limits.bufferStartBytes);
         const bridge = new Bridge(ws, targetSocket, this, budget, limits.shutdownTimeoutMs, limits.messageTimeoutMs);
         this.bridge = bridge;
         for (const [data, isBinary] of early) bridge.replay(data, isBinary);

@@ -164,8 +164,9 @@ describe('stalled readers', { timeout: 300_000 }, () => {
     const sessions = 100;
     const perSession = 16 * MiB;
     const target = await startStreamingTarget(perSession);
-    // A 1 MiB threshold makes the budget's effect stand out: without it each session parks ~1.1 MiB.
-    const proxy = await startProxy(['--buffer-size', '1M', '--memory-budget', '8M', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    // A 1 MiB threshold from the start makes the budget's effect stand out: without it each
+    // session parks ~1.1 MiB.
+    const proxy = await startProxy(['--initial-buffer-size', '1M', '--buffer-size', '1M', '--memory-budget', '8M', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
     try {
       const { grownMiB } = await stallAndResume(proxy, target, sessions, perSession);
       // The budget, then one 64 KiB read plus the session itself (~300 KiB of RSS a session in the
