@@ -127,7 +127,6 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   const bufferHighWaterBytes = num('buffer-size', DEFAULT_LIMITS.bufferHighWaterBytes);
   if (bufferHighWaterBytes < 1024) throw new UsageError('--buffer-size must be at least 1K');
   const bufferStartBytes = Math.min(num('initial-buffer-size', DEFAULT_LIMITS.bufferStartBytes), bufferHighWaterBytes);
-  if (bufferStartBytes < 1024) throw new UsageError('--initial-buffer-size must be at least 1K');
   const memoryBudgetBytes = num('memory-budget', DEFAULT_LIMITS.memoryBudgetBytes);
   const messageTimeoutMs = Math.round(num('message-timeout', DEFAULT_LIMITS.messageTimeoutMs / 1000) * 1000);
   const maxConnections = num('max-connections', DEFAULT_LIMITS.maxConnections);

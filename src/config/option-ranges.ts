@@ -48,6 +48,7 @@ export const OPTION_RANGES: Readonly<Record<string, NumericRange>> = {
   // The pause threshold for one session's queue: past 256 MiB one slow client could hold the
   // memory of thousands of well-behaved ones.
   'buffer-size': { min: KiB, max: 256 * MiB, unit: 'bytes' },
+  'initial-buffer-size': { min: KiB, max: 256 * MiB, unit: 'bytes' },
   // The bytes all sessions of one process may hold while paused; 0 = no budget.
   'memory-budget': { min: MiB, max: 1024 * GiB, unit: 'bytes', off: 0 },
   'max-record-size': { min: 4 * KiB, max: 1024 * GiB, unit: 'bytes', off: 0 },
