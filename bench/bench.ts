@@ -15,7 +15,8 @@ const USAGE = `usage: npm run bench -- [options]
                     ours-w2 is ours with --workers 2, run by streams and latency-load only)
   --scenario LIST   scenarios to run, comma separated (default: all of the default set):
                     up, down, latency, small, hold, backpressure; with --full also
-                    streams, sessions, latency-load (naming one runs it without --full)
+                    stalled, streams, sessions, latency-load (naming one runs it without
+                    --full)
   --quick           small sizes and short caps, for a smoke check
   --full            add the scale scenarios (8 streams, 10,000 sessions, latency under load)
   --runs N          repeat every scenario N times; tables show the median and min-max

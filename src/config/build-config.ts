@@ -127,6 +127,9 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   if (maxHeaderCount < 8) throw new UsageError('--max-headers must be at least 8');
   const bufferHighWaterBytes = num('buffer-size', DEFAULT_LIMITS.bufferHighWaterBytes);
   if (bufferHighWaterBytes < 1024) throw new UsageError('--buffer-size must be at least 1K');
+  const bufferStartBytes = Math.min(num('initial-buffer-size', DEFAULT_LIMITS.bufferStartBytes), bufferHighWaterBytes);
+  const memoryBudgetBytes = num('memory-budget', DEFAULT_LIMITS.memoryBudgetBytes);
+  const messageTimeoutMs = Math.round(num('message-timeout', DEFAULT_LIMITS.messageTimeoutMs / 1000) * 1000);
   const maxConnections = num('max-connections', DEFAULT_LIMITS.maxConnections);
   if (maxConnections < 0) throw new UsageError('--max-connections must not be negative');
 
@@ -197,6 +200,9 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       maxConnectionsPerIp: num('max-connections-per-ip', DEFAULT_LIMITS.maxConnectionsPerIp),
       keepAliveTimeoutMs: seconds(num('keepalive-timeout', DEFAULT_LIMITS.keepAliveTimeoutMs / 1000), 'keepalive-timeout'),
       bufferHighWaterBytes,
+      bufferStartBytes,
+      memoryBudgetBytes,
+      messageTimeoutMs,
       shutdownTimeoutMs: seconds(num('shutdown-timeout', DEFAULT_LIMITS.shutdownTimeoutMs / 1000), 'shutdown-timeout'),
       maxSessionsPerToken,
       maxSessionsPerIp,

@@ -76,8 +76,14 @@ export interface Limits {
   maxConnectionsPerIp: number;
   /** An idle keep-alive connection (between a response and the next request) is closed after this. */
   keepAliveTimeoutMs: number;
-  /** Bytes queued towards one side before the other side is paused. */
+  /** Bytes queued towards one side before the other side is paused, once that side's reader proved it reads. */
   bufferHighWaterBytes: number;
+  /** The pause threshold each direction of a session starts with (at most bufferHighWaterBytes). */
+  bufferStartBytes: number;
+  /** Bytes all sessions of a process may hold while paused before every session's pause threshold shrinks. 0 = none. */
+  memoryBudgetBytes: number;
+  /** A client message assembled whole (base64, --record, --traffic) must be complete within this; 1008 beyond. 0 = no deadline. */
+  messageTimeoutMs: number;
   /** How long SIGTERM/SIGINT waits for queued bytes after sending 1001. */
   shutdownTimeoutMs: number;
   /** Concurrent sessions for one token; 429 beyond. 0 = no cap. */
@@ -169,7 +175,14 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxConnections: 20_000,
   maxConnectionsPerIp: 256,
   keepAliveTimeoutMs: 5_000,
+  // Earned per direction by a reader that proves it reads; every session starts at 64 KiB (earned-threshold.ts).
   bufferHighWaterBytes: 1024 * 1024,
+  // What a client that opens a download and never reads parks: this plus one read, ~128 KiB.
+  bufferStartBytes: 64 * 1024,
+  // 2,048 fully stalled sessions at 128 KiB; past half of it, sessions that hold the most pause first.
+  memoryBudgetBytes: 256 * 1024 * 1024,
+  // A 16 MiB message (--max-message-size) needs ~0.5 MiB/s to arrive within it.
+  messageTimeoutMs: 30_000,
   shutdownTimeoutMs: 5_000,
   maxSessionsPerToken: 0,
   maxSessionsPerIp: 0,

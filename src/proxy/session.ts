@@ -7,6 +7,7 @@ import { TargetConnectError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { LiveSession } from '../server/connection-registry.js';
 import { Bridge, type BridgeEnd, type BridgeHost } from './bridge.js';
+import { processBudget } from './memory-budget.js';
 import { dialTarget, type DialOptions } from './dial-target.js';
 import type { ValidatedHandshake, WireMode } from './handshake.js';
 import type { SessionObserver, SessionSummary } from './session-observer.js';
@@ -187,7 +188,8 @@ export class Session implements LiveSession, BridgeHost {
         }
         if (preamble) targetSocket.write(preamble);
         const limits = this.ctx.config.limits;
-        const bridge = new Bridge(ws, targetSocket, this, limits.bufferHighWaterBytes, limits.shutdownTimeoutMs);
+        const budget = processBudget(limits.memoryBudgetBytes, limits.bufferHighWaterBytes, limits.bufferStartBytes);
+        const bridge = new Bridge(ws, targetSocket, this, budget, limits.shutdownTimeoutMs, limits.messageTimeoutMs);
         this.bridge = bridge;
         for (const [data, isBinary] of early) bridge.replay(data, isBinary);
         early.length = 0;
@@ -223,6 +225,11 @@ export class Session implements LiveSession, BridgeHost {
   /** @internal BridgeHost */
   onProtocolError(message: string): void {
     this.logger.info(`client protocol error: ${message}`);
+  }
+
+  /** @internal BridgeHost */
+  onMessageTimeout(seconds: number): void {
+    this.logger.info(`client message not completed within ${seconds}s: closing 1008`);
   }
 
   /** @internal BridgeHost */

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import type { WebSocket } from 'ws';
 import { Bridge, type BridgeHost } from '../../../src/proxy/bridge.js';
+import { MemoryBudget } from '../../../src/proxy/memory-budget.js';
 
 // When the bridge corks a socket (batching a turn's writes into one writev) and when it does not:
 // a small write alone in its turn (a keystroke, an echo) must go out at once, without a cork, a
@@ -38,7 +39,10 @@ function clientStandIn(): WebSocket {
   return ws as unknown as WebSocket;
 }
 
-const host: BridgeHost = { mode: 'binary', observer: null, onProtocolError() {}, onTargetError() {}, onBridgeEnd() {} };
+const host: BridgeHost = { mode: 'binary', observer: null, onProtocolError() {}, onTargetError() {}, onMessageTimeout() {}, onBridgeEnd() {} };
+
+/** No budget (0), every direction starting at and keeping `bytes`. */
+const threshold = (bytes: number): MemoryBudget => new MemoryBudget(0, bytes, bytes);
 
 function countCorks(socket: net.Socket): { corks: number } {
   const counter = { corks: 0 };
@@ -53,7 +57,7 @@ function countCorks(socket: net.Socket): { corks: number } {
 test('a small write alone in its turn reaches the socket without a cork', async () => {
   const { target, peer } = await tcpPair();
   const counter = countCorks(target);
-  const bridge = new Bridge(clientStandIn(), target, host, 64 * 1024, 1000);
+  const bridge = new Bridge(clientStandIn(), target, host, threshold(64 * 1024), 1000);
   await nextTurn();
   bridge.onClientData(Buffer.from('k'));
   assert.equal(counter.corks, 0, 'not corked');
@@ -65,7 +69,7 @@ test('a small write alone in its turn reaches the socket without a cork', async 
 test('a second write in the same turn starts a batch, flushed in the check phase', async () => {
   const { target, peer } = await tcpPair();
   const counter = countCorks(target);
-  const bridge = new Bridge(clientStandIn(), target, host, 64 * 1024, 1000);
+  const bridge = new Bridge(clientStandIn(), target, host, threshold(64 * 1024), 1000);
   await nextTurn();
   bridge.onClientData(Buffer.from('a'));
   bridge.onClientData(Buffer.from('b'));
@@ -82,7 +86,7 @@ test('a second write in the same turn starts a batch, flushed in the check phase
 test('a bulk read is batched even when it is the first of its turn', async () => {
   const { target } = await tcpPair();
   const counter = countCorks(target);
-  const bridge = new Bridge(clientStandIn(), target, host, 1024 * 1024, 1000);
+  const bridge = new Bridge(clientStandIn(), target, host, threshold(1024 * 1024), 1000);
   await nextTurn();
   bridge.onClientData(Buffer.alloc(64 * 1024));
   assert.equal(counter.corks, 1);
