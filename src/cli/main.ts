@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   const ops = new OpsRuntime(config, workers.clusterMetrics);
   const server = new WebsockifyServer(config, logger, {
     access,
-    ...ops.serverParts(process.stdout),
+    ...ops.serverParts(process.stdout, logger),
     ...(tls ? { tls: createTlsUpgrader(tls, config, ops.countHandshakeFailure()) } : {}),
     ...(requestHandler ? { requestHandler } : {}),
     ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),
