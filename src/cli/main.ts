@@ -18,6 +18,7 @@ import { helpText, helpWidth, usageText } from './usage.js';
 import { resolveKeyPassword } from './key-password.js';
 import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command.js';
 import { createWebHandler } from '../http/web-handler.js';
+import { createRecordingsHandler, withRecordings } from '../http/recordings-handler.js';
 import { withWebAuth } from '../http/web-auth.js';
 import { infoFor } from '../server/front-door.js';
 import { createTlsUpgrader, setupTls } from '../tls/setup-tls.js';
@@ -133,6 +134,14 @@ async function main(): Promise<void> {
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger);
+  // The recordings player exists only behind --web-auth (docs/recording.md).
+  if (requestHandler && config.webAuth && config.record !== null) {
+    try {
+      requestHandler = withRecordings(requestHandler, createRecordingsHandler(config.record, logger));
+    } catch (err) {
+      return failLogged(err instanceof WebsockifyError ? err.message : String(err));
+    }
+  }
   if (requestHandler && config.webAuth) requestHandler = withWebAuth(requestHandler, access, (req) => infoFor(req.socket)?.logger ?? logger);
   const ops = new OpsRuntime(config, workers.clusterMetrics);
   const server = new WebsockifyServer(config, logger, {
