@@ -4,7 +4,8 @@
 // parsed as data, never evaluated: its format is noVNC's playback file, a JavaScript array of
 // escaped strings (docs/record-format.md), so each line is unescaped here.
 import RFB from './novnc-lib/core/rfb.js';
-import { Terminal } from '@xterm/xterm';
+// By path, not by package name: an import map is an inline script, which the page's CSP forbids.
+import { Terminal } from './vendor/xterm/xterm.mjs';
 
 const $ = (id) => document.getElementById(id);
 
@@ -202,6 +203,7 @@ function updateControls() {
   ui.time.textContent = `${clock(player.position)} / ${clock(player.duration)}`;
   ui.play.textContent = player.playing ? 'Pause' : 'Play';
   ui.state.dataset.state = player.playing ? 'playing' : player.position >= player.duration ? 'ended' : 'paused';
+  ui.state.textContent = ui.state.dataset.state;
 }
 
 async function open(entry) {
