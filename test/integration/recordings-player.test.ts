@@ -1,9 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { WebSocket } from 'ws';
+import { readIndex } from '../../src/record/record-index.js';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { get } from '../support/raw-http.js';
 import { startTcpTarget, type TcpTarget } from '../support/targets.js';
@@ -112,6 +113,87 @@ describe('without --web-auth the player is not served', () => {
       }
     } finally {
       await p.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a proxy killed in the middle of a recording', () => {
+  it('leaves the index readable and the cut-short file listed and served for playback', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'wsfy-player-'));
+    const target = await startTcpTarget((socket) => {
+      socket.write('RFB 003.008\n');
+      socket.pipe(socket);
+    });
+    const args = [
+      '--novnc',
+      '--web-auth',
+      '--auth-plugin',
+      'BasicHTTPAuth',
+      '--auth-source',
+      'alice:pw',
+      '--record',
+      'rec',
+      '127.0.0.1:0',
+      `127.0.0.1:${target.port}`,
+    ];
+    const headers = { Authorization: AUTH.slice(15, -2) };
+    const session = async (port: number, close: boolean): Promise<void> => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/`, ['binary'], { headers });
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      await receiveBytes(ws, 12);
+      ws.send(Buffer.from('x'.repeat(100)));
+      await receiveBytes(ws, 100);
+      if (close) {
+        ws.close(1000);
+        await closeEvent(ws);
+      } else ws.on('error', () => undefined);
+    };
+    let first = await startProxy(args, { cwd: dir });
+    try {
+      await session(first.port, true);
+      await first.waitForOutput(/session closed/);
+      const until = Date.now() + 10_000;
+      while ((await readFile(path.join(dir, 'rec.index.jsonl'), 'utf8').catch(() => '')) === '' && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 20));
+      await session(first.port, false);
+      const file = path.join(dir, 'rec.2');
+      while (!(await readFile(file, 'latin1').catch(() => '')).includes('xxxx') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await first.stop('SIGKILL');
+      // A torn index line, as a crash in the middle of an append leaves it.
+      await appendFile(path.join(dir, 'rec.index.jsonl'), '{"v":1,"file":"rec.2","reco');
+      first = await startProxy(args, { cwd: dir });
+      const res = await get(first.port, '/recordings/api/index.json', AUTH);
+      assert.equal(res.status, 200);
+      const list = JSON.parse(res.body.toString()) as { entries: Array<{ file: string }>; orphans: Array<{ file: string }> };
+      assert.deepEqual(
+        list.entries.map((e) => e.file),
+        ['rec.1'],
+      );
+      assert.deepEqual(
+        list.orphans.map((o) => o.file),
+        ['rec.2'],
+      );
+      const cut = await get(first.port, '/recordings/files/rec.2', AUTH);
+      assert.equal(cut.status, 200);
+      assert.match(cut.body.toString('latin1'), /^var VNC_frame_data = \[\n'\{\d+\{RFB 003\.008\\n',\n/);
+      assert.ok(!cut.body.toString('latin1').includes("'EOF'];"));
+      // The next session after the crash gets its own line, readable after the torn one.
+      await session(first.port, true);
+      await first.waitForOutput(/session closed/);
+      const until2 = Date.now() + 10_000;
+      let entries = await readIndex(path.join(dir, 'rec.index.jsonl'));
+      while (entries.length < 2 && Date.now() < until2) {
+        await new Promise((r) => setTimeout(r, 20));
+        entries = await readIndex(path.join(dir, 'rec.index.jsonl'));
+      }
+      assert.equal(entries.length, 2);
+    } finally {
+      await first.stop();
+      await target.close();
       await rm(dir, { recursive: true, force: true });
     }
   });
