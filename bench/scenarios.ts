@@ -75,7 +75,8 @@ function throughput(direction: 'up' | 'down'): Scenario {
         ? `throughput up: ${sizes(ctx).bulkMiB} MiB client -> target in 64 KiB messages (cap ${sizes(ctx).bulkCapS} s), after ${sizes(ctx).warmMiB} MiB of warm-up ("cold")`
         : `throughput down: ${sizes(ctx).bulkMiB} MiB target -> client (cap ${sizes(ctx).bulkCapS} s), after ${sizes(ctx).warmMiB} MiB of warm-up ("cold")`,
     full: false,
-    subjects: ALL,
+    // ours-rec: ours with --record, for the recording writer's cost (the ours-rec/ours row).
+    subjects: ['ours', 'ours-rec', 'python', 'node-peer', 'node-websockify', 'relay'],
     metrics: throughputMetrics(),
     run: async (ctx, subject) => {
       const { bulkMiB, bulkCapS, warmMiB } = sizes(ctx);
@@ -99,6 +100,7 @@ function throughput(direction: 'up' | 'down'): Scenario {
       const mib = (result.bytes ?? 0) / MiB;
       const seconds = (result.elapsedMs ?? 0) / 1000;
       const notes = result.capped ? [`capped at ${bulkCapS} s after ${mib.toFixed(0)} MiB`] : [];
+      if (subject.name === 'ours-rec' && subject.recordingDropped) notes.push('the disk could not keep up and recording stopped mid-transfer');
       return {
         values: {
           mibps: mib / seconds,

@@ -19,6 +19,7 @@ import { helpText, helpWidth, usageText } from './usage.js';
 import { resolveKeyPassword } from './key-password.js';
 import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command.js';
 import { createWebHandler } from '../http/web-handler.js';
+import { createRecordingsHandler, withRecordings } from '../http/recordings-handler.js';
 import { withWebAuth } from '../http/web-auth.js';
 import { infoFor } from '../server/front-door.js';
 import type { Logger } from '../log/logger.js';
@@ -136,13 +137,21 @@ async function main(): Promise<void> {
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger);
   const webAuthLogger = (req: IncomingMessage): Logger => infoFor(req.socket)?.logger ?? logger;
+  // The recordings player exists only behind --web-auth (docs/recording.md).
+  if (requestHandler && config.webAuth && config.record !== null) {
+    try {
+      requestHandler = withRecordings(requestHandler, createRecordingsHandler(config.record, logger));
+    } catch (err) {
+      return failLogged(err instanceof WebsockifyError ? err.message : String(err));
+    }
+  }
   if (requestHandler && config.webAuth) requestHandler = withWebAuth(requestHandler, access, webAuthLogger);
   const ops = new OpsRuntime(config, workers.clusterMetrics);
   // A password on the pages covers the metrics on the same port too (docs/security.md).
   if (config.webAuth) ops.guardMainPortMetrics((handler) => withWebAuth(handler, access, webAuthLogger));
   const server = new WebsockifyServer(config, logger, {
     access,
-    ...ops.serverParts(process.stdout),
+    ...ops.serverParts(process.stdout, logger),
     ...(tls ? { tls: createTlsUpgrader(tls, config, ops.countHandshakeFailure()) } : {}),
     ...(requestHandler ? { requestHandler } : {}),
     ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),

@@ -102,9 +102,9 @@ export class OpsRuntime {
     return metrics ? (reason) => metrics.handshakeFailed(reason) : undefined;
   }
 
-  serverParts(stdout: Writable): Partial<ServerParts> {
+  serverParts(stdout: Writable, logger?: Logger): Partial<ServerParts> {
     const parts: Partial<ServerParts> = {};
-    const observerFor = buildObserverFactory(this.config, this.metrics, stdout);
+    const observerFor = buildObserverFactory(this.config, this.metrics, stdout, logger);
     if (observerFor) parts.observerFor = observerFor;
     const endpoints = this.endpoints;
     if (endpoints && (this.config.ops.metricsPath !== null || this.config.ops.healthPath !== null)) {

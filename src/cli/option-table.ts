@@ -275,6 +275,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'stop recording a session once its --record file reaches BYTES; the file stays playable (default: no cap)',
   },
   {
+    long: 'record-max-age',
+    group: 'logging',
+    kind: 'number',
+    metavar: 'SECONDS',
+    ours: true,
+    help: 'remove --record files older than SECONDS, at start, after each recording and hourly; 0 = keep (default: 2592000, 30 days)',
+  },
+  {
+    long: 'record-max-total',
+    group: 'logging',
+    kind: 'bytes',
+    metavar: 'BYTES',
+    ours: true,
+    help: 'remove the oldest --record files while they take more than BYTES together; 0 = no limit (default: 1G)',
+  },
+  {
     long: 'trust-proxy',
     group: 'listen',
     kind: 'string',

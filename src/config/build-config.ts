@@ -287,6 +287,9 @@ function buildOpsConfig(
   const recordMaxBytes = num('max-record-size', 0);
   if (recordMaxBytes !== 0 && recordMaxBytes < 4096) throw new UsageError('--max-record-size must be at least 4K');
   if (recordMaxBytes !== 0 && !opt.has('record')) throw new UsageError('You must use --record to use --max-record-size');
+  for (const name of ['record-max-age', 'record-max-total']) {
+    if (opt.has(name) && !opt.has('record')) throw new UsageError(`You must use --record to use --${name}`);
+  }
   const metrics = str('metrics');
   let metricsListen: OpsConfig['metricsListen'] = null;
   if (metrics !== null) {
@@ -304,6 +307,9 @@ function buildOpsConfig(
   return {
     recordMaxBytes,
     recordBufferBytes: 8 * 1024 * 1024,
+    // Defaults that cannot fill a disk by surprise (docs/recording.md, "Retention").
+    recordMaxAgeMs: num('record-max-age', 30 * 86_400) * 1000,
+    recordMaxTotalBytes: num('record-max-total', 1024 ** 3),
     trustProxy,
     proxyProtocol,
     sendProxyV2: flag('send-proxy-v2'),

@@ -151,6 +151,10 @@ export interface OpsConfig {
   recordMaxBytes: number;
   /** Bytes a --record file may have queued for the disk before recording of that session stops. */
   recordBufferBytes: number;
+  /** --record-max-age in ms: older recordings are removed; 0 = kept (docs/recording.md). */
+  recordMaxAgeMs: number;
+  /** --record-max-total: the oldest recordings are removed beyond this many bytes; 0 = no limit. */
+  recordMaxTotalBytes: number;
   /** --trust-proxy entries (CIDRs, addresses, or `unix`), validated. */
   trustProxy: string[];
   /** --proxy-protocol: a PROXY v1/v2 header is required from trusted peers, refused from others. */

@@ -55,6 +55,9 @@ export const OPTION_RANGES: Readonly<Record<string, NumericRange>> = {
   // The bytes all sessions of one process may hold while paused; 0 = no budget.
   'memory-budget': { min: MiB, max: 1024 * GiB, unit: 'bytes', off: 0 },
   'max-record-size': { min: 4 * KiB, max: 1024 * GiB, unit: 'bytes', off: 0 },
+  // Not a timer (retention compares file times): a minute to a century.
+  'record-max-age': { min: 60, max: 100 * 365 * 86_400, unit: 'seconds', off: 0 },
+  'record-max-total': { min: MiB, max: 1024 * 1024 * GiB, unit: 'bytes', off: 0 },
   'max-sessions-per-token': { min: 0, max: 10_000_000, unit: 'count' },
   'max-sessions-per-ip': { min: 0, max: 10_000_000, unit: 'count' },
 };

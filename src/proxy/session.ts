@@ -5,6 +5,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import { describeTarget, type Config, type TargetSpec } from '../config/config.js';
 import { TargetConnectError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { identityOf, type SessionIdentity } from '../record/session-identity.js';
 import type { LiveSession } from '../server/connection-registry.js';
 import { Bridge, type BridgeEnd, type BridgeHost } from './bridge.js';
 import { processBudget } from './memory-budget.js';
@@ -38,6 +39,8 @@ export interface SessionStart {
   preamble?: Buffer;
   /** Gives back the admission (per-token/per-IP counts) once the session ends. */
   release?: () => void;
+  /** Who the client is as admission checked it; set by the session before observers are built. */
+  identity?: SessionIdentity;
 }
 
 type SessionEnd = BridgeEnd | { closeCode: number; closedBy: SessionSummary['closedBy'] };
@@ -96,6 +99,8 @@ export class Session implements LiveSession, BridgeHost {
   private readonly target: TargetSpec;
   private readonly startedAt = Date.now();
   private readonly release: (() => void) | null;
+  /** User and certificate name for the summary line (the token's hash goes to the record index only). */
+  private readonly identity: SessionIdentity;
   private bridge: Bridge | null = null;
   private ws: WebSocket | null = null;
   private pendingClose: { code: number; reason: string; flushMs: number } | null = null;
@@ -118,6 +123,8 @@ export class Session implements LiveSession, BridgeHost {
     this.target = target;
     this.mode = start.handshake.mode;
     this.release = start.release ?? null;
+    this.identity = start.identity ?? identityOf(config, start.req, start.socket);
+    start.identity = this.identity;
     this.observer = ctx.observerFor?.(start.id, start.client, start) ?? null;
 
     this.logger.info(`connecting to: ${target.kind === 'unix' ? 'unix socket ' : ''}${describeTarget(target)}${config.targetTls ? ' (using SSL)' : ''}`);
@@ -291,6 +298,9 @@ export class Session implements LiveSession, BridgeHost {
     this.logger.info('session closed', {
       peer: this.client,
       target: describeTarget(this.target),
+      ...(this.identity.user !== null ? { user: this.identity.user } : {}),
+      ...(this.identity.certName !== null ? { cert: this.identity.certName } : {}),
+      started: new Date(this.startedAt).toISOString(),
       duration: `${(summary.durationMs / 1000).toFixed(3)}s`,
       bytes_in: summary.bytesFromClient,
       bytes_out: summary.bytesFromTarget,
