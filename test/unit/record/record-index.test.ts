@@ -141,3 +141,16 @@ test('a RecordWriter appends its session to the index once the file is complete'
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('identityOf reads the verified client certificate from the TLS socket, and nothing from an unverified one', async () => {
+  const { identityOf, NO_IDENTITY } = await import('../../../src/record/session-identity.js');
+  const { buildConfig } = await import('../../../src/config/build-config.js');
+  const { parseArgv } = await import('../../../src/cli/argv-parser.js');
+  const { OPTIONS } = await import('../../../src/cli/option-table.js');
+  const config = buildConfig(parseArgv(['6080', 'h:5900'], OPTIONS), { cwd: '/u' });
+  const req = { url: '/', headers: {} } as never;
+  const tls = (authorized: boolean): never => ({ authorized, getPeerCertificate: () => ({ subject: { CN: 'desk-7' } }) }) as never;
+  assert.deepEqual(identityOf(config, req, tls(true)), { user: null, certName: 'desk-7', tokenHash: null });
+  assert.equal(identityOf(config, req, tls(false)), NO_IDENTITY);
+  assert.equal(identityOf(config, req, {} as never), NO_IDENTITY);
+});
