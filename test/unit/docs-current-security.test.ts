@@ -39,6 +39,8 @@ const DEFAULT_OF: Record<string, (c: Config) => Shown> = {
   'ssl-version': (c) => minVersionFor(c.tls.sslVersion).replace('TLSv', 'TLS '),
   'verify-client': (c) => c.tls.verifyClient,
   'max-record-size': (c) => c.ops.recordMaxBytes,
+  'record-max-age': (c) => c.ops.recordMaxAgeMs / 1000,
+  'record-max-total': (c) => c.ops.recordMaxTotalBytes,
 };
 
 const UNIT: Record<string, number> = { s: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
