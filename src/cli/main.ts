@@ -21,7 +21,7 @@ import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command
 import { createWebHandler } from '../http/web-handler.js';
 import { createRecordingsHandler, withRecordings } from '../http/recordings-handler.js';
 import { withWebAuth } from '../http/web-auth.js';
-import { infoFor } from '../server/front-door.js';
+import { connectionOf } from '../server/connection.js';
 import type { Logger } from '../log/logger.js';
 import { createTlsUpgrader, setupTls } from '../tls/setup-tls.js';
 import { loadTargetTls, targetTlsBaseOptions } from '../tls/target-tls.js';
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger);
-  const webAuthLogger = (req: IncomingMessage): Logger => infoFor(req.socket)?.logger ?? logger;
+  const webAuthLogger = (req: IncomingMessage): Logger => connectionOf(req.socket)?.logger ?? logger;
   // The recordings player exists only behind --web-auth (docs/recording.md).
   if (requestHandler && config.webAuth && config.record !== null) {
     try {
@@ -152,7 +152,7 @@ async function main(): Promise<void> {
   const server = new WebsockifyServer(config, logger, {
     access,
     ...ops.serverParts(process.stdout, logger),
-    ...(tls ? { tls: createTlsUpgrader(tls, config, ops.countHandshakeFailure()) } : {}),
+    ...(tls ? { tls: createTlsUpgrader(tls, config) } : {}),
     ...(requestHandler ? { requestHandler } : {}),
     ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),
   });

@@ -5,7 +5,7 @@ import { HttpRejection } from '../errors.js';
 import { sendHttpError, writeRawHttpError } from '../http/error-response.js';
 import type { Logger } from '../log/logger.js';
 import { redactPath } from '../log/redact.js';
-import { tlsHandshakeFailed } from '../tls/wrap-tls-socket.js';
+import { clearDeadline, connectionOf } from './connection.js';
 
 /** Serves plain (non-upgrade) requests, e.g. the --web static server. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -19,12 +19,9 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 
 export interface HttpFrontOptions {
   config: Config;
+  /** For a socket the front door did not accept (none in practice); a connection logs with its own. */
   logger: Logger;
-  /** Per-connection logger lookup (set by the front door on each socket). */
-  loggerFor: (socket: Duplex) => Logger;
   onUpgrade: UpgradeHandler;
-  /** Called when a complete plain request has arrived on a socket (ends the handshake deadline). */
-  onRequestComplete?: (socket: Duplex) => void;
   /** The web server, when --web (or the built-in console) is on. */
   requestHandler?: RequestHandler;
   /** Counts a refused upgrade or broken request by reason (metrics); never on the data path. */
@@ -39,7 +36,8 @@ export interface HttpFrontOptions {
  * to the web server or get 405/501; upgrades go to the proxy.
  */
 export function createHttpFront(options: HttpFrontOptions): http.Server {
-  const { config, loggerFor } = options;
+  const { config } = options;
+  const loggerFor = (socket: Duplex): Logger => connectionOf(socket)?.logger ?? options.logger;
   const limits = config.limits;
   const server = http.createServer({
     maxHeaderSize: limits.maxHeaderBytes,
@@ -70,7 +68,8 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (refusedAtTls(req.socket)) return;
-    options.onRequestComplete?.(req.socket);
+    // A complete request: the handshake deadline is over (node:http's own deadlines go on).
+    clearDeadline(connectionOf(req.socket));
     const log = loggerFor(req.socket);
     const oversized = rejectOversized(req);
     if (oversized) {
@@ -137,7 +136,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
    * handshake failure was the one line for that client.
    */
   function refusedAtTls(socket: Duplex): boolean {
-    if (!tlsHandshakeFailed(socket)) return false;
+    if (!connectionOf(socket)?.tlsFailure) return false;
     socket.destroy();
     return true;
   }

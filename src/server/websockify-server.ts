@@ -1,6 +1,4 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import type net from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Config, TargetSpec } from '../config/config.js';
@@ -11,12 +9,13 @@ import type { Logger } from '../log/logger.js';
 import { AccessControl, accessOptionsFrom } from '../admission/access-control.js';
 import { admit } from '../admission/admit.js';
 import { startSession, type Session, type SessionContext } from '../proxy/session.js';
+import { clearDeadline, connectionOf, type Connection } from './connection.js';
 import { ConnectionRegistry, type LiveSession } from './connection-registry.js';
-import { clearDeadline, createFrontDoor, infoFor, type TlsUpgrader } from './front-door.js';
+import { createFrontDoor, type TlsUpgrader } from './front-door.js';
 import { createHttpFront, type RequestHandler } from './http-front.js';
 import { openListener, type OpenedListener } from './listener.js';
 import { resolveClientAddress } from './client-address.js';
-import { buildProxyV2Header, proxiedPeerOf, proxyHeaderWithoutSource, withProxyProtocol } from './proxy-protocol.js';
+import { buildProxyV2Header } from './proxy-protocol.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import { ConnectionsPerAddress } from './address-cap.js';
 import type { ObserverFactory } from './session-features.js';
@@ -42,7 +41,6 @@ export interface ServerParts {
 export class WebsockifyServer {
   readonly registry = new ConnectionRegistry();
   private listener: OpenedListener | null = null;
-  private readonly sessionSockets = new WeakSet<Duplex>();
   private dynamicTarget: TargetSpec | null;
   private stopped = false;
   private readonly trusted: TrustedProxies;
@@ -86,44 +84,50 @@ export class WebsockifyServer {
       ...(parts.observerFor ? { observerFor: parts.observerFor } : {}),
       onSessionEnd: (session) => this.registry.removeSession(session),
     };
-    const loggerFor = (socket: Duplex): Logger => infoFor(socket)?.logger ?? logger;
     const access = parts.access ?? new AccessControl(accessOptionsFrom(config, null, null));
 
     const httpServer = createHttpFront({
       config,
       logger,
-      loggerFor,
-      onRequestComplete: clearDeadline,
       ...(parts.requestHandler ? { requestHandler: parts.requestHandler } : {}),
       ...(parts.opsHandler ? { opsHandler: parts.opsHandler } : {}),
       ...(parts.onHandshakeFailure ? { onRejected: parts.onHandshakeFailure } : {}),
       onUpgrade: (req, socket, head) => {
-        const info = infoFor(socket);
-        let log = info?.logger ?? logger;
+        const connection = connectionOf(socket);
+        if (!connection) {
+          // Every socket node:http hands us came through the front door.
+          socket.destroy();
+          return;
+        }
+        let log = connection.logger;
         if (this.stopped) {
           parts.onHandshakeFailure?.('shutting_down');
           writeRawHttpError(socket, 503, 'Server shutting down');
           return;
         }
         // --trust-proxy: forwarding headers count only from trusted peers (docs/operations.md).
-        const peer = info?.client ?? (socket as net.Socket).remoteAddress ?? '';
-        const raw = info?.raw ?? (socket as net.Socket);
+        const peer = connection.peerAddress;
+        const proxyHeader = connection.proxyHeader;
+        // A unix peer has no address: '' is what --trust-proxy unix trusts.
+        const trustedAs = proxyHeader?.source?.address ?? connection.socket.remoteAddress ?? '';
         const real = this.trusted.empty
           ? { address: peer, via: 'peer' as const }
-          : resolveClientAddress(raw.remoteAddress === undefined && !proxiedPeerOf(raw) ? '' : peer, req.headers, this.trusted, {
-              proxyHeaderWithoutSource: proxyHeaderWithoutSource(raw),
+          : resolveClientAddress(trustedAs, req.headers, this.trusted, {
+              proxyHeaderWithoutSource: proxyHeader !== null && proxyHeader.source === null,
             });
-        const clientAddress = real.via === 'peer' ? peer : real.address;
-        if (clientAddress !== peer) {
-          log = log.child({ realClient: clientAddress });
+        if (real.via !== 'peer' && real.address !== peer) {
+          connection.clientAddress = real.address;
+          connection.addressFrom = real.via;
+          log = connection.logger = log.child({ realClient: real.address });
           log.debug(`client address from ${real.via}`);
         }
-        log.info(`${info?.secure ? 'SSL/TLS (wss://)' : 'Plain non-SSL (ws://)'} WebSocket connection`);
+        const clientAddress = connection.clientAddress;
+        log.info(`${connection.secure ? 'SSL/TLS (wss://)' : 'Plain non-SSL (ws://)'} WebSocket connection`);
         const redact = config.tokenPlugin !== null && !config.hostToken ? redactTokenPath : redactPath;
         if ((req.url ?? '/') !== '/') log.info(`Path: '${redact(req.url ?? '')}'`);
         const facts = {
           clientAddress,
-          peerCertificate: info?.secure ? peerCertificateOf(socket as TLSSocket) : null,
+          peerCertificate: connection.secure ? peerCertificateOf(socket as TLSSocket) : null,
         };
         admit(req, facts, {
           config,
@@ -139,13 +143,13 @@ export class WebsockifyServer {
                 socket.destroy();
                 return;
               }
-              clearDeadline(socket);
-              this.sessionSockets.add(info?.raw ?? socket);
+              clearDeadline(connection);
+              connection.upgraded = true;
               (req as IncomingMessage & { wsfyProtocol?: string }).wsfyProtocol = admission.handshake.protocol ?? undefined;
               let session: Session;
               try {
                 session = startSession(sessionContext, {
-                  id: info?.id ?? 0,
+                  id: connection.id,
                   client: facts.clientAddress,
                   logger: log,
                   req,
@@ -153,8 +157,8 @@ export class WebsockifyServer {
                   head,
                   handshake: admission.handshake,
                   target: admission.target,
-                  ...(info ? { acceptedAt: info.acceptedAt } : {}),
-                  ...(config.ops.sendProxyV2 ? { preamble: this.proxyV2For(raw, clientAddress) } : {}),
+                  acceptedAt: connection.acceptedAt,
+                  ...(config.ops.sendProxyV2 ? { preamble: proxyV2For(connection) } : {}),
                   release: admission.release,
                 });
               } catch (err) {
@@ -189,7 +193,7 @@ export class WebsockifyServer {
       },
     });
 
-    let frontDoor = createFrontDoor({
+    const frontDoor = createFrontDoor({
       config,
       logger,
       registry: this.registry,
@@ -198,34 +202,11 @@ export class WebsockifyServer {
       ...(config.listen.kind === 'unix' ? { unixLabel: config.listen.path } : {}),
       ...(parts.onHandshakeFailure ? { onRejected: parts.onHandshakeFailure } : {}),
       perAddress: ConnectionsPerAddress.forProcess(config.limits.maxConnectionsPerIp, config.workers),
-      isTrustedPeer: (address) => this.trusted.isTrusted(address),
+      trusted: this.trusted,
     });
-    if (config.ops.proxyProtocol) {
-      frontDoor = withProxyProtocol(
-        frontDoor,
-        (a) => this.trusted.isTrusted(a),
-        config.limits.handshakeTimeoutMs,
-        (socket, err) => {
-          logger.child({ client: socket.remoteAddress ?? 'unix' }).info(`connection refused: ${err.message}`);
-          parts.onHandshakeFailure?.('proxy_protocol');
-        },
-      );
-    }
     this.listener = await openListener(config.listen, frontDoor);
     this.listener.server.on('error', (err: Error) => logger.error(`listener error: ${err.message}`));
     return this.listener.description;
-  }
-
-  /**
-   * --send-proxy-v2: the real client (the PROXY source port when a balancer told us, else the
-   * peer's port, else 0 for an address taken from a header) and the address it connected to.
-   */
-  private proxyV2For(raw: net.Socket, clientAddress: string): Buffer {
-    const proxied = proxiedPeerOf(raw);
-    const port = proxied && proxied.address === clientAddress ? proxied.port : raw.remoteAddress === clientAddress ? (raw.remotePort ?? 0) : 0;
-    const source = clientAddress ? { address: clientAddress, port } : null;
-    const destination = raw.localAddress ? { address: raw.localAddress, port: raw.localPort ?? 0 } : null;
-    return buildProxyV2Header(source, destination);
   }
 
   /** Stop accepting new connections; live ones go on. */
@@ -245,7 +226,7 @@ export class WebsockifyServer {
     const flushMs = this.config.limits.shutdownTimeoutMs;
     const sessions = [...this.registry.sessions];
     for (const session of sessions) session.close(code, reason, flushMs);
-    this.registry.destroyNonSessionSockets((socket) => this.sessionSockets.has(socket));
+    this.registry.destroyNonSessionSockets((socket) => connectionOf(socket)?.upgraded === true);
     const allDone = Promise.all(sessions.map((s) => s.done));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, flushMs + 1_000)));
@@ -253,6 +234,20 @@ export class WebsockifyServer {
     clearTimeout(timer);
     await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 100))]);
   }
+}
+
+/**
+ * --send-proxy-v2: the real client (the PROXY source port when a balancer told us, else the
+ * peer's port, else 0 for an address taken from a header) and the address it connected to.
+ */
+function proxyV2For(connection: Connection): Buffer {
+  const raw = connection.socket;
+  const clientAddress = connection.clientAddress;
+  const proxied = connection.proxyHeader?.source;
+  const port = proxied && proxied.address === clientAddress ? proxied.port : raw.remoteAddress === clientAddress ? (raw.remotePort ?? 0) : 0;
+  const source = clientAddress ? { address: clientAddress, port } : null;
+  const destination = raw.localAddress ? { address: raw.localAddress, port: raw.localPort ?? 0 } : null;
+  return buildProxyV2Header(source, destination);
 }
 
 function peerCertificateOf(socket: TLSSocket): ReturnType<TLSSocket['getPeerCertificate']> | null {
