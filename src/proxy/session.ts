@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
 import { describeTarget, type Config, type TargetSpec } from '../config/config.js';
 import { TargetConnectError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -13,9 +13,16 @@ import { dialTarget, type DialOptions } from './dial-target.js';
 import type { ValidatedHandshake, WireMode } from '../admission/handshake.js';
 import type { SessionObserver, SessionSummary } from './session-observer.js';
 
+/**
+ * Writes the 101 (with the subprotocol admission chose, or none) and hands the socket to ws,
+ * which calls `done` with the WebSocket; or, for a socket that died meanwhile, never calls.
+ */
+export type CompleteUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string | null, done: (ws: WebSocket) => void) => void;
+
 export interface SessionContext {
   config: Config;
-  wss: WebSocketServer;
+  /** server/upgrade.ts completeUpgrade, bound to the server's WebSocketServer. */
+  completeUpgrade: CompleteUpgrade;
   /** Extra options for --ssl-target connections (CA, etc.). */
   targetTlsOptions?: DialOptions['tlsOptions'];
   /** Builds recording/traffic/metrics hooks for a session; null when none is enabled. */
@@ -144,7 +151,7 @@ export class Session implements LiveSession, BridgeHost {
     const preamble = start.preamble;
     // The upgrade callback's scope (the early-bytes queue and its handlers) lives only until
     // the dial settles; nothing long-lived is made inside it.
-    ctx.wss.handleUpgrade(start.req, upgradeSocket, start.head, (socket) => this.onUpgraded(socket, preamble));
+    ctx.completeUpgrade(start.req, upgradeSocket, start.head, start.handshake.protocol, (socket) => this.onUpgraded(socket, preamble));
   }
 
   get done(): Promise<void> {

@@ -2,13 +2,14 @@ import type http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/config.js';
-import { writeRawHttpError } from '../http/error-response.js';
+import { HttpRejection, TlsHandshakeError, WebsockifyError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { looksLikeTls, tlsFailureReason } from '../tls/wrap-tls-socket.js';
 import type { ConnectionsPerAddress } from './address-cap.js';
 import { attachConnection, clearDeadline, connectionOf, newConnection, type Connection } from './connection.js';
 import type { ConnectionRegistry } from './connection-registry.js';
-import { acceptProxyProtocol, type ProxyHeader } from './proxy-protocol.js';
+import { acceptProxyProtocol, ProxyProtocolError, type ProxyHeader } from './proxy-protocol.js';
+import { refuse, type CountRefusal } from './refusal.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
 /**
@@ -17,7 +18,7 @@ import type { TrustedProxies } from './trusted-proxies.js';
  * `onFailure` is called once if the handshake fails. Supplied by the TLS module when a
  * certificate is configured.
  */
-export type TlsUpgrader = (socket: net.Socket, logger: Logger, onFailure: (error: Error) => void) => Duplex | null;
+export type TlsUpgrader = (socket: net.Socket, logger: Logger, onFailure: (error: Error, secure: Duplex) => void) => Duplex | null;
 
 export interface FrontDoorOptions {
   config: Config;
@@ -26,7 +27,7 @@ export interface FrontDoorOptions {
   httpServer: http.Server;
   tls?: TlsUpgrader;
   /** Counts connections refused here by reason (metrics). */
-  onRejected?: (reason: string) => void;
+  onRejected?: CountRefusal;
   /** Address to show for clients of a unix listener (the reference shows the socket path). */
   unixLabel?: string;
   /** --max-connections-per-ip for this process (see address-cap.ts). */
@@ -79,9 +80,9 @@ function readProxyHeaderFirst(front: FrontDoorOptions, connection: Connection): 
   acceptProxyProtocol(socket, (address) => front.trusted.isTrusted(address), front.config.limits.handshakeTimeoutMs).then(
     (header) => proxyHeaderRead(front, connection, header),
     (err: Error) => {
-      connection.logger.info(`connection refused: ${err.message}`);
-      front.onRejected?.('proxy_protocol');
-      socket.destroy();
+      // A socket error while waiting (a reset) is refused the same way, in its own words.
+      const refusal = err instanceof WebsockifyError ? err : new ProxyProtocolError(err.message);
+      refuse(socket, connection.logger, front.onRejected, refusal, { reason: 'proxy_protocol', line: `connection refused: ${refusal.message}` });
     },
   );
 }
@@ -116,16 +117,17 @@ function capConnection(front: FrontDoorOptions, connection: Connection): void {
   const capped = perAddress !== undefined && (proxied || (peer !== undefined && !isLoopback(peer) && !front.trusted.isTrusted(peer)));
   if (capped) {
     if (!perAddress.tryAdd(peerAddress)) {
-      if (perAddress.shouldLog(peerAddress)) {
-        connection.logger.warn(
-          `connection refused: limit of ${perAddress.perProcessCap} open connections from this address reached (--max-connections-per-ip)`,
-          {
-            code: 'WSFY_ERR_CAPACITY',
-          },
-        );
-      }
-      front.onRejected?.('address_capacity');
-      socket.destroy();
+      // No answer: the connection is closed at accept, before a byte is read.
+      const refusal = new WebsockifyError(
+        'WSFY_ERR_CAPACITY',
+        `limit of ${perAddress.perProcessCap} open connections from this address reached (--max-connections-per-ip)`,
+      );
+      refuse(socket, connection.logger, front.onRejected, refusal, {
+        reason: 'address_capacity',
+        level: 'warn',
+        line: `connection refused: ${refusal.message}`,
+        quiet: !perAddress.shouldLog(peerAddress),
+      });
       return;
     }
     connection.countedIn = perAddress;
@@ -141,9 +143,12 @@ function capConnection(front: FrontDoorOptions, connection: Connection): void {
 }
 
 function refuseConnection(front: FrontDoorOptions, connection: Connection): void {
-  connection.logger.warn(`connection refused: limit of ${front.config.limits.maxConnections} open connections reached`, { code: 'WSFY_ERR_CAPACITY' });
-  front.onRejected?.('capacity');
-  writeRawHttpError(connection.socket, 503, 'Service Unavailable: too many connections', { 'Retry-After': '1' });
+  const refusal = new HttpRejection('WSFY_ERR_CAPACITY', 503, 'Service Unavailable: too many connections', { 'Retry-After': '1' });
+  refuse(connection.socket, connection.logger, front.onRejected, refusal, {
+    reason: 'capacity',
+    level: 'warn',
+    line: `connection refused: limit of ${front.config.limits.maxConnections} open connections reached`,
+  });
 }
 
 function openConnection(front: FrontDoorOptions, connection: Connection): void {
@@ -160,9 +165,8 @@ function openConnection(front: FrontDoorOptions, connection: Connection): void {
 
 function handshakeDeadlinePassed(front: FrontDoorOptions, connection: Connection): void {
   connection.deadline = null;
-  connection.logger.info(`handshake timed out after ${front.config.limits.handshakeTimeoutMs / 1000}s`, { code: 'WSFY_ERR_REQUEST_TIMEOUT' });
-  front.onRejected?.('handshake_timeout');
-  connection.socket.destroy();
+  const refusal = new WebsockifyError('WSFY_ERR_REQUEST_TIMEOUT', `handshake timed out after ${front.config.limits.handshakeTimeoutMs / 1000}s`);
+  refuse(connection.socket, connection.logger, front.onRejected, refusal, { reason: 'handshake_timeout' });
 }
 
 /** TLS and plain on one port, told apart by the first byte (looksLikeTls). */
@@ -171,7 +175,7 @@ function sniffFirstByte(front: FrontDoorOptions, connection: Connection, first: 
   socket.pause();
   socket.unshift(first);
   if (looksLikeTls(first[0]!)) {
-    const secure = front.tls!(socket, connection.logger, (error) => tlsHandshakeFailed(front, connection, error));
+    const secure = front.tls!(socket, connection.logger, (error, tlsSocket) => tlsHandshakeFailed(front, connection, error, tlsSocket));
     if (!secure) {
       socket.destroy();
       return;
@@ -185,9 +189,8 @@ function sniffFirstByte(front: FrontDoorOptions, connection: Connection, first: 
     return;
   }
   if (front.config.tls.sslOnly) {
-    connection.logger.info('non-SSL connection received but disallowed');
-    front.onRejected?.('ssl_only');
-    socket.destroy();
+    const refusal = new WebsockifyError('WSFY_ERR_TLS_HANDSHAKE', 'non-SSL connection received but disallowed');
+    refuse(socket, connection.logger, front.onRejected, refusal, { reason: 'ssl_only' });
     return;
   }
   front.httpServer.emit('connection', socket);
@@ -197,13 +200,16 @@ function sniffFirstByte(front: FrontDoorOptions, connection: Connection, first: 
 }
 
 /** Logged and counted here, once; node:http sees the socket fail too and leaves it alone. */
-function tlsHandshakeFailed(front: FrontDoorOptions, connection: Connection, error: Error): void {
+function tlsHandshakeFailed(front: FrontDoorOptions, connection: Connection, error: Error, secure: Duplex): void {
   connection.tlsFailure = error;
-  connection.logger.info(`SSL/TLS handshake failed: ${error.message}`);
+  const refusal = error instanceof WebsockifyError ? error : new TlsHandshakeError(error.message, error);
   // A client gone mid-handshake is not counted: it refused nothing of ours, and when our
   // own handshake deadline closed it the front door has already counted handshake_timeout.
   const reason = tlsFailureReason(error);
-  if (reason !== 'tls_closed') front.onRejected?.(reason);
+  refuse(secure, connection.logger, front.onRejected, refusal, {
+    reason: reason === 'tls_closed' ? null : reason,
+    line: `SSL/TLS handshake failed: ${error.message}`,
+  });
 }
 
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
