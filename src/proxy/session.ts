@@ -165,8 +165,8 @@ export class Session implements LiveSession, BridgeHost {
     return this.ended;
   }
 
-  bytes(): { fromClient: number; fromTarget: number } {
-    return { fromClient: this.bridge?.bytesFromClient ?? 0, fromTarget: this.bridge?.bytesFromTarget ?? 0 };
+  bytes(): { upBytes: number; downBytes: number } {
+    return { upBytes: this.bridge?.upBytes ?? 0, downBytes: this.bridge?.downBytes ?? 0 };
   }
 
   close(code: number, reason: string, flushMs: number): void {
@@ -296,8 +296,8 @@ export class Session implements LiveSession, BridgeHost {
       target: this.target,
       startedAt: this.startedAt,
       durationMs: Date.now() - this.startedAt,
-      bytesFromClient: this.bridge?.bytesFromClient ?? 0,
-      bytesFromTarget: this.bridge?.bytesFromTarget ?? 0,
+      upBytes: this.bridge?.upBytes ?? 0,
+      downBytes: this.bridge?.downBytes ?? 0,
       closeCode: end.closeCode,
       closedBy: end.closedBy,
     };
@@ -309,8 +309,8 @@ export class Session implements LiveSession, BridgeHost {
       ...(this.identity.certName !== null ? { cert: this.identity.certName } : {}),
       started: new Date(this.startedAt).toISOString(),
       duration: `${(summary.durationMs / 1000).toFixed(3)}s`,
-      bytes_in: summary.bytesFromClient,
-      bytes_out: summary.bytesFromTarget,
+      bytes_in: summary.upBytes,
+      bytes_out: summary.downBytes,
       close: summary.closeCode,
       by: summary.closedBy,
     });
