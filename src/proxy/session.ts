@@ -9,7 +9,8 @@ import { identityOf, type SessionIdentity } from '../record/session-identity.js'
 import type { LiveSession } from '../server/connection-registry.js';
 import { Bridge, type BridgeEnd, type BridgeHost } from './bridge.js';
 import { processBudget } from './memory-budget.js';
-import { dialTarget, type DialOptions } from './dial-target.js';
+import type { Dialer, DialOptions } from './dial-target.js';
+import type { Clock, Timer } from '../server/clock.js';
 import type { ValidatedHandshake, WireMode } from '../admission/handshake.js';
 import type { SessionObserver, SessionSummary } from './session-observer.js';
 
@@ -23,6 +24,10 @@ export interface SessionContext {
   config: Config;
   /** server/upgrade.ts completeUpgrade, bound to the server's WebSocketServer. */
   completeUpgrade: CompleteUpgrade;
+  /** Connects to the target: dialTarget, or what a test hands in. */
+  dial: Dialer;
+  /** The heartbeat's timers and the session's start and end times. */
+  clock: Clock;
   /** Extra options for --ssl-target connections (CA, etc.). */
   targetTlsOptions?: DialOptions['tlsOptions'];
   /** Builds recording/traffic/metrics hooks for a session; null when none is enabled. */
@@ -104,15 +109,15 @@ export class Session implements LiveSession, BridgeHost {
   private readonly client: string;
   private readonly logger: Logger;
   private readonly target: TargetSpec;
-  private readonly startedAt = Date.now();
+  private readonly startedAt: number;
   private readonly release: (() => void) | null;
   /** User and certificate name for the summary line (the token's hash goes to the record index only). */
   private readonly identity: SessionIdentity;
   private bridge: Bridge | null = null;
   private ws: WebSocket | null = null;
   private pendingClose: { code: number; reason: string; flushMs: number } | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
-  private pongTimer: NodeJS.Timeout | null = null;
+  private heartbeat: Timer | null = null;
+  private pongTimer: Timer | null = null;
   private ended = false;
   /** Made only when somebody asks for `done` (drain, --run-once); most sessions never need it. */
   private donePromise: Promise<void> | null = null;
@@ -124,6 +129,7 @@ export class Session implements LiveSession, BridgeHost {
     const { config } = ctx;
     const { target } = start;
     this.ctx = ctx;
+    this.startedAt = ctx.clock.now();
     this.id = start.id;
     this.client = start.client;
     this.logger = start.logger;
@@ -135,7 +141,7 @@ export class Session implements LiveSession, BridgeHost {
     this.observer = ctx.observerFor?.(start.id, start.client, start) ?? null;
 
     this.logger.info(`connecting to: ${target.kind === 'unix' ? 'unix socket ' : ''}${describeTarget(target)}${config.targetTls ? ' (using SSL)' : ''}`);
-    const dialing = dialTarget(target, {
+    const dialing = ctx.dial(target, {
       tls: config.targetTls,
       timeoutMs: config.limits.connectTimeoutMs,
       tlsOptions: ctx.targetTlsOptions,
@@ -259,7 +265,7 @@ export class Session implements LiveSession, BridgeHost {
     const { heartbeatSec, heartbeatTimeoutSec } = this.ctx.config;
     if (heartbeatSec <= 0) return;
     if (heartbeatTimeoutSec > 0) ws.on('pong', clientOnPong);
-    this.heartbeat = setInterval(heartbeatTick, heartbeatSec * 1000, this);
+    this.heartbeat = this.ctx.clock.setInterval(heartbeatTick, heartbeatSec * 1000, this);
   }
 
   /** @internal */
@@ -268,12 +274,12 @@ export class Session implements LiveSession, BridgeHost {
     if (!ws || ws.readyState !== ws.OPEN) return;
     ws.ping();
     const timeoutMs = this.ctx.config.heartbeatTimeoutSec * 1000;
-    if (timeoutMs > 0 && !this.pongTimer) this.pongTimer = setTimeout(pongOverdue, timeoutMs, this);
+    if (timeoutMs > 0 && !this.pongTimer) this.pongTimer = this.ctx.clock.setTimeout(pongOverdue, timeoutMs, this);
   }
 
   /** @internal */
   onPong(): void {
-    if (this.pongTimer) clearTimeout(this.pongTimer);
+    if (this.pongTimer) this.ctx.clock.clear(this.pongTimer);
     this.pongTimer = null;
   }
 
@@ -287,15 +293,15 @@ export class Session implements LiveSession, BridgeHost {
   end(end: SessionEnd): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    if (this.pongTimer) clearTimeout(this.pongTimer);
+    if (this.heartbeat) this.ctx.clock.clear(this.heartbeat);
+    if (this.pongTimer) this.ctx.clock.clear(this.pongTimer);
     this.dialing = null;
     const summary: SessionSummary = {
       id: this.id,
       client: this.client,
       target: this.target,
       startedAt: this.startedAt,
-      durationMs: Date.now() - this.startedAt,
+      durationMs: this.ctx.clock.now() - this.startedAt,
       upBytes: this.bridge?.upBytes ?? 0,
       downBytes: this.bridge?.downBytes ?? 0,
       closeCode: end.closeCode,

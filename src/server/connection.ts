@@ -2,6 +2,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionsPerAddress } from './address-cap.js';
+import type { Clock, Timer } from './clock.js';
 import type { ProxyHeader } from './proxy-protocol.js';
 
 /** Where a connection's client address came from. */
@@ -42,7 +43,9 @@ export interface Connection {
   /** Accept time (ms since the epoch): the start of the handshake latency metric. */
   readonly acceptedAt: number;
   /** The handshake deadline, until a request is complete or the upgrade is admitted. */
-  deadline: NodeJS.Timeout | null;
+  deadline: Timer | null;
+  /** The server's clock, which set the deadline and clears it. */
+  readonly clock: Clock;
   /** The per-address count this connection holds a place in, given back when it closes. */
   countedIn: ConnectionsPerAddress | null;
   /** Became a WebSocket session: shutdown closes it with 1001 instead of dropping it. */
@@ -65,7 +68,7 @@ export function attachConnection(socket: Duplex, connection: Connection): void {
 }
 
 /** A fresh record for an accepted socket: a plain connection whose client is its peer. */
-export function newConnection(id: number, socket: net.Socket, peerAddress: string, logger: Logger): Connection {
+export function newConnection(id: number, socket: net.Socket, peerAddress: string, logger: Logger, clock: Clock): Connection {
   const connection: Connection = {
     id,
     socket,
@@ -76,8 +79,9 @@ export function newConnection(id: number, socket: net.Socket, peerAddress: strin
     addressFrom: 'peer',
     proxyHeader: null,
     tlsFailure: null,
-    acceptedAt: Date.now(),
+    acceptedAt: clock.now(),
     deadline: null,
+    clock,
     countedIn: null,
     upgraded: false,
   };
@@ -88,7 +92,7 @@ export function newConnection(id: number, socket: net.Socket, peerAddress: strin
 /** The handshake deadline no longer applies once a request is complete or the upgrade is admitted. */
 export function clearDeadline(connection: Connection | undefined): void {
   if (connection?.deadline) {
-    clearTimeout(connection.deadline);
+    connection.clock.clear(connection.deadline);
     connection.deadline = null;
   }
 }

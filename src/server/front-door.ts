@@ -6,6 +6,7 @@ import { HttpRejection, TlsHandshakeError, WebsockifyError } from '../errors.js'
 import type { Logger } from '../log/logger.js';
 import { looksLikeTls, tlsFailureReason } from '../tls/wrap-tls-socket.js';
 import type { ConnectionsPerAddress } from './address-cap.js';
+import type { Clock } from './clock.js';
 import { attachConnection, clearDeadline, connectionOf, newConnection, type Connection } from './connection.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { acceptProxyProtocol, ProxyProtocolError, type ProxyHeader } from './proxy-protocol.js';
@@ -37,6 +38,8 @@ export interface FrontDoorOptions {
    * trusted TCP peer is not capped per address).
    */
   trusted: TrustedProxies;
+  /** The handshake deadline's timer and the accept time. */
+  clock: Clock;
 }
 
 /** A shared listener rather than a closure per connection. */
@@ -63,7 +66,7 @@ export function createFrontDoor(options: FrontDoorOptions): (socket: net.Socket)
   return function acceptConnection(socket: net.Socket): void {
     const id = options.registry.allocateId();
     const peerAddress = socket.remoteAddress ?? options.unixLabel ?? 'unix';
-    const connection = newConnection(id, socket, peerAddress, options.logger.child({ client: peerAddress, session: id }));
+    const connection = newConnection(id, socket, peerAddress, options.logger.child({ client: peerAddress, session: id }), options.clock);
     socket.on('error', socketOnError);
     socket.on('close', socketOnClose);
     if (options.config.ops.proxyProtocol) readProxyHeaderFirst(options, connection);
@@ -155,7 +158,7 @@ function openConnection(front: FrontDoorOptions, connection: Connection): void {
   const socket = connection.socket;
   front.registry.trackSocket(socket);
   if (socket.closed) return;
-  connection.deadline = setTimeout(handshakeDeadlinePassed, front.config.limits.handshakeTimeoutMs, front, connection);
+  connection.deadline = front.clock.setTimeout(handshakeDeadlinePassed, front.config.limits.handshakeTimeoutMs, front, connection);
   if (!front.tls) {
     front.httpServer.emit('connection', socket);
     return;

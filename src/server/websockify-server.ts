@@ -3,7 +3,9 @@ import type net from 'node:net';
 import type { Config, TargetSpec } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { AccessControl, accessOptionsFrom } from '../admission/access-control.js';
+import { dialTarget, type Dialer } from '../proxy/dial-target.js';
 import type { SessionContext } from '../proxy/session.js';
+import { systemClock, type Clock } from './clock.js';
 import { connectionOf } from './connection.js';
 import { ConnectionRegistry, type LiveSession } from './connection-registry.js';
 import { createFrontDoor, type TlsUpgrader } from './front-door.js';
@@ -26,6 +28,10 @@ export interface ServerParts {
   opsHandler?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Counts refused upgrades by reason (metrics). */
   onHandshakeFailure?: (reason: string) => void;
+  /** How sessions reach their target; dialTarget unless a test hands in its own. */
+  dial?: Dialer;
+  /** Handshake deadlines and heartbeats; the system clock unless a test hands in its own. */
+  clock?: Clock;
 }
 
 /**
@@ -52,6 +58,7 @@ export class WebsockifyServer {
     this.dynamicTarget = config.target;
     const trusted = new TrustedProxies(config.ops.trustProxy);
     const wss = createWebSocketServer(config);
+    const clock = parts.clock ?? systemClock;
     const upgrades: UpgradeContext = {
       config,
       access: parts.access ?? new AccessControl(accessOptionsFrom(config, null, null)),
@@ -60,6 +67,8 @@ export class WebsockifyServer {
       session: {
         config,
         completeUpgrade: (req, socket, head, protocol, done) => completeUpgrade(wss, req, socket, head, protocol, done),
+        dial: parts.dial ?? dialTarget,
+        clock,
         ...(parts.targetTlsOptions ? { targetTlsOptions: parts.targetTlsOptions } : {}),
         ...(parts.observerFor ? { observerFor: parts.observerFor } : {}),
         onSessionEnd: (session) => this.registry.removeSession(session),
@@ -87,6 +96,7 @@ export class WebsockifyServer {
       ...(parts.onHandshakeFailure ? { onRejected: parts.onHandshakeFailure } : {}),
       perAddress: ConnectionsPerAddress.forProcess(config.limits.maxConnectionsPerIp, config.workers),
       trusted,
+      clock,
     });
   }
 
