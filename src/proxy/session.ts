@@ -78,7 +78,7 @@ function clientOnPong(this: WebSocket): void {
   sessionOf(this).onPong();
 }
 function clientOnCloseBeforeBridge(this: WebSocket, code: number): void {
-  sessionOf(this).end({ closeCode: code, closedBy: 'client' });
+  sessionOf(this).onCloseBeforeBridge(code);
 }
 function clientOnCloseAfterConnectFailure(this: WebSocket): void {
   sessionOf(this).end({ closeCode: 1011, closedBy: 'connect' });
@@ -115,6 +115,7 @@ export class Session implements LiveSession, BridgeHost {
   private readonly identity: SessionIdentity;
   private bridge: Bridge | null = null;
   private ws: WebSocket | null = null;
+  /** A close the server asked for before the bridge existed (shutdown while dialling): it decides the code. */
   private pendingClose: { code: number; reason: string; flushMs: number } | null = null;
   private heartbeat: Timer | null = null;
   private pongTimer: Timer | null = null;
@@ -176,9 +177,12 @@ export class Session implements LiveSession, BridgeHost {
   }
 
   close(code: number, reason: string, flushMs: number): void {
-    if (this.bridge) this.bridge.close(code, reason, flushMs);
-    else if (this.ws) this.ws.close(code, reason);
-    else this.pendingClose = { code, reason, flushMs };
+    if (this.bridge) {
+      this.bridge.close(code, reason, flushMs);
+      return;
+    }
+    this.pendingClose ??= { code, reason, flushMs };
+    this.ws?.close(code, reason);
   }
 
   private onUpgraded(socket: WebSocket, preamble: Buffer | undefined): void {
@@ -202,8 +206,14 @@ export class Session implements LiveSession, BridgeHost {
         ws.removeListener('error', onEarlyError);
         if (ws.readyState !== ws.OPEN) {
           targetSocket.destroy();
-          if (ws.readyState === ws.CLOSED) this.end({ closeCode: 1006, closedBy: 'client' });
-          else ws.once('close', clientOnCloseBeforeBridge);
+          if (ws.readyState === ws.CLOSED) {
+            this.onCloseBeforeBridge(1006);
+            return;
+          }
+          ws.once('close', clientOnCloseBeforeBridge);
+          // Closing: the client's close frame must be read for the handshake to finish (ws
+          // would otherwise wait 30 s for it and report 1006). Data frames find no listener.
+          ws.resume();
           return;
         }
         if (preamble) targetSocket.write(preamble);
@@ -225,6 +235,15 @@ export class Session implements LiveSession, BridgeHost {
         ws.resume();
       },
     );
+  }
+
+  /**
+   * @internal The client's side closed before there was a bridge: the server's close wins if
+   * it asked first (the bridge's rule: the side that ends first decides the code).
+   */
+  onCloseBeforeBridge(code: number): void {
+    const asked = this.pendingClose;
+    this.end(asked ? { closeCode: asked.code, closedBy: 'server' } : { closeCode: code, closedBy: 'client' });
   }
 
   /** @internal the upgrade socket closed; only matters when ws never called back. */

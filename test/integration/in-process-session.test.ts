@@ -118,6 +118,32 @@ describe('close precedence: the side that ends first decides the code', () => {
     assert.equal(summary.fields?.['close'], 1001);
     assert.equal(summary.fields?.['by'], 'server');
   });
+
+  it('the server closes while the dial is still out: the close handshake ends as soon as the dial returns, 1001 by server', async (t) => {
+    const defer = deferCleanup(t);
+    const targets = await pairedTargets();
+    defer(() => targets.close());
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const dial: Dialer = async (target, options) => {
+      await released;
+      return targets.dial(target, options);
+    };
+    const server = await startInProcessServer([TARGET], { dial });
+    defer(() => server.close());
+    const client = await rawClient(server);
+    const clientClosed = readToEnd(client.socket);
+    await until(() => server.sessions.length === 1, 'the session to start');
+    server.sessions[0]!.close(1001, 'Server shutting down', 1_000);
+    const closing = await client.frames.untilClose();
+    assert.deepEqual([closing.code, closing.reason], [1001, 'Server shutting down']);
+    client.socket.write(encodeFrame(0x8, closePayload(1001)));
+    release();
+    // Before, the reply sat unread in the paused socket until ws gave up after 30 s.
+    await clientClosed;
+    const summary = await summaryOf(server);
+    assert.deepEqual([summary.fields?.['close'], summary.fields?.['by']], [1001, 'server']);
+  });
 });
 
 describe('bytes that come before the upgrade has finished', () => {
