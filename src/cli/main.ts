@@ -5,7 +5,7 @@ import path from 'node:path';
 import { buildConfig, refusePlanned } from '../config/build-config.js';
 import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
-import { loadAccessControl } from '../plugins/load-access-control.js';
+import { loadAccessControl } from '../admission/load-access-control.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
 import { isWorkerProcess, setUpWorkers } from '../cluster/set-up-workers.js';
 import { findPreloadLibrary } from '../wrap/preload-library.js';

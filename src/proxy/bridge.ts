@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import type { WebSocket } from 'ws';
-import type { WireMode } from './handshake.js';
+import type { WireMode } from '../admission/handshake.js';
 import type { SessionObserver } from './session-observer.js';
 import { attachClientFrameReader, type ClientDataSink } from './client-frame-reader.js';
 import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } from './fair-turns.js';

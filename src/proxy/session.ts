@@ -10,7 +10,7 @@ import type { LiveSession } from '../server/connection-registry.js';
 import { Bridge, type BridgeEnd, type BridgeHost } from './bridge.js';
 import { processBudget } from './memory-budget.js';
 import { dialTarget, type DialOptions } from './dial-target.js';
-import type { ValidatedHandshake, WireMode } from './handshake.js';
+import type { ValidatedHandshake, WireMode } from '../admission/handshake.js';
 import type { SessionObserver, SessionSummary } from './session-observer.js';
 
 export interface SessionContext {

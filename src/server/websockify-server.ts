@@ -8,8 +8,8 @@ import { PluginFailure, PluginTimeout, TokenRejection, WebsockifyError } from '.
 import { writeRawHttpError } from '../http/error-response.js';
 import { redactPath, redactTokenPath } from '../log/redact.js';
 import type { Logger } from '../log/logger.js';
-import { AccessControl, accessOptionsFrom } from '../proxy/access-control.js';
-import { admit } from '../proxy/admit.js';
+import { AccessControl, accessOptionsFrom } from '../admission/access-control.js';
+import { admit } from '../admission/admit.js';
 import { startSession, type Session, type SessionContext } from '../proxy/session.js';
 import { ConnectionRegistry, type LiveSession } from './connection-registry.js';
 import { clearDeadline, createFrontDoor, infoFor, type TlsUpgrader } from './front-door.js';
