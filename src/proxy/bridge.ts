@@ -6,6 +6,7 @@ import { attachClientFrameReader, type ClientDataSink } from './client-frame-rea
 import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } from './fair-turns.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { EarnedThreshold, provenBytes } from './earned-threshold.js';
+import { smallBinaryFrame } from './small-frame.js';
 
 export type ClosedBy = 'client' | 'target' | 'server';
 
@@ -329,7 +330,8 @@ export class Bridge implements ClientDataSink, TurnAccount {
     // ws keeps its socket in `_socket` (ws 8); without it, frames simply go out one by one.
     // As above, a small first frame of a turn goes straight out; a batch starts otherwise.
     const turn = currentTurn();
-    if (this.clientWriteTurn !== turn && chunk.length < STRAIGHT_WRITE_BYTES) this.clientWriteTurn = turn;
+    const straight = this.clientWriteTurn !== turn && chunk.length < STRAIGHT_WRITE_BYTES;
+    if (straight) this.clientWriteTurn = turn;
     else if (!this.clientCorked) {
       const socket = clientSocketOf(ws);
       if (socket !== undefined) {
@@ -354,6 +356,12 @@ export class Bridge implements ClientDataSink, TurnAccount {
         this.budget.hold(held - this.downHeld);
         this.downHeld = held;
       }
+    } else if (straight && !base64) {
+      // One write of header and payload (small-frame.ts); ws's bufferedAmount counts it, as it
+      // counts everything in the socket's buffer.
+      const socket = clientSocketOf(ws);
+      if (socket !== undefined) socket.write(smallBinaryFrame(chunk));
+      else ws.send(chunk, BINARY);
     } else {
       ws.send(payload, base64 ? TEXT : BINARY);
     }
