@@ -101,9 +101,14 @@ function proxyHeaderRead(front: FrontDoorOptions, connection: Connection, header
     connection.addressFrom = 'proxy-protocol';
     connection.logger = front.logger.child({ client: header.source.address, session: connection.id });
   }
+  // Still paused (readProxyHeader put back what followed the header): it reads again only
+  // once it is handed on, which under --workers may be after the shared cap answers.
   capConnection(front, connection);
-  // readProxyHeader paused the socket (and put back what followed the header).
-  socket.resume();
+}
+
+/** After a PROXY header the socket was left paused; resumed once something listens for its bytes. */
+function resumeAfterProxyHeader(connection: Connection): void {
+  if (connection.proxyHeader !== null) connection.socket.resume();
 }
 
 /**
@@ -152,6 +157,8 @@ function refuseConnection(front: FrontDoorOptions, connection: Connection): void
     level: 'warn',
     line: `connection refused: limit of ${front.config.limits.maxConnections} open connections reached`,
   });
+  // Read on, so the client's FIN closes the socket before the answer's own deadline does.
+  resumeAfterProxyHeader(connection);
 }
 
 function openConnection(front: FrontDoorOptions, connection: Connection): void {
@@ -161,9 +168,11 @@ function openConnection(front: FrontDoorOptions, connection: Connection): void {
   connection.deadline = front.clock.setTimeout(handshakeDeadlinePassed, front.config.limits.handshakeTimeoutMs, front, connection);
   if (!front.tls) {
     front.httpServer.emit('connection', socket);
+    resumeAfterProxyHeader(connection);
     return;
   }
   socket.once('data', (first: Buffer) => sniffFirstByte(front, connection, first));
+  resumeAfterProxyHeader(connection);
 }
 
 function handshakeDeadlinePassed(front: FrontDoorOptions, connection: Connection): void {
