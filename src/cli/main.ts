@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   let requestHandler: ReturnType<typeof createWebHandler>;
   let targetTls: ReturnType<typeof loadTargetTls> | null;
   try {
-    tls = setupTls(config, logger);
+    tls = setupTls(config, logger, { quietLoads: !workers.speaksForServer });
     requestHandler = createWebHandler(config, logger);
     targetTls = config.targetTls ? loadTargetTls(config.targetTlsOptions) : null;
   } catch (err) {

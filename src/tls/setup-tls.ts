@@ -13,9 +13,9 @@ import { wrapTlsSocket } from './wrap-tls-socket.js';
  *   if it does not exist there is no TLS, as in the reference.
  * Returns null when TLS is off.
  */
-export function setupTls(config: Config, logger: Logger): SecureContextProvider | null {
+export function setupTls(config: Config, logger: Logger, options: { quietLoads?: boolean } = {}): SecureContextProvider | null {
   if (!config.tls.required && !fs.existsSync(config.tls.cert)) return null;
-  const provider = new SecureContextProvider(config.tls, logger);
+  const provider = new SecureContextProvider(config.tls, logger, { quietLoads: options.quietLoads ?? false });
   provider.watch();
   return provider;
 }
