@@ -48,6 +48,7 @@ export type ClientJob =
   | { kind: 'small'; endpoint: Endpoint; messageBytes: number; durationMs: number; windowBytes: number; capMs: number }
   | { kind: 'hold'; endpoint: Endpoint; connections: number; concurrency: number; capMs: number }
   | { kind: 'stall'; endpoint: Endpoint; bytes: number; capMs: number }
+  | { kind: 'stalls'; endpoint: Endpoint; connections: number; concurrency: number; bytesEach: number; capMs: number }
   | { kind: 'streams'; endpoint: Endpoint; streams: number; bytesEach: number; capMs: number }
   | { kind: 'release' };
 
@@ -64,6 +65,7 @@ export interface ClientResult {
   /** Latency samples summary in microseconds. */
   p50Us?: number;
   p99Us?: number;
+  p999Us?: number;
   meanUs?: number;
   samples?: number;
   messages?: number;
@@ -77,7 +79,7 @@ export interface ClientResult {
 /** Sent by a load client once a long-lived job (hold, stall) has its connections in place. */
 export interface ClientReady {
   type: 'ready';
-  kind: 'hold' | 'stall';
+  kind: 'hold' | 'stall' | 'stalls';
   opened: number;
   failed: number;
   elapsedMs: number;

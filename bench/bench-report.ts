@@ -75,6 +75,13 @@ export function scenarioTable(scenario: Scenario, title: string, records: Scenar
       ...scenario.metrics.map((m) => (m.ratio === false ? '' : formatRatio(ratio(median(ours.values[m.key]), median(theirs.values[m.key]))))),
     ]);
   }
+  const recording = records['ours-rec'];
+  if (ours !== undefined && recording !== undefined) {
+    rows.push([
+      'ours-rec/ours',
+      ...scenario.metrics.map((m) => (m.ratio === false ? '' : formatRatio(ratio(median(recording.values[m.key]), median(ours.values[m.key]))))),
+    ]);
+  }
   const twoWorkers = records['ours-w2'];
   if (ours !== undefined && twoWorkers !== undefined) {
     rows.push([

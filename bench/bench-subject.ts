@@ -2,7 +2,9 @@
 // websockify (the reference), two npm websockify ports (the Node peers, bench/node-peer.ts) and the
 // plain Node TCP relay (the floor).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { BenchConnection } from './bench-connection.js';
@@ -10,8 +12,8 @@ import { Mode, modeHeader, type Endpoint } from './bench-protocol.js';
 import { NODE_PEER_NAMES, type NodePeerName } from './node-peer.js';
 
 /** `ours-w2`: our proxy with --workers 2 (only in the scenarios that compare worker counts). */
-export type SubjectName = 'ours' | 'ours-w2' | 'python' | NodePeerName | 'relay';
-export const SUBJECT_NAMES: readonly SubjectName[] = ['ours', 'ours-w2', 'python', ...NODE_PEER_NAMES, 'relay'];
+export type SubjectName = 'ours' | 'ours-w2' | 'ours-rec' | 'python' | NodePeerName | 'relay';
+export const SUBJECT_NAMES: readonly SubjectName[] = ['ours', 'ours-w2', 'ours-rec', 'python', ...NODE_PEER_NAMES, 'relay'];
 
 function isNodePeer(name: SubjectName): name is NodePeerName {
   return (NODE_PEER_NAMES as readonly SubjectName[]).includes(name);
@@ -33,6 +35,8 @@ const live = new Set<Subject>();
 export class Subject {
   private readonly output: string[] = [];
   private exited = false;
+  /** ours-rec's recording folder. */
+  recordDir: string | null = null;
   exitDescription = '';
 
   private constructor(
@@ -54,10 +58,22 @@ export class Subject {
     let command: string;
     let args: string[];
     let fixedPort: number | null = null;
-    if (name === 'ours' || name === 'ours-w2') {
+    let recordDir: string | null = null;
+    if (name === 'ours' || name === 'ours-w2' || name === 'ours-rec') {
       command = process.execPath;
       const workers = name === 'ours-w2' ? ['--workers', '2'] : [];
-      args = [...options.oursNodeArgs, options.oursEntry, ...workers, '127.0.0.1:0', `127.0.0.1:${targetPort}`];
+      // ours-rec: every session recorded, in a fresh folder removed when the subject stops.
+      if (name === 'ours-rec') recordDir = mkdtempSync(join(tmpdir(), 'wsfy-bench-rec-'));
+      const record = recordDir === null ? [] : ['--record', join(recordDir, 'rec')];
+      args = [
+        ...launcherNodeFlags(options.oursEntry),
+        ...options.oursNodeArgs,
+        options.oursEntry,
+        ...workers,
+        ...record,
+        '127.0.0.1:0',
+        `127.0.0.1:${targetPort}`,
+      ];
     } else if (name === 'python') {
       fixedPort = await freePort();
       command = PYTHON_WEBSOCKIFY;
@@ -76,6 +92,7 @@ export class Subject {
     // Its own process group, so stopping it also stops the children Python forks per connection.
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const subject = new Subject(name, child, { transport: name === 'relay' ? 'tcp' : 'ws', host: '127.0.0.1', port: 0 });
+    subject.recordDir = recordDir;
     live.add(subject);
     const port = await subject.waitForPort(fixedPort);
     subject.endpoint.port = port;
@@ -162,6 +179,12 @@ export class Subject {
     }
     signalGroup(this.pid, 'SIGKILL');
     live.delete(this);
+    if (this.recordDir !== null) rmSync(this.recordDir, { recursive: true, force: true });
+  }
+
+  /** Whether a session's recording was cut short (the disk could not keep up): then ours-rec measured less than all of it. */
+  get recordingDropped(): boolean {
+    return this.output.some((line) => /cannot keep up with the session|writing record file failed/.test(line));
   }
 }
 
@@ -250,4 +273,14 @@ export function ensurePythonWebsockify(log: (line: string) => void): string | nu
 export function pythonWebsockifyVersion(): string {
   const query = spawnSync('dpkg-query', ['-W', '-f=${Version}', 'websockify'], { encoding: 'utf8' });
   return query.status === 0 ? query.stdout.trim() : 'unknown';
+}
+
+/**
+ * The Node flags our launchers pass (the CLI's `#!/usr/bin/env -S node FLAGS` line, which ./run
+ * and the container repeat), so the bench measures the proxy as users start it.
+ */
+export function launcherNodeFlags(entry: string): string[] {
+  const first = readFileSync(entry, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S node (.+)$/.exec(first);
+  return match ? (match[1] as string).trim().split(/\s+/) : [];
 }

@@ -11,11 +11,13 @@ import { openFileLimit, scenarios, type BenchContext, type Scenario } from './sc
 import { cpuTable, scenarioTable, targetChecks, targetsBlock, type BenchRecords, type SubjectRecord } from './bench-report.js';
 
 const USAGE = `usage: npm run bench -- [options]
-  --only LIST       subjects to run, comma separated: ours,ours-w2,python,node-peer,node-websockify,relay (default: all;
-                    ours-w2 is ours with --workers 2, run by streams and latency-load only)
+  --only LIST       subjects to run, comma separated: ours,ours-w2,ours-rec,python,node-peer,node-websockify,relay (default: all;
+                    ours-w2 is ours with --workers 2, run by streams and latency-load only;
+                    ours-rec is ours with --record, run by up and down only)
   --scenario LIST   scenarios to run, comma separated (default: all of the default set):
                     up, down, latency, small, hold, backpressure; with --full also
-                    streams, sessions, latency-load (naming one runs it without --full)
+                    stalled, streams, sessions, latency-load (naming one runs it without
+                    --full)
   --quick           small sizes and short caps, for a smoke check
   --full            add the scale scenarios (8 streams, 10,000 sessions, latency under load)
   --runs N          repeat every scenario N times; tables show the median and min-max

@@ -136,6 +136,7 @@ async function runLatency(job: Extract<ClientJob, { kind: 'latency' }>): Promise
     ...(samples.length === 0 ? { error: 'no echo received' } : {}),
     p50Us: percentile(sorted, 50),
     p99Us: percentile(sorted, 99),
+    p999Us: percentile(sorted, 99.9),
     meanUs,
     samples: samples.length,
     capped: wasCapped,
@@ -243,6 +244,33 @@ async function runStall(job: Extract<ClientJob, { kind: 'stall' }>): Promise<voi
   send({ type: 'ready', kind: 'stall', opened: 1, failed: 0, elapsedMs: nowMs() - start });
 }
 
+/** Many downloads that stop reading at once (the `stalled` scenario): each asks for `bytesEach`. */
+async function runStalls(job: Extract<ClientJob, { kind: 'stalls' }>): Promise<void> {
+  const start = nowMs();
+  const deadline = start + job.capMs;
+  let next = 0;
+  let opened = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  const worker = async (): Promise<void> => {
+    while (next < job.connections && nowMs() < deadline) {
+      next += 1;
+      try {
+        const connection = await BenchConnection.open(job.endpoint, OPEN_TIMEOUT_MS);
+        connection.socket.pause();
+        connection.send(modeHeader(Mode.source, job.bytesEach));
+        held.push(connection);
+        opened += 1;
+      } catch (error) {
+        failed += 1;
+        firstError ??= (error as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: job.concurrency }, worker));
+  send({ type: 'ready', kind: 'stalls', opened, failed, elapsedMs: nowMs() - start, ...(firstError === undefined ? {} : { error: firstError }) });
+}
+
 /** Starts the flood once bench.ts has taken its "before" memory reading. */
 function startStallFlood(bytes: number): void {
   held[0]?.send(modeHeader(Mode.source, bytes));
@@ -302,6 +330,9 @@ async function runJob(job: ClientJob | { kind: 'flood'; bytes: number }): Promis
         return;
       case 'stall':
         await runStall(job);
+        return;
+      case 'stalls':
+        await runStalls(job);
         return;
       case 'flood':
         startStallFlood(job.bytes);

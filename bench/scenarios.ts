@@ -60,6 +60,7 @@ function throughputMetrics(): MetricDef[] {
   return [
     { key: 'mibps', label: 'MiB/s', better: 'higher', digits: 1 },
     { key: 'coldMibps', label: 'cold MiB/s', better: 'higher', digits: 1 },
+    { key: 'coldCpuMsPerMiB', label: 'cold CPU ms/MiB', better: 'lower', digits: 2 },
     { key: 'cpuMsPerMiB', label: 'proxy CPU ms/MiB', better: 'lower', digits: 2 },
     { key: 'proxyCpu', label: 'proxy CPU %', better: 'lower', digits: 0 },
     { key: 'clientCpu', label: 'client CPU %', better: 'lower', digits: 0 },
@@ -74,7 +75,8 @@ function throughput(direction: 'up' | 'down'): Scenario {
         ? `throughput up: ${sizes(ctx).bulkMiB} MiB client -> target in 64 KiB messages (cap ${sizes(ctx).bulkCapS} s), after ${sizes(ctx).warmMiB} MiB of warm-up ("cold")`
         : `throughput down: ${sizes(ctx).bulkMiB} MiB target -> client (cap ${sizes(ctx).bulkCapS} s), after ${sizes(ctx).warmMiB} MiB of warm-up ("cold")`,
     full: false,
-    subjects: ALL,
+    // ours-rec: ours with --record, for the recording writer's cost (the ours-rec/ours row).
+    subjects: ['ours', 'ours-rec', 'python', 'node-peer', 'node-websockify', 'relay'],
     metrics: throughputMetrics(),
     run: async (ctx, subject) => {
       const { bulkMiB, bulkCapS, warmMiB } = sizes(ctx);
@@ -87,17 +89,23 @@ function throughput(direction: 'up' | 'down'): Scenario {
       // (measured: 748 -> 934 MiB/s over the first four 256 MiB transfers). A proxy runs for days,
       // so the figure that counts is the steady one; the first transfer is kept as "cold".
       // Every subject gets the same warm-up (Python's is a no-op for it: nothing to compile).
+      // The subject is fresh (started for this scenario): its first transfer is its first session.
+      const coldCpu0 = treeCpuSeconds(subject.pid);
       const warm = await job<ClientResult>(ctx.clients[0], transfer(warmMiB), capMs);
+      const coldCpu = treeCpuSeconds(subject.pid) - coldCpu0;
+      const coldMib = (warm.bytes ?? 0) / MiB;
       const cpu0 = treeCpuSeconds(subject.pid);
       const result = await job<ClientResult>(ctx.clients[0], transfer(bulkMiB), capMs);
       const cpu = treeCpuSeconds(subject.pid) - cpu0;
       const mib = (result.bytes ?? 0) / MiB;
       const seconds = (result.elapsedMs ?? 0) / 1000;
       const notes = result.capped ? [`capped at ${bulkCapS} s after ${mib.toFixed(0)} MiB`] : [];
+      if (subject.name === 'ours-rec' && subject.recordingDropped) notes.push('the disk could not keep up and recording stopped mid-transfer');
       return {
         values: {
           mibps: mib / seconds,
-          coldMibps: (warm.bytes ?? 0) / MiB / ((warm.elapsedMs ?? 0) / 1000),
+          coldMibps: coldMib / ((warm.elapsedMs ?? 0) / 1000),
+          coldCpuMsPerMiB: coldMib > 0 ? (coldCpu * 1000) / coldMib : NaN,
           cpuMsPerMiB: mib > 0 ? (cpu * 1000) / mib : NaN,
           proxyCpu: pct(cpu / seconds),
           clientCpu: pct(result.clientCpu ?? 0),
@@ -116,6 +124,7 @@ const latency: Scenario = {
   metrics: [
     { key: 'p50', label: 'p50 us', better: 'lower', digits: 0 },
     { key: 'p99', label: 'p99 us', better: 'lower', digits: 0 },
+    { key: 'p999', label: 'p99.9 us', better: 'lower', digits: 0 },
     { key: 'mean', label: 'mean us', better: 'lower', digits: 0 },
   ],
   run: async (ctx, subject) => {
@@ -126,7 +135,7 @@ const latency: Scenario = {
       capMs,
     );
     const notes = result.capped ? [`capped at 20 s after ${result.samples} samples`] : [];
-    return { values: { p50: result.p50Us ?? NaN, p99: result.p99Us ?? NaN, mean: result.meanUs ?? NaN }, notes };
+    return { values: { p50: result.p50Us ?? NaN, p99: result.p99Us ?? NaN, p999: result.p999Us ?? NaN, mean: result.meanUs ?? NaN }, notes };
   },
 };
 
@@ -286,6 +295,74 @@ const backpressure: Scenario = {
   },
 };
 
+/** Stalled downloads: as many as the fd limit allows (the proxy needs 2 per session), up to `wanted`. */
+function stalledCount(ctx: BenchContext): number {
+  const wanted = Number(process.env.BENCH_STALLED ?? (ctx.quick ? 200 : 1000));
+  return Math.min(wanted, Math.floor((ctx.fdLimit - 256) / 2));
+}
+
+const stalled: Scenario = {
+  name: 'stalled',
+  title: (ctx) => `stalled readers: ${stalledCount(ctx)} clients start a download and stop reading; proxy memory growth, then echo latency meanwhile`,
+  full: true,
+  subjects: ['ours', 'node-peer', 'node-websockify', 'relay'],
+  metrics: [
+    { key: 'stalled', label: 'stalled', better: 'higher', digits: 0, ratio: false },
+    { key: 'rssGrowthMiB', label: 'RSS growth MiB', better: 'lower', digits: 1 },
+    { key: 'rssKibPerSession', label: 'RSS KiB/session', better: 'lower', digits: 0 },
+    { key: 'pssKibPerSession', label: 'Pss KiB/session', better: 'lower', digits: 0 },
+    { key: 'pushedMibPerSession', label: 'target pushed MiB/session', better: 'lower', digits: 1 },
+    { key: 'p50', label: 'echo p50 us', better: 'lower', digits: 0 },
+    { key: 'p99', label: 'echo p99 us', better: 'lower', digits: 0 },
+  ],
+  run: async (ctx, subject) => {
+    const count = stalledCount(ctx);
+    const capMs = 180_000;
+    await sleep(300);
+    const mem0 = treeMemory(subject.pid);
+    const before = await targetStats(ctx);
+    // 64 MiB each: more than the kernel's loopback buffers take, so every session fills the proxy.
+    const ready = await job<ClientReady>(
+      ctx.clients[0],
+      { kind: 'stalls', endpoint: subject.endpoint, connections: count, concurrency: 64, bytesEach: 64 * MiB, capMs },
+      capMs,
+    );
+    // Wait until the targets can push no more: backpressure reached every source.
+    let pushed = 0;
+    let last = -1;
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      await sleep(1000);
+      pushed = (await targetStats(ctx)).sourceQueued - before.sourceQueued;
+      if (pushed === last) break;
+      last = pushed;
+    }
+    const mem1 = treeMemory(subject.pid);
+    const latency = await job<ClientResult>(
+      ctx.clients[1],
+      { kind: 'latency', endpoint: subject.endpoint, count: 1000, warmup: 100, messageBytes: 32, capMs: 20_000 },
+      20_000,
+    );
+    await job<ClientResult>(ctx.clients[0], { kind: 'release' }, 30_000);
+    const opened = Math.max(1, ready.opened);
+    const notes: string[] = [];
+    if (ready.failed > 0) notes.push(`${ready.failed} downloads failed to open (first: ${ready.error ?? '?'})`);
+    if (pushed !== last) notes.push('the targets were still pushing after 60 s');
+    return {
+      values: {
+        stalled: ready.opened,
+        rssGrowthMiB: (mem1.rss - mem0.rss) / MiB,
+        rssKibPerSession: (mem1.rss - mem0.rss) / 1024 / opened,
+        pssKibPerSession: (mem1.pss - mem0.pss) / 1024 / opened,
+        pushedMibPerSession: pushed / MiB / opened,
+        p50: latency.p50Us ?? NaN,
+        p99: latency.p99Us ?? NaN,
+      },
+      notes,
+    };
+  },
+};
+
 const streams: Scenario = {
   name: 'streams',
   title: (ctx) => `8 concurrent streams down, ${sizes(ctx).streamMiB} MiB each, aggregate, after 8 x ${sizes(ctx).streamWarmMiB} MiB of warm-up`,
@@ -400,7 +477,18 @@ function sizes(ctx: BenchContext): {
     : { bulkMiB: 2048, bulkCapS: 30, warmMiB: 512, latencyN: 10_000, latencyWarmup: 3000, smallS: 5, floodMiB: 200, streamMiB: 128, streamWarmMiB: 32 };
 }
 
-export const scenarios: readonly Scenario[] = [throughput('up'), throughput('down'), latency, small, hold, backpressure, streams, sessions, latencyUnderLoad];
+export const scenarios: readonly Scenario[] = [
+  throughput('up'),
+  throughput('down'),
+  latency,
+  small,
+  hold,
+  backpressure,
+  stalled,
+  streams,
+  sessions,
+  latencyUnderLoad,
+];
 
 /** The soft limit on open files this process (and so its children) runs under. */
 export function openFileLimit(): number {

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'WSFY_ERR_NOT_IMPLEMENTED'
   | 'WSFY_ERR_URI_TOO_LONG'
   | 'WSFY_ERR_HEADERS_TOO_LARGE'
+  | 'WSFY_ERR_REQUEST_TIMEOUT'
   | 'WSFY_ERR_VERSION'
   | 'WSFY_ERR_PROTOCOL_SELECT'
   | 'WSFY_ERR_CAPACITY'
@@ -23,11 +24,11 @@ export type ErrorCode =
   | 'WSFY_ERR_PLUGIN'
   | 'WSFY_ERR_PLUGIN_TIMEOUT'
   | 'WSFY_ERR_SESSION_LIMIT'
-  | 'WSFY_ERR_NOT_SUPPORTED'
   | 'WSFY_ERR_PROXY_PROTOCOL'
   | 'WSFY_ERR_WRAP'
   | 'WSFY_ERR_TLS_CONFIG'
   | 'WSFY_ERR_TLS_HANDSHAKE'
+  | 'WSFY_ERR_INTERNAL'
   | 'WSFY_ERR_REVERSE_NOT_CONNECTED'
   | 'WSFY_ERR_REVERSE_BUSY';
 
@@ -120,6 +121,8 @@ export class TokenRejection extends HttpRejection {
     code: 'WSFY_ERR_TOKEN_MISSING' | 'WSFY_ERR_TOKEN_UNKNOWN',
     message: string,
     readonly silent: boolean,
+    /** Added to the log line only, never to the response (e.g. which option would read the cookie). */
+    readonly logNote: string | null = null,
   ) {
     super(code, 404, message);
   }

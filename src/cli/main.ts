@@ -1,10 +1,11 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { buildConfig, refusePlanned } from '../config/build-config.js';
 import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
-import { loadAccessControl } from '../plugins/load-access-control.js';
+import { loadAccessControl } from '../admission/load-access-control.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
 import { isWorkerProcess, setUpWorkers } from '../cluster/set-up-workers.js';
 import { findPreloadLibrary } from '../wrap/preload-library.js';
@@ -18,8 +19,10 @@ import { helpText, helpWidth, usageText } from './usage.js';
 import { resolveKeyPassword } from './key-password.js';
 import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command.js';
 import { createWebHandler } from '../http/web-handler.js';
+import { createRecordingsHandler, withRecordings } from '../http/recordings-handler.js';
 import { withWebAuth } from '../http/web-auth.js';
-import { infoFor } from '../server/front-door.js';
+import { connectionOf } from '../server/connection.js';
+import type { Logger } from '../log/logger.js';
 import { createTlsUpgrader, setupTls } from '../tls/setup-tls.js';
 import { loadTargetTls, targetTlsBaseOptions } from '../tls/target-tls.js';
 import { setUpServerReverse, type ServerReverse } from '../reverse/start-reverse.js';
@@ -125,7 +128,7 @@ async function main(): Promise<void> {
   let requestHandler: ReturnType<typeof createWebHandler>;
   let targetTls: ReturnType<typeof loadTargetTls> | null;
   try {
-    tls = setupTls(config, logger);
+    tls = setupTls(config, logger, { quietLoads: !workers.speaksForServer });
     requestHandler = createWebHandler(config, logger);
     targetTls = config.targetTls ? loadTargetTls(config.targetTlsOptions) : null;
   } catch (err) {
@@ -134,8 +137,19 @@ async function main(): Promise<void> {
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger);
-  if (requestHandler && config.webAuth) requestHandler = withWebAuth(requestHandler, access, (req) => infoFor(req.socket)?.logger ?? logger);
+  const webAuthLogger = (req: IncomingMessage): Logger => connectionOf(req.socket)?.logger ?? logger;
+  // The recordings player exists only behind --web-auth (docs/recording.md).
+  if (requestHandler && config.webAuth && config.record !== null) {
+    try {
+      requestHandler = withRecordings(requestHandler, createRecordingsHandler(config.record, logger));
+    } catch (err) {
+      return failLogged(err instanceof WebsockifyError ? err.message : String(err));
+    }
+  }
+  if (requestHandler && config.webAuth) requestHandler = withWebAuth(requestHandler, access, webAuthLogger);
   const ops = new OpsRuntime(config, workers.clusterMetrics);
+  // A password on the pages covers the metrics on the same port too (docs/security.md).
+  if (config.webAuth) ops.guardMainPortMetrics((handler) => withWebAuth(handler, access, webAuthLogger));
   // --reverse-listen (docs/reverse.md): VNC servers that connect in; under --workers the primary listens.
   let reverse: ServerReverse | null;
   try {
@@ -147,8 +161,8 @@ async function main(): Promise<void> {
   const server = new WebsockifyServer(config, logger, {
     access,
     ...(reverse ? { reverse: reverse.broker, reverseMetrics: ops.metrics } : {}),
-    ...ops.serverParts(process.stdout),
-    ...(tls ? { tls: createTlsUpgrader(tls, config, ops.countHandshakeFailure()) } : {}),
+    ...ops.serverParts(process.stdout, logger),
+    ...(tls ? { tls: createTlsUpgrader(tls, config) } : {}),
     ...(requestHandler ? { requestHandler } : {}),
     ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),
   });
@@ -259,8 +273,12 @@ async function main(): Promise<void> {
   // --timeout N: stop accepting N seconds after launch; exit once the last session ends.
   if (config.timeoutSec > 0) {
     setTimeout(() => {
-      logger.info(`listener exit due to --timeout ${config.timeoutSec}`);
-      void server.stopAccepting().then(async () => {
+      // Close the listener first (server.close() releases the socket at once), then say so: a
+      // client that reads this line and connects must be refused, not accepted and then reset.
+      const stopped = server.stopAccepting();
+      // Under --workers the primary says it once every worker has closed (cluster/supervisor.ts).
+      if (!isWorkerProcess(process.env)) logger.info(`listener exit due to --timeout ${config.timeoutSec}`);
+      void stopped.then(async () => {
         await Promise.all([...server.registry.sessions].map((s) => s.done));
         const wait = setInterval(() => {
           if (server.registry.openConnections === 0) {

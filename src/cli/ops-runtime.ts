@@ -85,6 +85,11 @@ export class OpsRuntime {
         : null;
   }
 
+  /** --web-auth: the main port's --metrics-path needs the same auth as the pages (ops-endpoints.ts). */
+  guardMainPortMetrics(guard: Parameters<OpsEndpoints['guardMainPortMetrics']>[0]): void {
+    this.endpoints?.guardMainPortMetrics(guard);
+  }
+
   /** For a --workers worker: its registry as JSON, for the primary to sum (null without metrics). */
   workerMetrics(): (() => Promise<WorkerMetricsJson>) | undefined {
     const metrics = this.metrics;
@@ -97,9 +102,9 @@ export class OpsRuntime {
     return metrics ? (reason) => metrics.handshakeFailed(reason) : undefined;
   }
 
-  serverParts(stdout: Writable): Partial<ServerParts> {
+  serverParts(stdout: Writable, logger?: Logger): Partial<ServerParts> {
     const parts: Partial<ServerParts> = {};
-    const observerFor = buildObserverFactory(this.config, this.metrics, stdout);
+    const observerFor = buildObserverFactory(this.config, this.metrics, stdout, logger);
     if (observerFor) parts.observerFor = observerFor;
     const endpoints = this.endpoints;
     if (endpoints && (this.config.ops.metricsPath !== null || this.config.ops.healthPath !== null)) {
@@ -115,16 +120,16 @@ export class OpsRuntime {
     this.reload.add('log files', () => logger.reopen());
     if (this.metrics) {
       this.metrics.setLiveBytes(() => {
-        let fromClient = 0;
-        let toClient = 0;
+        let upBytes = 0;
+        let downBytes = 0;
         for (const session of server.registry.sessions) {
           const b = session.bytes?.();
           if (b) {
-            fromClient += b.fromClient;
-            toClient += b.fromTarget;
+            upBytes += b.upBytes;
+            downBytes += b.downBytes;
           }
         }
-        return { fromClient, toClient };
+        return { upBytes, downBytes };
       });
     }
     // Under --workers the primary serves --metrics for all workers (cluster/metrics-request.ts).

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:cluster';
 import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import type { MetricsSource } from '../metrics/ops-endpoints.js';
-import type { SessionCapKind } from '../proxy/session-limits.js';
+import type { SessionCapKind } from '../admission/session-limits.js';
 import type { ReverseToPrimary } from '../reverse/reverse-cluster.js';
 
 /**
@@ -34,6 +34,12 @@ export type ToWorker =
 export type ToPrimary =
   /** The worker got SIGTERM/SIGINT itself and drains: the primary need not ask it. */
   | { wsfy: 'signalled' }
+  /**
+   * The worker has closed its listening handle (after 'stop-accepting'). Sent on the same channel
+   * as node:cluster's own messages, after the handle's, so when every worker has said it the
+   * primary's listening socket is closed.
+   */
+  | { wsfy: 'stopped-accepting' }
   /** One connection from the pool (--max-connections beyond the worker's share). */
   | { wsfy: 'acquire'; seq: number }
   /** A borrowed connection closed. */

@@ -41,6 +41,8 @@ export class Supervisor {
   private readonly slots: Slot[];
   private stopping = false;
   private stoppedAccepting = false;
+  /** Workers asked to stop accepting that have not yet said they did (--timeout). */
+  private readonly stillAccepting = new Set<Slot>();
   private failed = false;
   private startupDone = false;
   private resolveDone!: (code: number) => void;
@@ -166,6 +168,9 @@ export class Supervisor {
       case 'signalled':
         slot.signalled = true;
         break;
+      case 'stopped-accepting':
+        this.onStoppedAccepting(slot);
+        break;
       case 'acquire':
         sendToWorker(worker, { wsfy: 'capacity', seq: message.seq, granted: this.caps.lend(worker) });
         break;
@@ -254,7 +259,21 @@ export class Supervisor {
 
   private stopAccepting(): void {
     this.stoppedAccepting = true;
-    for (const slot of this.slots) if (slot.worker && slot.listening) sendToWorker(slot.worker, { wsfy: 'stop-accepting' });
+    for (const slot of this.slots) {
+      if (slot.worker && slot.listening) {
+        this.stillAccepting.add(slot);
+        sendToWorker(slot.worker, { wsfy: 'stop-accepting' });
+      }
+    }
+  }
+
+  /**
+   * Said once, by the primary, when no worker accepts any more: the listening socket is closed,
+   * so a client that connects after reading the line is refused (each worker's own timer is silent).
+   */
+  private onStoppedAccepting(slot: Slot): void {
+    if (!this.stillAccepting.delete(slot) || this.stillAccepting.size > 0) return;
+    this.logger.info(`listener exit due to --timeout ${this.config.timeoutSec}`);
   }
 
   /** Drain: every worker closes its sessions with 1001 and exits; restarts are cancelled. */

@@ -1,7 +1,7 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
-import type { SessionLimits } from '../proxy/session-limits.js';
+import type { SessionLimits } from '../admission/session-limits.js';
 import type { WebsockifyServer } from '../server/websockify-server.js';
 import { sendToPrimary, type ToWorker } from './messages.js';
 import { answerMetricsRequest, type PrimaryScrape } from './metrics-request.js';
@@ -76,7 +76,9 @@ export function attachWorker(
         if (!signalled) process.kill(process.pid, message.signal);
         break;
       case 'stop-accepting':
+        // stopAccepting() closes the handle at once (its promise waits for open connections).
         void server.stopAccepting();
+        sendToPrimary({ wsfy: 'stopped-accepting' });
         break;
       case 'capacity':
         capacity?.answer(message.seq, message.granted);

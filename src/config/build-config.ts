@@ -52,6 +52,7 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   }
   if (tokenSource !== null && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --token-source');
   if (flag('host-token') && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --host-token');
+  if (flag('token-cookie') && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --token-cookie');
   if (opt.has('auth-source') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --auth-source');
   if (flag('web-auth') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --web-auth');
   if (flag('web-auth') && !opt.has('web') && !flag('novnc')) throw new UsageError('You must use --web or --novnc to use --web-auth');
@@ -134,6 +135,9 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   if (maxHeaderCount < 8) throw new UsageError('--max-headers must be at least 8');
   const bufferHighWaterBytes = num('buffer-size', DEFAULT_LIMITS.bufferHighWaterBytes);
   if (bufferHighWaterBytes < 1024) throw new UsageError('--buffer-size must be at least 1K');
+  const bufferStartBytes = Math.min(num('initial-buffer-size', DEFAULT_LIMITS.bufferStartBytes), bufferHighWaterBytes);
+  const memoryBudgetBytes = num('memory-budget', DEFAULT_LIMITS.memoryBudgetBytes);
+  const messageTimeoutMs = Math.round(num('message-timeout', DEFAULT_LIMITS.messageTimeoutMs / 1000) * 1000);
   const maxConnections = num('max-connections', DEFAULT_LIMITS.maxConnections);
   if (maxConnections < 0) throw new UsageError('--max-connections must not be negative');
 
@@ -158,6 +162,7 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       .flatMap((o) => o.split(/\s+/))
       .filter((o) => o !== ''),
     silentTokenFailure: flag('silent-token-failure'),
+    tokenCookie: flag('token-cookie'),
     wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode, loopback: flag('wrap-loopback') },
     web: opt.has('web') ? { root: abs(str('web'))!, fileOnly: flag('file-only'), dotfiles: flag('web-dotfiles') } : null,
     novnc: flag('novnc'),
@@ -201,7 +206,12 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       maxUriBytes: Math.min(DEFAULT_LIMITS.maxUriBytes, Math.floor(maxHeaderBytes / 2)),
       connectTimeoutMs,
       maxConnections,
+      maxConnectionsPerIp: num('max-connections-per-ip', DEFAULT_LIMITS.maxConnectionsPerIp),
+      keepAliveTimeoutMs: seconds(num('keepalive-timeout', DEFAULT_LIMITS.keepAliveTimeoutMs / 1000), 'keepalive-timeout'),
       bufferHighWaterBytes,
+      bufferStartBytes,
+      memoryBudgetBytes,
+      messageTimeoutMs,
       shutdownTimeoutMs: seconds(num('shutdown-timeout', DEFAULT_LIMITS.shutdownTimeoutMs / 1000), 'shutdown-timeout'),
       maxSessionsPerToken,
       maxSessionsPerIp,
@@ -286,6 +296,9 @@ function buildOpsConfig(
   const recordMaxBytes = num('max-record-size', 0);
   if (recordMaxBytes !== 0 && recordMaxBytes < 4096) throw new UsageError('--max-record-size must be at least 4K');
   if (recordMaxBytes !== 0 && !opt.has('record')) throw new UsageError('You must use --record to use --max-record-size');
+  for (const name of ['record-max-age', 'record-max-total']) {
+    if (opt.has(name) && !opt.has('record')) throw new UsageError(`You must use --record to use --${name}`);
+  }
   const metrics = str('metrics');
   let metricsListen: OpsConfig['metricsListen'] = null;
   if (metrics !== null) {
@@ -303,6 +316,9 @@ function buildOpsConfig(
   return {
     recordMaxBytes,
     recordBufferBytes: 8 * 1024 * 1024,
+    // Defaults that cannot fill a disk by surprise (docs/recording.md, "Retention").
+    recordMaxAgeMs: num('record-max-age', 30 * 86_400) * 1000,
+    recordMaxTotalBytes: num('record-max-total', 1024 ** 3),
     trustProxy,
     proxyProtocol,
     sendProxyV2: flag('send-proxy-v2'),

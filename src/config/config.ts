@@ -68,7 +68,10 @@ export interface PluginSpec {
 export interface Limits {
   /** Largest WebSocket message accepted from a client, in bytes (close 1009 beyond). */
   maxMessageBytes: number;
-  /** From accept to a complete upgrade request; slowloris protection. */
+  /**
+   * Slowloris protection: from accept to a complete first request, and from the first byte of
+   * every later request on a keep-alive connection to its end (headers and body).
+   */
   handshakeTimeoutMs: number;
   /** Total size of the request line plus headers (431 beyond; 414 for the URI alone). */
   maxHeaderBytes: number;
@@ -77,8 +80,18 @@ export interface Limits {
   connectTimeoutMs: number;
   /** Open client connections (HTTP and WebSocket together); 503 beyond. 0 = no cap. */
   maxConnections: number;
-  /** Bytes queued towards one side before the other side is paused. */
+  /** Open connections from one client address, counted from accept; closed beyond. 0 = no cap. */
+  maxConnectionsPerIp: number;
+  /** An idle keep-alive connection (between a response and the next request) is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Bytes queued towards one side before the other side is paused, once that side's reader proved it reads. */
   bufferHighWaterBytes: number;
+  /** The pause threshold each direction of a session starts with (at most bufferHighWaterBytes). */
+  bufferStartBytes: number;
+  /** Bytes all sessions of a process may hold while paused before every session's pause threshold shrinks. 0 = none. */
+  memoryBudgetBytes: number;
+  /** A client message assembled whole (base64, --record, --traffic) must be complete within this; 1008 beyond. 0 = no deadline. */
+  messageTimeoutMs: number;
   /** How long SIGTERM/SIGINT waits for queued bytes after sending 1001. */
   shutdownTimeoutMs: number;
   /** Concurrent sessions for one token; 429 beyond. 0 = no cap. */
@@ -103,6 +116,8 @@ export interface Config {
   allowOrigins: string[];
   /** --silent-token-failure: missing/unknown token closes with no response, as the reference. */
   silentTokenFailure: boolean;
+  /** --token-cookie: read the `token` cookie even when no Origin check is configured (docs/security.md). */
+  tokenCookie: boolean;
   /**
    * `PORT -- PROGRAM ARGS`: run PROGRAM under the preload library. `loopback` keeps the
    * reference's move to a loopback TCP port; by default the port becomes a unix socket in a
@@ -168,6 +183,10 @@ export interface OpsConfig {
   recordMaxBytes: number;
   /** Bytes a --record file may have queued for the disk before recording of that session stops. */
   recordBufferBytes: number;
+  /** --record-max-age in ms: older recordings are removed; 0 = kept (docs/recording.md). */
+  recordMaxAgeMs: number;
+  /** --record-max-total: the oldest recordings are removed beyond this many bytes; 0 = no limit. */
+  recordMaxTotalBytes: number;
   /** --trust-proxy entries (CIDRs, addresses, or `unix`), validated. */
   trustProxy: string[];
   /** --proxy-protocol: a PROXY v1/v2 header is required from trusted peers, refused from others. */
@@ -190,7 +209,16 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxUriBytes: 8 * 1024,
   connectTimeoutMs: 10_000,
   maxConnections: 20_000,
+  maxConnectionsPerIp: 256,
+  keepAliveTimeoutMs: 5_000,
+  // Earned per direction by a reader that proves it reads; every session starts at 64 KiB (earned-threshold.ts).
   bufferHighWaterBytes: 1024 * 1024,
+  // What a client that opens a download and never reads parks: this plus one read, ~128 KiB.
+  bufferStartBytes: 64 * 1024,
+  // 2,048 fully stalled sessions at 128 KiB; past half of it, sessions that hold the most pause first.
+  memoryBudgetBytes: 256 * 1024 * 1024,
+  // A 16 MiB message (--max-message-size) needs ~0.5 MiB/s to arrive within it.
+  messageTimeoutMs: 30_000,
   shutdownTimeoutMs: 5_000,
   maxSessionsPerToken: 0,
   maxSessionsPerIp: 0,

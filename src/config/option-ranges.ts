@@ -32,7 +32,10 @@ export const OPTION_RANGES: Readonly<Record<string, NumericRange>> = {
   'tls-watch-interval': { min: 0, max: MAX_TIMER_SECONDS, unit: 'seconds' },
   heartbeat: { min: 0, max: MAX_TIMER_SECONDS, unit: 'seconds' },
   'heartbeat-timeout': { min: 0, max: MAX_TIMER_SECONDS, unit: 'seconds' },
+  'message-timeout': { min: 0, max: MAX_TIMER_SECONDS, unit: 'seconds' },
   'handshake-timeout': { min: 0.001, max: MAX_TIMER_SECONDS, unit: 'seconds' },
+  // 0 would mean no idle limit in node:http; an idle keep-alive connection always has one.
+  'keepalive-timeout': { min: 0.001, max: MAX_TIMER_SECONDS, unit: 'seconds' },
   'connect-timeout': { min: 0.001, max: MAX_TIMER_SECONDS, unit: 'seconds' },
   'drain-timeout': { min: 0, max: MAX_TIMER_SECONDS, unit: 'seconds' },
   'shutdown-timeout': { min: 0.001, max: MAX_TIMER_SECONDS, unit: 'seconds' },
@@ -44,10 +47,17 @@ export const OPTION_RANGES: Readonly<Record<string, NumericRange>> = {
   'max-header-size': { min: KiB, max: MiB, unit: 'bytes' },
   'max-headers': { min: 8, max: 10_000, unit: 'count' },
   'max-connections': { min: 0, max: 10_000_000, unit: 'count' },
+  'max-connections-per-ip': { min: 0, max: 10_000_000, unit: 'count' },
   // The pause threshold for one session's queue: past 256 MiB one slow client could hold the
   // memory of thousands of well-behaved ones.
   'buffer-size': { min: KiB, max: 256 * MiB, unit: 'bytes' },
+  'initial-buffer-size': { min: KiB, max: 256 * MiB, unit: 'bytes' },
+  // The bytes all sessions of one process may hold while paused; 0 = no budget.
+  'memory-budget': { min: MiB, max: 1024 * GiB, unit: 'bytes', off: 0 },
   'max-record-size': { min: 4 * KiB, max: 1024 * GiB, unit: 'bytes', off: 0 },
+  // Not a timer (retention compares file times): a minute to a century.
+  'record-max-age': { min: 60, max: 100 * 365 * 86_400, unit: 'seconds', off: 0 },
+  'record-max-total': { min: MiB, max: 1024 * 1024 * GiB, unit: 'bytes', off: 0 },
   'max-sessions-per-token': { min: 0, max: 10_000_000, unit: 'count' },
   'max-sessions-per-ip': { min: 0, max: 10_000_000, unit: 'count' },
   'reverse-id-timeout': { min: 0.001, max: MAX_TIMER_SECONDS, unit: 'seconds' },

@@ -19,14 +19,31 @@ export interface OpsEndpointOptions {
  * port only the paths given by flags are answered, and only for GET/HEAD, before the web server.
  */
 export class OpsEndpoints {
-  constructor(private readonly options: OpsEndpointOptions) {}
+  /** What answers `--metrics-path` on the main port; guarded by --web-auth when pages are. */
+  private mainPortMetrics: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+  constructor(private readonly options: OpsEndpointOptions) {
+    this.mainPortMetrics = (_req, res) => void this.sendMetrics(res);
+  }
+
+  /**
+   * --web-auth: the main port's `--metrics-path` passes the same checks as the pages (a 401 with
+   * the plugin's challenge otherwise), so adding a password to the pages never leaves the
+   * metrics public. `--health-path` stays open: load balancers probe it without credentials,
+   * and it tells only `ready` or `draining`.
+   */
+  guardMainPortMetrics(
+    guard: (handler: (req: http.IncomingMessage, res: http.ServerResponse) => void) => (req: http.IncomingMessage, res: http.ServerResponse) => void,
+  ): void {
+    this.mainPortMetrics = guard(this.mainPortMetrics);
+  }
 
   /** For the main port's plain-request path: true when it answered the request. */
   handleMainPort(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const path = (req.url ?? '/').split('?')[0];
     if (this.options.metricsPath !== null && path === this.options.metricsPath && this.options.metrics) {
-      void this.sendMetrics(res);
+      this.mainPortMetrics(req, res);
       return true;
     }
     if (this.options.healthPath !== null && path === this.options.healthPath) {

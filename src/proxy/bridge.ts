@@ -1,9 +1,12 @@
 import type net from 'node:net';
 import type { WebSocket } from 'ws';
-import type { WireMode } from './handshake.js';
+import type { WireMode } from '../admission/handshake.js';
 import type { SessionObserver } from './session-observer.js';
 import { attachClientFrameReader, type ClientDataSink } from './client-frame-reader.js';
-import { countTurnBytes, lightSessionActive, type TurnAccount } from './fair-turns.js';
+import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } from './fair-turns.js';
+import type { MemoryBudget } from './memory-budget.js';
+import { EarnedThreshold, provenBytes } from './earned-threshold.js';
+import { smallBinaryFrame } from './small-frame.js';
 
 export type ClosedBy = 'client' | 'target' | 'server';
 
@@ -18,11 +21,15 @@ export interface BridgeHost {
   readonly observer: SessionObserver | null;
   onProtocolError(message: string): void;
   onTargetError(message: string): void;
+  /** A client message stayed unfinished past --message-timeout; the bridge closes 1008. */
+  onMessageTimeout(seconds: number): void;
   /** Both sides are closed. Called once. */
   onBridgeEnd(end: BridgeEnd): void;
 }
 
 const BINARY = { binary: true } as const;
+/** Below this a turn's first write is not corked (interactive traffic); above, batches pay off. */
+const STRAIGHT_WRITE_BYTES = 16 * 1024;
 const TEXT = { binary: false } as const;
 
 /** Close codes ws sends for its receive-side errors (ws lib/receiver.js error codes). */
@@ -34,10 +41,14 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
 /**
  * Moves bytes both ways between one WebSocket and one target socket, in order, without loss
  * or duplication, with memory bounded on both sides:
- *   client -> target: when the target holds --buffer-size unsent bytes, pause the WebSocket
- *   until 'drain';
- *   target -> client: when ws.bufferedAmount passes the high-water mark, pause the target and
+ *   client -> target: when the target holds the pause threshold in unsent bytes, pause the
+ *   WebSocket until 'drain';
+ *   target -> client: when ws.bufferedAmount passes the pause threshold, pause the target and
  *   resume from the callback of the send that crossed it (called once those bytes are flushed).
+ * The threshold of each direction starts at --initial-buffer-size and rises to --buffer-size once its reader has
+ * shown it takes bytes (earned-threshold.ts); the process's --memory-budget caps it for every
+ * session as it fills (memory-budget.ts). A paused side reports what it holds to the budget and
+ * gives it back when it resumes.
  * Closing follows the reference: the target ending yields 1000 "Target closed" after every byte
  * it sent; a client close is echoed by ws, then queued bytes are flushed to the target and the
  * target is closed.
@@ -58,6 +69,12 @@ function wsOnClose(this: WebSocket, code: number): void {
 function wsOnError(this: WebSocket, err: Error & { code?: string }): void {
   bridgeOf(this).onClientError(err);
 }
+function clientSocketOnData(this: net.Socket): void {
+  bridgeOf(this).onClientChunk();
+}
+function messageOverdue(bridge: Bridge): void {
+  bridge.onMessageOverdue();
+}
 function targetOnData(this: net.Socket, chunk: Buffer): void {
   bridgeOf(this).onTargetData(chunk);
 }
@@ -74,6 +91,19 @@ function targetOnClose(this: net.Socket): void {
   bridgeOf(this).onTargetClose();
 }
 
+/** ws 8 keeps its socket in `_socket`. */
+function clientSocketOf(ws: WebSocket): net.Socket | undefined {
+  return (ws as unknown as { _socket?: net.Socket })._socket;
+}
+
+/** The ws 8 Receiver fields that show a message in assembly (lib/receiver.js). */
+interface WsAssembly {
+  /** Bytes read but not yet parsed: a partial header or frame payload. */
+  _bufferedBytes: number;
+  /** Payloads of the frames of a fragmented message so far. */
+  _fragments: Buffer[];
+}
+
 function uncorkTarget(bridge: Bridge): void {
   bridge.targetCorked = false;
   bridge.uncork();
@@ -86,8 +116,9 @@ function uncorkClient(bridge: Bridge, socket: net.Socket): void {
 }
 
 export class Bridge implements ClientDataSink, TurnAccount {
-  bytesFromClient = 0;
-  bytesFromTarget = 0;
+  /** Payload bytes up (client -> target) and down (target -> client); see SessionSummary. */
+  upBytes = 0;
+  downBytes = 0;
 
   private clientClosed = false;
   private targetClosed = false;
@@ -99,6 +130,9 @@ export class Bridge implements ClientDataSink, TurnAccount {
   targetCorked = false;
   /** The client's socket is corked until the end of this event-loop turn (see onTargetData). */
   clientCorked = false;
+  /** The last turn in which bytes were written to the target / the client (see onClientData). */
+  private targetWriteTurn = -1;
+  private clientWriteTurn = -1;
   /** @internal TurnAccount (fair-turns.ts): this session's share of the current turn. */
   turnSeen = -1;
   /** @internal TurnAccount */
@@ -107,20 +141,33 @@ export class Bridge implements ClientDataSink, TurnAccount {
   heavyTurn = -1;
   /** The target is paused until the end of this turn, to let a light session go first. */
   private pausedForTurn = false;
+  /** Bytes queued down (towards the client) / up (towards the target) that this session reported to the budget. */
+  private downHeld = 0;
+  private upHeld = 0;
+  /** ws's receiver, watched for an unfinished message when ws assembles messages. */
+  private receiver: WsAssembly | null = null;
+  private messageTimer: NodeJS.Timeout | null = null;
   /** Made on the first send that crosses the high-water mark; most sessions never need it. */
   private flushedCallback: (() => void) | null = null;
+  /** Pause thresholds down (towards the client) and up (towards the target), earned by each reader. */
+  private readonly downThreshold: EarnedThreshold;
+  private readonly upThreshold: EarnedThreshold;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly target: net.Socket,
     private readonly host: BridgeHost,
-    /** Bytes queued towards either side before the other side is paused (--buffer-size). */
-    private readonly highWaterBytes: number,
+    /** Sets the bytes queued towards either side before the other side is paused. */
+    private readonly budget: MemoryBudget,
     /** On a client-side close: how long queued bytes may take to reach the target. */
     private readonly flushMs: number,
+    /** How long a message ws assembles may stay unfinished (--message-timeout); 0 = no deadline. */
+    private readonly messageTimeoutMs = 0,
   ) {
     // Listeners are shared module functions that find the bridge on the emitter (as ws does),
     // not per-session closures: an idle session keeps nine fewer function objects alive.
+    this.downThreshold = new EarnedThreshold(budget.start, budget.highWater, provenBytes());
+    this.upThreshold = new EarnedThreshold(budget.start, budget.highWater, provenBytes());
     (ws as unknown as Carrier)[kBridge] = this;
     (target as unknown as Carrier)[kBridge] = this;
     ws.on('message', wsOnMessage);
@@ -133,7 +180,19 @@ export class Bridge implements ClientDataSink, TurnAccount {
     target.on('close', targetOnClose);
     // Binary data frames skip ws's message assembly (client-frame-reader.ts); recording and
     // --traffic see whole messages, so they keep ws's path.
-    if (host.mode === 'binary' && host.observer?.onClientMessage === undefined) attachClientFrameReader(ws, this);
+    const reader = host.mode === 'binary' && host.observer?.onClientMessage === undefined ? attachClientFrameReader(ws, this) : null;
+    // The frame reader streams payload as it comes; ws instead holds a message until its last
+    // byte (up to --max-message-size), so without the reader an unfinished message gets a deadline.
+    if (reader === null && messageTimeoutMs > 0) {
+      const socket = clientSocketOf(ws);
+      const receiver = (ws as unknown as { _receiver?: WsAssembly })._receiver;
+      if (socket !== undefined && receiver !== undefined && Array.isArray(receiver._fragments) && typeof receiver._bufferedBytes === 'number') {
+        this.receiver = receiver;
+        (socket as unknown as Carrier)[kBridge] = this;
+        // Added after ws's own listener, so the receiver has taken the chunk when this runs.
+        socket.on('data', clientSocketOnData);
+      }
+    }
     if (ws.readyState !== ws.OPEN) this.onClientClose(1006);
   }
 
@@ -163,7 +222,32 @@ export class Bridge implements ClientDataSink, TurnAccount {
     this.onClientMessage(data, isBinary);
   }
 
+  /** A chunk from the client went through ws: start the deadline if a message is left unfinished. */
+  onClientChunk(): void {
+    if (this.messageTimer === null && this.messageUnfinished()) {
+      this.messageTimer = setTimeout(messageOverdue, this.messageTimeoutMs, this);
+      this.messageTimer.unref();
+    }
+  }
+
+  onMessageOverdue(): void {
+    this.messageTimer = null;
+    if (!this.messageUnfinished() || this.initiated || this.clientClosed) return;
+    this.host.onMessageTimeout(this.messageTimeoutMs / 1000);
+    this.initiate(1008, 'Message not completed in time', 'server');
+  }
+
+  private messageUnfinished(): boolean {
+    const receiver = this.receiver;
+    return receiver !== null && (receiver._bufferedBytes > 0 || receiver._fragments.length > 0);
+  }
+
   onClientMessage(data: Buffer, isBinary: boolean): void {
+    if (this.messageTimer !== null) {
+      // The deadline is per message: the next one starts its own on its first unfinished chunk.
+      clearTimeout(this.messageTimer);
+      this.messageTimer = null;
+    }
     if (this.target.writableEnded) return;
     let bytes = data;
     if (this.host.mode === 'base64') {
@@ -195,17 +279,27 @@ export class Bridge implements ClientDataSink, TurnAccount {
    */
   onClientData(bytes: Buffer): void {
     if (this.target.writableEnded) return;
-    this.bytesFromClient += bytes.length;
+    this.upBytes += bytes.length;
     if (bytes.length === 0) return;
     countTurnBytes(this, bytes.length);
     const target = this.target;
-    if (!this.targetCorked) {
+    // A small first write of a turn goes straight out: a console's keystroke or an echo is the
+    // only write of its turn, and corking it cost a timer object, a writev and a loop phase of
+    // delay. Bulk reads (and a second write in the same turn) start a batch as before.
+    const turn = currentTurn();
+    if (this.targetWriteTurn !== turn && bytes.length < STRAIGHT_WRITE_BYTES) this.targetWriteTurn = turn;
+    else if (!this.targetCorked) {
       this.targetCorked = true;
       target.cork();
       setImmediate(uncorkTarget, this);
     }
-    if (!target.write(bytes) && target.writableLength >= this.highWaterBytes && !this.clientPaused) {
+    // write() says false (and so 'drain' will come) past Node's 16 KiB mark; only then may we pause.
+    const full = !target.write(bytes);
+    if (full && target.writableLength >= Math.min(this.upThreshold.limit, this.budget.pauseAt) && !this.clientPaused) {
       this.clientPaused = true;
+      this.upThreshold.paused(performance.now());
+      this.upHeld = target.writableLength;
+      this.budget.hold(this.upHeld);
       this.ws.pause();
     }
   }
@@ -213,12 +307,16 @@ export class Bridge implements ClientDataSink, TurnAccount {
   onTargetDrain(): void {
     if (this.clientPaused) {
       this.clientPaused = false;
+      // 'drain': every byte the client sent is with the kernel.
+      this.upThreshold.resumed(this.upBytes, performance.now());
+      this.budget.release(this.upHeld);
+      this.upHeld = 0;
       this.ws.resume();
     }
   }
 
   onTargetData(chunk: Buffer): void {
-    this.bytesFromTarget += chunk.length;
+    this.downBytes += chunk.length;
     this.host.observer?.onTargetData?.(chunk);
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
@@ -230,8 +328,12 @@ export class Bridge implements ClientDataSink, TurnAccount {
     // with a writev per frame, 1,248-1,330 MiB/s at 0.68-0.71 ms/MiB with one per turn. Frames
     // keep their order and the close frame queues behind them; ws's end() flushes the cork.
     // ws keeps its socket in `_socket` (ws 8); without it, frames simply go out one by one.
-    if (!this.clientCorked) {
-      const socket = (ws as unknown as { _socket?: net.Socket })._socket;
+    // As above, a small first frame of a turn goes straight out; a batch starts otherwise.
+    const turn = currentTurn();
+    const straight = this.clientWriteTurn !== turn && chunk.length < STRAIGHT_WRITE_BYTES;
+    if (straight) this.clientWriteTurn = turn;
+    else if (!this.clientCorked) {
+      const socket = clientSocketOf(ws);
       if (socket !== undefined) {
         this.clientCorked = true;
         socket.cork();
@@ -244,9 +346,22 @@ export class Bridge implements ClientDataSink, TurnAccount {
       this.pausedForTurn = true;
       this.target.pause();
     }
-    if (ws.bufferedAmount + chunk.length >= this.highWaterBytes) {
+    if (ws.bufferedAmount + chunk.length >= Math.min(this.downThreshold.limit, this.budget.pauseAt)) {
       this.target.pause();
+      this.downThreshold.paused(performance.now());
       ws.send(payload, base64 ? TEXT : BINARY, (this.flushedCallback ??= () => this.onClientFlushed()));
+      // Reported once per pause (a second crossing before the flush only adds its growth).
+      const held = ws.bufferedAmount;
+      if (held > this.downHeld) {
+        this.budget.hold(held - this.downHeld);
+        this.downHeld = held;
+      }
+    } else if (straight && !base64) {
+      // One write of header and payload (small-frame.ts); ws's bufferedAmount counts it, as it
+      // counts everything in the socket's buffer.
+      const socket = clientSocketOf(ws);
+      if (socket !== undefined) socket.write(smallBinaryFrame(chunk));
+      else ws.send(chunk, BINARY);
     } else {
       ws.send(payload, base64 ? TEXT : BINARY);
     }
@@ -256,11 +371,23 @@ export class Bridge implements ClientDataSink, TurnAccount {
   endTurn(): void {
     if (!this.pausedForTurn) return;
     this.pausedForTurn = false;
-    if (!this.targetClosed && this.ws.bufferedAmount < this.highWaterBytes) this.target.resume();
+    // Resumed unless a crossing send will resume it once flushed: a backlog that is over the
+    // threshold only because the budget lowered it has no such send, and the next read pauses
+    // the target again with one.
+    if (!this.targetClosed && this.downHeld === 0) this.target.resume();
   }
 
   onClientFlushed(): void {
+    // The crossing send is flushed, and every byte before it.
+    this.downThreshold.resumed(this.downBytes, performance.now());
+    this.releaseClientHold();
     if (!this.targetClosed) this.target.resume();
+  }
+
+  private releaseClientHold(): void {
+    if (this.downHeld === 0) return;
+    this.budget.release(this.downHeld);
+    this.downHeld = 0;
   }
 
   onTargetEnd(): void {
@@ -312,6 +439,13 @@ export class Bridge implements ClientDataSink, TurnAccount {
   private maybeFinish(): void {
     if (!this.clientClosed || !this.targetClosed) return;
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.messageTimer) clearTimeout(this.messageTimer);
+    // Both sockets are gone, and what they queued with them.
+    this.releaseClientHold();
+    if (this.upHeld > 0) {
+      this.budget.release(this.upHeld);
+      this.upHeld = 0;
+    }
     const end: BridgeEnd = this.initiated
       ? { closeCode: this.initiated.code, closedBy: this.initiated.by }
       : { closeCode: this.clientCloseCode, closedBy: 'client' };

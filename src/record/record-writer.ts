@@ -2,7 +2,9 @@ import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { RECORD_FOOTER, RECORD_HEADER, recordEntry } from './record-escape.js';
-import type { SessionObserver } from '../proxy/session-observer.js';
+import type { SessionObserver, SessionSummary } from '../proxy/session-observer.js';
+import { appendIndexEntry, indexEntry, type RecordIndexEntry } from './record-index.js';
+import type { SessionIdentity } from './session-identity.js';
 
 export interface RecordWriterOptions {
   /** The --record base path, already absolute; the file is `<base>.<session>` as the reference. */
@@ -16,6 +18,16 @@ export interface RecordWriterOptions {
   maxPendingBytes: number;
   logger: Logger;
   now?: () => number;
+  /** Where the session's facts go once it ends (docs/recording.md); none when absent. */
+  indexPath?: string;
+  identity?: SessionIdentity;
+  /**
+   * Told of a write error (ENOSPC, EIO, ...) before it is logged; its answer is appended to the
+   * one log line (e.g. that new sessions are not recorded for a while).
+   */
+  onWriteError?: (code: string) => string;
+  /** Called once the file is closed and the index line written (retention runs then). */
+  onFinished?: (writer: RecordWriter) => void;
 }
 
 type RecordState = 'recording' | 'capped' | 'dropped' | 'failed';
@@ -66,6 +78,10 @@ export class RecordWriter implements SessionObserver {
   private readonly finished: Promise<void>;
   private resolveFinished!: () => void;
   private readonly now: () => number;
+  /** Whether a file was created (the index names it only then). */
+  private created = false;
+  /** vnc once the target's first bytes are an RFB greeting (the player picks noVNC then). */
+  private kind: RecordIndexEntry['kind'] | null = null;
 
   constructor(private readonly options: RecordWriterOptions) {
     this.currentPath = recordFileName(options.basePath, options.session, 0);
@@ -93,6 +109,7 @@ export class RecordWriter implements SessionObserver {
       try {
         const handle = await open(name, CREATE_FLAGS, 0o600);
         this.currentPath = name;
+        this.created = true;
         if (attempt > 0) logger.warn(`record file name taken, recording to: ${name}`, { tries: attempt + 1 });
         if (this.state === 'failed') {
           await handle.close().catch(() => undefined);
@@ -105,7 +122,8 @@ export class RecordWriter implements SessionObserver {
         const e = err as NodeJS.ErrnoException;
         if (!nameTaken(e)) {
           this.currentPath = name;
-          this.fail('opening record file failed', e.code ?? e.message);
+          const more = this.options.onWriteError?.(e.code ?? 'EIO') ?? '';
+          this.fail('opening record file failed', (e.code ?? e.message) + more);
           return;
         }
       }
@@ -127,15 +145,35 @@ export class RecordWriter implements SessionObserver {
   }
 
   onTargetData(data: Buffer): void {
+    if (this.kind === null) this.kind = data.length >= 4 && data.toString('latin1', 0, 4) === 'RFB ' ? 'vnc' : 'stream';
     if (this.state === 'recording' && !this.closing) this.add(recordEntry('{', this.now() - this.options.startMs, data));
   }
 
-  onClose(): void {
+  onClose(summary?: SessionSummary): void {
     if (this.closing) return;
     this.closing = true;
+    if (summary !== undefined && this.options.indexPath !== undefined) void this.finished.then(() => this.writeIndex(summary));
+    else void this.finished.then(() => this.options.onFinished?.(this));
     if (this.state === 'failed') return;
     this.push(Buffer.from(RECORD_FOOTER, 'latin1'));
     void this.pump();
+  }
+
+  /** One line per session, after the file is complete (docs/recording.md, "The index"). */
+  private async writeIndex(summary: SessionSummary): Promise<void> {
+    const { indexPath, identity, logger } = this.options;
+    const state = this.state === 'recording' ? 'complete' : this.state;
+    const entry = indexEntry(summary, identity ?? null, this.created ? this.currentPath : null, state, this.kind ?? 'stream');
+    try {
+      await appendIndexEntry(indexPath!, entry);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const more = this.options.onWriteError?.(e.code ?? 'EIO');
+      // Already held off (this session's file failed on the same full disk): that was the line.
+      if (more === '') logger.debug(`writing record index failed: ${indexPath!}: ${e.code ?? e.message}`);
+      else logger.error(`writing record index failed: ${indexPath!}: ${e.code ?? e.message}${more ?? ''}`);
+    }
+    this.options.onFinished?.(this);
   }
 
   private add(entry: Buffer): void {
@@ -184,7 +222,8 @@ export class RecordWriter implements SessionObserver {
       }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      this.fail('writing record file failed', e.code ?? e.message);
+      const more = this.options.onWriteError?.(e.code ?? 'EIO') ?? '';
+      this.fail('writing record file failed, session no longer recorded', (e.code ?? e.message) + more);
     } finally {
       this.writing = false;
     }

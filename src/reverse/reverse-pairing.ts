@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { shortIdHash } from '../config/config.js';
 import { ReverseUnavailable } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { Admission } from '../proxy/admit.js';
+import type { Admission } from '../admission/admit.js';
 import type { ReverseMetrics, ReverseRegistry } from './reverse-registry.js';
 
 export type BrokerAnswer = { ok: true; socket: net.Socket } | { ok: false; reason: 'not_connected' | 'busy' };

@@ -6,9 +6,9 @@ import { strict as assert } from 'node:assert';
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CLI, eventually, exited, startCli, wsExchange } from '../helpers/cli.js';
-import { NODE_ECHO, PY_ECHO } from '../helpers/echo-servers.js';
-import { freePort, groupAlive, holdPort, requireTool, run, start, tempDir, type Running } from '../helpers/programs.js';
+import { CLI, eventually, exited, startCli, wsExchange } from '../support/cli-program.js';
+import { NODE_ECHO, PY_ECHO } from '../support/echo-programs.js';
+import { freePort, groupAlive, holdPort, requireTool, run, start, tempDir, type Running } from '../support/programs.js';
 
 const running: Running[] = [];
 after(async () => {

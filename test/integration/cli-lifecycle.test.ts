@@ -30,7 +30,7 @@ describe('the command line', () => {
       [['60x80', 'localhost:5900'], 'Error parsing listen port'],
       [['6080', 'a:1', 'b:2'], 'Too many arguments'],
       [['--heartbeat', '1.5', '6080', 'a:1'], "option --heartbeat: invalid integer value: '1.5'"],
-      [['--tok', 'x', '6080'], 'ambiguous option: --tok (--token-plugin, --token-source?)'],
+      [['--tok', 'x', '6080'], 'ambiguous option: --tok (--token-plugin, --token-source, --token-cookie?)'],
       [['--bogus', '6080', 'a:1'], 'no such option: --bogus'],
       [['--heartbeat', '3000000', '6080', 'a:1'], 'option --heartbeat: 3000000 is out of range: use 0 to 2147483 seconds'],
       [['--max-message-size', '2G', '6080', 'a:1'], 'option --max-message-size: 2147483648 is out of range: use 1 to 1G bytes'],
@@ -321,10 +321,10 @@ describe('lifecycle', () => {
 
   it('--timeout stops accepting after N seconds and exits 0 once the live session ends', async () => {
     const echo = await startEchoTarget();
-    const proxy = await startProxy(['--timeout', '1', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+    const proxy = await startProxy(['--timeout', '2', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
     try {
       const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
-      await proxy.waitForOutput(/listener exit due to --timeout 1/, 5_000);
+      await proxy.waitForOutput(/listener exit due to --timeout 2/, 8_000);
       await assert.rejects(openClient(`ws://127.0.0.1:${proxy.port}/`), /ECONNREFUSED/);
       const back = receiveBytes(ws, 3);
       ws.send(Buffer.from('yes'));

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { readToEnd, sendRaw, upgradeRequest } from '../support/raw-ws.js';
-import { startEchoTarget, type TcpTarget } from '../support/targets.js';
-import { openClient } from '../support/ws-client.js';
+import { startEchoTarget, startTcpTarget, type TcpTarget } from '../support/targets.js';
+import { openClient, receiveBytes } from '../support/ws-client.js';
 
 describe('answers before the upgrade', () => {
   let echo: TcpTarget;
@@ -115,5 +115,53 @@ describe('answers before the upgrade', () => {
     ws.close();
     await proxy.waitForOutput(/Path: '\/websockify\?token=\[redacted\]&x=1'/);
     assert.equal(proxy.output().includes('s3cr3t-value'), false);
+  });
+});
+
+describe('a handshake ws would refuse never reaches the target', () => {
+  let accepted = 0;
+  let target: TcpTarget;
+  let proxy: ProxyProcess;
+  before(async () => {
+    target = await startTcpTarget((socket) => {
+      accepted++;
+      socket.write(`connection ${accepted}`);
+    });
+    proxy = await startProxy(['127.0.0.1:0', `127.0.0.1:${target.port}`]);
+  });
+  after(async () => {
+    await proxy.stop();
+    await target.close();
+  });
+
+  // Each of these passed the old check and was refused by ws inside handleUpgrade, after the
+  // target had been dialled.
+  const refused: Array<[string, Record<string, string>]> = [
+    ['an empty subprotocol element', { 'Sec-WebSocket-Protocol': 'binary,,' }],
+    ['a trailing comma', { 'Sec-WebSocket-Protocol': 'binary,' }],
+    ['a leading comma', { 'Sec-WebSocket-Protocol': ',binary' }],
+    ['a duplicated subprotocol', { 'Sec-WebSocket-Protocol': 'binary,binary' }],
+    ['an empty Sec-WebSocket-Protocol header', { 'Sec-WebSocket-Protocol': '' }],
+    ['a subprotocol with a separator character', { 'Sec-WebSocket-Protocol': 'binary;v=1' }],
+    ['a quoted subprotocol', { 'Sec-WebSocket-Protocol': '"binary"' }],
+    ['a malformed key', { 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ' }],
+  ];
+  for (const [what, headers] of refused) {
+    it(`answers 400 to ${what} without dialling`, async () => {
+      const answer = await sendRaw(proxy.port, upgradeRequest({ headers }));
+      answer.socket.destroy();
+      assert.equal(answer.status, 400);
+    });
+  }
+
+  it('has dialled nothing for any of them (a good upgrade afterwards is the first connection)', async () => {
+    const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
+    // The target greets each connection with its number. Dials are started in order of
+    // admission and accepted in order, so a dial made for any refused request would make the
+    // good session's greeting `connection 2` or later.
+    const greeting = await receiveBytes(ws, 'connection 1'.length);
+    ws.close();
+    assert.equal(greeting.toString(), 'connection 1');
+    assert.equal(accepted, 1);
   });
 });

@@ -1,12 +1,15 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
+import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { OpsEndpoints, startOpsListener } from '../../src/metrics/ops-endpoints.js';
 import type { SessionSummary } from '../../src/proxy/session-observer.js';
 import { startProxy } from '../support/proxy-process.js';
 import { startEchoTarget } from '../support/targets.js';
+import { tempDir } from '../support/temp-dir.js';
 import { closeEvent, openClient } from '../support/ws-client.js';
 
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
@@ -21,7 +24,7 @@ function get(port: number, path: string, method = 'GET'): Promise<{ status: numb
   });
 }
 
-function summary(part: Pick<SessionSummary, 'id' | 'bytesFromClient' | 'bytesFromTarget' | 'closeCode' | 'closedBy'>): SessionSummary {
+function summary(part: Pick<SessionSummary, 'id' | 'upBytes' | 'downBytes' | 'closeCode' | 'closedBy'>): SessionSummary {
   return { client: '127.0.0.1', target: { kind: 'tcp', host: '127.0.0.1', port: 5900 }, startedAt: 0, durationMs: 10, ...part };
 }
 
@@ -33,7 +36,7 @@ function value(text: string, series: string): number {
 
 test('the metrics listener reports sessions, bytes, failures, close codes and handshake latency', async () => {
   const metrics = new Metrics();
-  let live = { fromClient: 0, toClient: 0 };
+  let live = { upBytes: 0, downBytes: 0 };
   metrics.setLiveBytes(() => live);
   let ready = true;
   const server = await startOpsListener(new OpsEndpoints({ metrics, metricsPath: null, healthPath: null, isReady: () => ready }), '127.0.0.1', 0);
@@ -45,7 +48,7 @@ test('the metrics listener reports sessions, bytes, failures, close codes and ha
     metrics.handshakeFailed('bad-token');
     metrics.handshakeFailed('bad-token');
     metrics.handshakeFailed('version');
-    live = { fromClient: 100, toClient: 5000 };
+    live = { upBytes: 100, downBytes: 5000 };
     let scrape = await get(port, '/metrics');
     assert.equal(scrape.status, 200);
     assert.match(scrape.type, /^text\/plain; version=0\.0\.4/);
@@ -53,10 +56,10 @@ test('the metrics listener reports sessions, bytes, failures, close codes and ha
     assert.equal(value(scrape.body, 'websockify_bytes_to_client_total'), 5000);
 
     // Session a closes: its bytes leave the live sum and enter the closed total; totals never drop.
-    a.onClose!(summary({ id: 1, bytesFromClient: 60, bytesFromTarget: 3000, closeCode: 1000, closedBy: 'target' }));
-    a.onClose!(summary({ id: 1, bytesFromClient: 60, bytesFromTarget: 3000, closeCode: 1000, closedBy: 'target' }));
-    b.onClose!(summary({ id: 2, bytesFromClient: 0, bytesFromTarget: 0, closeCode: 1011, closedBy: 'connect' }));
-    live = { fromClient: 40 + 7, toClient: 2000 + 11 };
+    a.onClose!(summary({ id: 1, upBytes: 60, downBytes: 3000, closeCode: 1000, closedBy: 'target' }));
+    a.onClose!(summary({ id: 1, upBytes: 60, downBytes: 3000, closeCode: 1000, closedBy: 'target' }));
+    b.onClose!(summary({ id: 2, upBytes: 0, downBytes: 0, closeCode: 1011, closedBy: 'connect' }));
+    live = { upBytes: 40 + 7, downBytes: 2000 + 11 };
     scrape = await get(port, '/metrics');
     const text = scrape.body;
     assert.equal(value(text, 'websockify_sessions_open'), 1);
@@ -135,3 +138,77 @@ test('close codes chosen by clients are scraped in buckets, not as labels of the
     await target.close();
   }
 });
+
+test('with --web-auth, --metrics-path asks for the pages credentials while --health-path stays open and says only ready', async () => {
+  const target = await startEchoTarget();
+  const tmp = tempDir();
+  writeFileSync(path.join(tmp.dir, 'index.html'), '<p>private</p>');
+  const proxy = await startProxy([
+    '--web',
+    tmp.dir,
+    '--web-auth',
+    '--auth-plugin',
+    'BasicHTTPAuth',
+    '--auth-source',
+    'alice:s3cret',
+    '--metrics-path',
+    '/metrics',
+    '--health-path',
+    '/health',
+    '127.0.0.1:0',
+    `127.0.0.1:${target.port}`,
+  ]);
+  const basic = (userPass: string): Record<string, string> => ({ Authorization: `Basic ${Buffer.from(userPass).toString('base64')}` });
+  try {
+    const refused = await getWith(proxy.port, '/metrics', {});
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers['www-authenticate'], 'Basic realm="Websockify"');
+    assert.doesNotMatch(refused.body, /websockify_/);
+    assert.equal((await getWith(proxy.port, '/metrics?x=1', {})).status, 401);
+    const wrong = await getWith(proxy.port, '/metrics', basic('alice:nope'));
+    assert.ok(wrong.status === 401 || wrong.status === 403, String(wrong.status));
+    assert.doesNotMatch(wrong.body, /websockify_/);
+    await proxy.waitForOutput(/web request refused: 401 \/metrics/);
+
+    const scrape = await getWith(proxy.port, '/metrics', basic('alice:s3cret'));
+    assert.equal(scrape.status, 200);
+    assert.match(scrape.body, /^# HELP websockify_sessions_open/m);
+
+    // Load balancers probe health without credentials; it tells nothing but ready/draining.
+    const health = await getWith(proxy.port, '/health', {});
+    assert.equal(health.status, 200);
+    assert.equal(health.body, 'ready\n');
+    const shown = Object.keys(health.headers).filter((h) => !['connection', 'keep-alive', 'date'].includes(h));
+    assert.deepEqual(shown.sort(), ['cache-control', 'content-length', 'content-type']);
+    assert.equal(proxy.output().includes('s3cret'), false);
+  } finally {
+    await proxy.stop();
+    await target.close();
+    tmp.cleanup();
+  }
+});
+
+test('without --web-auth, --metrics-path is answered without credentials as before', async () => {
+  const target = await startEchoTarget();
+  const proxy = await startProxy(['--metrics-path', '/metrics', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+  try {
+    const scrape = await getWith(proxy.port, '/metrics', {});
+    assert.equal(scrape.status, 200);
+    assert.match(scrape.body, /^# HELP websockify_sessions_open/m);
+  } finally {
+    await proxy.stop();
+    await target.close();
+  }
+});
+
+function getWith(port: number, urlPath: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: urlPath, headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

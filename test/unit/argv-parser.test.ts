@@ -28,7 +28,7 @@ describe('the optparse-compatible argv parser', () => {
   it('refuses an ambiguous prefix naming the candidates, as optparse does', () => {
     assert.throws(
       () => parse('--tok', 'x'),
-      (err: Error) => err instanceof UsageError && err.message === 'ambiguous option: --tok (--token-plugin, --token-source?)',
+      (err: Error) => err instanceof UsageError && err.message === 'ambiguous option: --tok (--token-plugin, --token-source, --token-cookie?)',
     );
   });
 

@@ -56,9 +56,14 @@ describe('TokenFile routing through the built CLI', () => {
     await echoSession(`${url}/?token=v6`);
   });
 
-  it('takes the token from the URL path and from a cookie', async () => {
+  it('takes the token from the URL path, and from a cookie when the Origin is checked', async () => {
     await echoSession(`${url}/websockify/${SECRET}`);
-    await echoSession(`${url}/websockify`, { Cookie: `theme=dark; token=${SECRET}` });
+    const checked = await startProxy(['--target-config', tokens, '--allow-origin', 'https://desk.example', '127.0.0.1:0']);
+    try {
+      await echoSession(`ws://127.0.0.1:${checked.port}/websockify`, { Cookie: `theme=dark; token=${SECRET}`, Origin: 'https://desk.example' });
+    } finally {
+      await checked.stop();
+    }
   });
 
   it('answers 404 before the upgrade for an unknown token, logging it without the token', async () => {

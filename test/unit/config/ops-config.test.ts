@@ -14,6 +14,8 @@ test('operations options are off by default', () => {
   assert.deepEqual(c.ops, {
     recordMaxBytes: 0,
     recordBufferBytes: 8 * 1024 * 1024,
+    recordMaxAgeMs: 30 * 86_400_000,
+    recordMaxTotalBytes: 1024 ** 3,
     trustProxy: [],
     proxyProtocol: false,
     sendProxyV2: false,
@@ -92,4 +94,15 @@ test('reference abbreviations keep their meaning next to our new options', () =>
   assert.equal(config('--log', 'f', '6080', 'h:1').log.file, '/home/u/f');
   assert.equal(config('--tr', '6080', 'h:1').traffic, true);
   assert.equal(config('--sys', 'loghost:514', '6080', 'h:1').log.syslog, 'loghost:514');
+});
+
+test('--record-max-age and --record-max-total map into Config and need --record', () => {
+  const c = config('--record', 'rec', '--record-max-age', '3600', '--record-max-total', '20M', '6080', 'h:5900');
+  assert.equal(c.ops.recordMaxAgeMs, 3_600_000);
+  assert.equal(c.ops.recordMaxTotalBytes, 20 * 1024 * 1024);
+  const off = config('--record', 'rec', '--record-max-age', '0', '--record-max-total', '0', '6080', 'h:5900');
+  assert.equal(off.ops.recordMaxAgeMs, 0);
+  assert.equal(off.ops.recordMaxTotalBytes, 0);
+  assert.throws(() => config('--record-max-age', '3600', '6080', 'h:5900'), /You must use --record to use --record-max-age/);
+  assert.throws(() => config('--record-max-total', '1G', '6080', 'h:5900'), /You must use --record to use --record-max-total/);
 });

@@ -10,6 +10,8 @@ import { UsageError } from '../../../src/errors.js';
 const COMPANIONS: Record<string, string[]> = {
   'heartbeat-timeout': ['--heartbeat', '5'],
   'max-record-size': ['--record', 'rec'],
+  'record-max-age': ['--record', 'rec'],
+  'record-max-total': ['--record', 'rec'],
 };
 
 function build(name: string, value: string): void {

@@ -45,11 +45,13 @@ const portNamed = (name: string): number => Number(ports.find((p) => p['name'] =
 
 const dockerfile = readFileSync(path.join(repoRoot(), 'contrib', 'docker', 'Dockerfile'), 'utf8');
 const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
+/** The CLI's own arguments in the entry point: what follows the script (node and its flags come first). */
+const cliArgs = entrypoint.slice(entrypoint.indexOf('/app/dist/src/cli/main.js') + 1);
 
 /** What the container runs: the image's entry point, then the manifest's args. */
 function containerConfig(): Config {
   const args = list(container['args'], 'args').map(String);
-  return buildConfig(parseArgv([...entrypoint.slice(2), ...args], OPTIONS), { cwd: '/' });
+  return buildConfig(parseArgv([...cliArgs, ...args], OPTIONS), { cwd: '/' });
 }
 
 test('the Deployment listens where its ports and Service say', () => {
@@ -71,7 +73,7 @@ test('the probes reach the health listener on the pod address, not the image loo
   assert.equal(at(container, 'readinessProbe.httpGet.path'), '/readyz');
   assert.equal(at(container, 'livenessProbe.httpGet.path'), '/healthz');
   // The image's own HEALTHCHECK probes the same readiness path on the entry point's listener.
-  const imageMetrics = buildConfig(parseArgv([...entrypoint.slice(2), '6080', 'vnc:5900'], OPTIONS), { cwd: '/' }).ops.metricsListen!;
+  const imageMetrics = buildConfig(parseArgv([...cliArgs, '6080', 'vnc:5900'], OPTIONS), { cwd: '/' }).ops.metricsListen!;
   assert.ok(dockerfile.includes(`fetch('http://${imageMetrics.host}:${imageMetrics.port}/readyz')`));
 });
 

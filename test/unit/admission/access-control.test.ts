@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { describeTarget, type TargetSpec } from '../../../src/config/config.js';
+import { DEFAULT_LIMITS, describeTarget, type Config, type TargetSpec } from '../../../src/config/config.js';
 import { HttpRejection, TokenRejection, WebsockifyError } from '../../../src/errors.js';
 import { BasicHTTPAuth } from '../../../src/plugins/auth/basic-http-auth.js';
 import type { TokenPlugin } from '../../../src/plugins/token/token-plugin.js';
-import { AccessControl, normalizeTarget, type AccessOptions, type AccessRequest } from '../../../src/proxy/access-control.js';
+import { AccessControl, accessOptionsFrom, normalizeTarget, type AccessOptions, type AccessRequest } from '../../../src/admission/access-control.js';
 import { captureLogger } from '../../support/capture-logger.js';
 import { ExpectOrigin } from '../../../src/plugins/auth/expect-origin.js';
 
@@ -33,6 +33,7 @@ function gate(partial: Partial<AccessOptions>) {
     tokenPlugin: null,
     auth: null,
     hostToken: false,
+    tokenCookie: false,
     silentTokenFailure: false,
     maxSessionsPerToken: 0,
     maxSessionsPerIp: 0,
@@ -167,6 +168,60 @@ describe('AccessControl: what auth plugins see', () => {
     const { access } = gate({ tokenPlugin: plugin, auth: new ExpectOrigin(['https://ok.example']) });
     assert.equal((await refusal(access.admit(req(`/?token=${SECRET}`, { origin: 'https://evil.example' })))).httpStatus, 403);
     assert.deepEqual(plugin.calls, []);
+  });
+});
+
+describe('AccessControl: the token cookie only where the Origin is checked', () => {
+  const cookie = { cookie: `token=${SECRET}` };
+  const limits = { ...DEFAULT_LIMITS };
+  const config = (over: Partial<Pick<Config, 'tokenCookie' | 'allowOrigins' | 'authPlugins'>>) => ({
+    hostToken: false,
+    silentTokenFailure: false,
+    limits,
+    tokenCookie: false,
+    allowOrigins: [],
+    authPlugins: [],
+    ...over,
+  });
+
+  it('ignores the cookie by default: 404 as with no token, a log note without the token', async () => {
+    const plugin = table();
+    const err = await refusal(gate({ tokenPlugin: plugin }).access.admit(req('/websockify', cookie)));
+    assert.ok(err instanceof TokenRejection);
+    assert.equal(err.code, 'WSFY_ERR_TOKEN_MISSING');
+    assert.equal(err.httpStatus, 404);
+    assert.match(err.logNote ?? '', /token cookie ignored.*--allow-origin.*--token-cookie/);
+    assert.equal(`${err.message} ${err.logNote}`.includes(SECRET), false);
+    assert.deepEqual(plugin.calls, []);
+  });
+
+  it('adds no note when there is no token cookie, and query and path tokens are unaffected', async () => {
+    const err = await refusal(gate({ tokenPlugin: table() }).access.admit(req('/websockify', { cookie: 'a=1' })));
+    assert.equal((err as TokenRejection).logNote, null);
+    const admission = await gate({ tokenPlugin: table() }).access.admit(req(`/websockify/${SECRET}`, { cookie: 'token=other' }));
+    assert.deepEqual(admission.target, TARGET);
+  });
+
+  it('reads the cookie with --allow-origin, ExpectOrigin or --token-cookie, and not otherwise', () => {
+    assert.equal(accessOptionsFrom(config({}), null, null).tokenCookie, false);
+    assert.equal(accessOptionsFrom(config({ allowOrigins: ['https://ok.example'] }), null, null).tokenCookie, true);
+    assert.equal(accessOptionsFrom(config({ authPlugins: [{ name: 'ExpectOrigin', source: 'https://ok.example' }] }), null, null).tokenCookie, true);
+    assert.equal(
+      accessOptionsFrom(config({ authPlugins: [{ name: 'websockify.auth_plugins.ExpectOrigin', source: 'https://ok.example' }] }), null, null).tokenCookie,
+      true,
+    );
+    assert.equal(accessOptionsFrom(config({ authPlugins: [{ name: 'BasicHTTPAuth', source: 'u:p' }] }), null, null).tokenCookie, false);
+    assert.equal(accessOptionsFrom(config({ tokenCookie: true }), null, null).tokenCookie, true);
+  });
+
+  it('with an Origin check, honours the cookie from an allowed Origin and refuses another before reading it', async () => {
+    const plugin = table();
+    const { access } = gate({ tokenPlugin: plugin, tokenCookie: true, auth: new ExpectOrigin(['https://ok.example']) });
+    const admission = await access.admit(req('/websockify', { ...cookie, origin: 'https://ok.example' }));
+    assert.deepEqual(admission.target, TARGET);
+    admission.release();
+    assert.equal((await refusal(access.admit(req('/websockify', { ...cookie, origin: 'https://evil.example' })))).httpStatus, 403);
+    assert.deepEqual(plugin.calls, [SECRET]);
   });
 });
 

@@ -1,14 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 
-/** A private temp dir removed by the returned cleanup. */
-export function tempDir(prefix = 'wsfy-test-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
+export { tempDir } from './temp-dir.js';
 
 /** Fails (not skips) with a clear message when a Debian tool the test needs is missing. */
 export function requireTool(name: string, debianPackage: string): string {

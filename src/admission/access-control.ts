@@ -3,7 +3,8 @@ import type { PeerCertificate } from 'node:tls';
 import { describeTarget, type Config, type TargetSpec } from '../config/config.js';
 import { HttpRejection, PluginFailure, PluginTimeout, TokenRejection, WebsockifyError } from '../errors.js';
 import type { AuthPlugin, AuthRequest } from '../plugins/auth/auth-plugin.js';
-import { extractToken } from '../plugins/token/extract-token.js';
+import { builtinName } from '../plugins/plugin-names.js';
+import { extractToken, hasTokenCookie } from './extract-token.js';
 import { targetFromParts } from '../plugins/token/parse-target.js';
 import type { TokenPlugin } from '../plugins/token/token-plugin.js';
 import { SessionLimits } from './session-limits.js';
@@ -21,6 +22,13 @@ export interface AccessOptions {
   tokenPlugin: TokenPlugin | null;
   auth: AuthPlugin | null;
   hostToken: boolean;
+  /**
+   * Read the `token` cookie: only when the Origin is checked (--allow-origin, ExpectOrigin) or
+   * --token-cookie asks for it. A browser attaches the cookie to a WebSocket opened by any page,
+   * so without an Origin check any site could open the victim's session (cross-site WebSocket
+   * hijacking). The Origin check runs with the auth checks, before the token is read.
+   */
+  tokenCookie: boolean;
   /** --silent-token-failure: missing/unknown token closes with no response (the reference). */
   silentTokenFailure: boolean;
   maxSessionsPerToken: number;
@@ -79,8 +87,11 @@ export class AccessControl {
       let target: TargetSpec | null = null;
       const plugin = this.options.tokenPlugin;
       if (plugin !== null) {
-        const found = extractToken(request.url, request.headers, { hostToken: this.options.hostToken });
-        if (found === null) throw new TokenRejection('WSFY_ERR_TOKEN_MISSING', 'Token not present', this.options.silentTokenFailure);
+        const found = extractToken(request.url, request.headers, { hostToken: this.options.hostToken, cookie: this.options.tokenCookie });
+        if (found === null) {
+          const ignoredCookie = !this.options.hostToken && !this.options.tokenCookie && hasTokenCookie(request.headers);
+          throw new TokenRejection('WSFY_ERR_TOKEN_MISSING', 'Token not present', this.options.silentTokenFailure, ignoredCookie ? IGNORED_COOKIE_NOTE : null);
+        }
         target = normalizeTarget(await this.guard('token', found.token, () => plugin.lookup(found.token)), found.token);
         if (target === null) {
           throw new TokenRejection('WSFY_ERR_TOKEN_UNKNOWN', `token not found (from ${found.from})`, this.options.silentTokenFailure);
@@ -176,6 +187,10 @@ export function normalizeTarget(answer: unknown, token: string): TargetSpec | nu
   return target;
 }
 
+/** The log's hint when a request's token cookie was not read (the value is never logged). */
+export const IGNORED_COOKIE_NOTE =
+  'token cookie ignored: cookies are read only when the Origin is checked; add --allow-origin ORIGIN (or --token-cookie, unsafe without it)';
+
 function toRefusal(err: unknown): WebsockifyError {
   if (err instanceof WebsockifyError && err.httpStatus !== undefined) return err;
   return new PluginFailure(`admission failed: ${err instanceof Error ? err.message : String(err)}`, err);
@@ -183,7 +198,7 @@ function toRefusal(err: unknown): WebsockifyError {
 
 /** The AccessControl a Config asks for, with the plugins already built (see loadAccessControl). */
 export function accessOptionsFrom(
-  config: Pick<Config, 'hostToken' | 'silentTokenFailure' | 'limits'>,
+  config: Pick<Config, 'hostToken' | 'silentTokenFailure' | 'limits' | 'tokenCookie' | 'allowOrigins' | 'authPlugins'>,
   tokenPlugin: TokenPlugin | null,
   auth: AuthPlugin | null,
 ): AccessOptions {
@@ -191,9 +206,15 @@ export function accessOptionsFrom(
     tokenPlugin,
     auth,
     hostToken: config.hostToken,
+    tokenCookie: config.tokenCookie || originChecked(config),
     silentTokenFailure: config.silentTokenFailure,
     maxSessionsPerToken: config.limits.maxSessionsPerToken,
     maxSessionsPerIp: config.limits.maxSessionsPerIp,
     pluginTimeoutMs: config.limits.pluginTimeoutMs,
   };
+}
+
+/** Every upgrade's Origin is checked against a list: --allow-origin, or the ExpectOrigin auth plugin. */
+export function originChecked(config: Pick<Config, 'allowOrigins' | 'authPlugins'>): boolean {
+  return config.allowOrigins.length > 0 || config.authPlugins.some((spec) => builtinName(spec.name) === 'ExpectOrigin');
 }

@@ -11,6 +11,11 @@ export interface ExtractedToken {
 export interface TokenSourceOptions {
   /** --host-token: the Host header is the only source, as in the reference. */
   hostToken: boolean;
+  /**
+   * Read the `token` cookie. A browser sends it with a WebSocket opened by any page, so it is
+   * safe only where the Origin is checked first (AccessControl decides; docs/security.md).
+   */
+  cookie: boolean;
 }
 
 /** The path segment noVNC uses by default; never taken as a token. */
@@ -31,7 +36,8 @@ const DEFAULT_WEBSOCKET_PATH = 'websockify';
  * 2. The last segment of the URL path, percent-decoded, e.g. `/websockify/TOKEN` or `/TOKEN`
  *    (what noVNC sends when its `path` setting carries the token). `websockify` itself and an
  *    empty last segment (`/`, `/novnc/`) are not tokens.
- * 3. A cookie named `token` (the first one), percent-decoded, surrounding quotes removed.
+ * 3. A cookie named `token` (the first one), percent-decoded, surrounding quotes removed; only
+ *    when `options.cookie` is set.
  * The reference reads only the query; the path and cookie sources only add ways to send a token.
  */
 export function extractToken(url: string, headers: IncomingHttpHeaders, options: TokenSourceOptions): ExtractedToken | null {
@@ -44,9 +50,15 @@ export function extractToken(url: string, headers: IncomingHttpHeaders, options:
   if (fromQuery !== null) return { token: fromQuery, from: 'query' };
   const fromPath = pathToken(path);
   if (fromPath !== null) return { token: fromPath, from: 'path' };
+  if (!options.cookie) return null;
   const fromCookie = cookieToken(headers.cookie);
   if (fromCookie !== null) return { token: fromCookie, from: 'cookie' };
   return null;
+}
+
+/** A non-empty `token` cookie is present (to say in the log that it was ignored; never its value). */
+export function hasTokenCookie(headers: IncomingHttpHeaders): boolean {
+  return cookieToken(headers.cookie) !== null;
 }
 
 export function hostToken(host: string | undefined): string | null {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import { HttpRejection } from '../../src/errors.js';
-import { selectSubprotocol, validateHandshake } from '../../src/proxy/handshake.js';
-import { redactPath } from '../../src/log/redact.js';
-import { formatTextLine, httpLogDate } from '../../src/log/text-format.js';
+import { HttpRejection } from '../../../src/errors.js';
+import { selectSubprotocol, validateHandshake } from '../../../src/admission/handshake.js';
+import { redactPath } from '../../../src/log/redact.js';
+import { formatTextLine, httpLogDate } from '../../../src/log/text-format.js';
 
 function request(headers: Record<string, string>, extra: Partial<IncomingMessage> = {}): IncomingMessage {
   return { method: 'GET', httpVersionMajor: 1, httpVersionMinor: 1, headers, ...extra } as IncomingMessage;
@@ -20,7 +20,8 @@ describe('subprotocol selection', () => {
     assert.equal(selectSubprotocol('binary'), 'binary');
     assert.equal(selectSubprotocol('binary, base64'), 'binary');
     assert.equal(selectSubprotocol('base64, binary'), 'binary');
-    assert.equal(selectSubprotocol(' base64 ,binary '), 'binary');
+    assert.equal(selectSubprotocol('base64 ,binary'), 'binary');
+    assert.equal(selectSubprotocol('base64 ,\tbinary'), 'binary');
   });
   it('chooses base64 when it is the only known protocol offered', () => {
     assert.equal(selectSubprotocol('base64'), 'base64');
@@ -28,9 +29,32 @@ describe('subprotocol selection', () => {
   });
   it('answers without a protocol when none is offered, and refuses unknown ones', () => {
     assert.equal(selectSubprotocol(undefined), null);
-    assert.equal(selectSubprotocol(''), null);
     rejectsWith(() => selectSubprotocol('foo'), 400, 'Invalid protocol selected');
   });
+  // Every list ws's handleUpgrade refuses must be refused here first: ws refuses it only after
+  // the session started dialling the target.
+  const wsRejects: Array<[string, string]> = [
+    ['', 'an empty header'],
+    ['binary,,', 'an empty element at the end'],
+    ['binary,', 'a trailing comma'],
+    [',binary', 'a leading comma'],
+    ['binary,,base64', 'an empty element in the middle'],
+    ['binary,binary', 'a duplicate'],
+    ['base64, binary, base64', 'a duplicate after others'],
+    ['bin ary', 'a space inside a token'],
+    ['binary ', 'a trailing space'],
+    [' binary', 'a leading space'],
+    ['binary;q=1', 'a separator character'],
+    ['"binary"', 'a quoted string'],
+    ['binary/1', 'a slash'],
+    ['bin\u00e4ry', 'a non-ASCII character'],
+    ['binary,\u0000', 'a control character'],
+  ];
+  for (const [header, what] of wsRejects) {
+    it(`refuses ${what} (${JSON.stringify(header)}) with 400 as ws does`, () => {
+      rejectsWith(() => selectSubprotocol(header), 400, 'Invalid Sec-WebSocket-Protocol header');
+    });
+  }
 });
 
 describe('handshake validation', () => {
@@ -40,6 +64,9 @@ describe('handshake validation', () => {
   it('refuses a missing or malformed key with 400', () => {
     rejectsWith(() => validateHandshake(request({ 'sec-websocket-version': '13' })), 400, 'Missing Sec-WebSocket-Key header');
     rejectsWith(() => validateHandshake(request({ ...good, 'sec-websocket-key': '!!!' })), 400, 'Invalid Sec-WebSocket-Key header');
+    // ws tests the value as node:http hands it over, untrimmed; so do we.
+    rejectsWith(() => validateHandshake(request({ ...good, 'sec-websocket-key': `${good['sec-websocket-key']} ` })), 400, 'Invalid Sec-WebSocket-Key header');
+    rejectsWith(() => validateHandshake(request({ ...good, 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ=' })), 400, 'Invalid Sec-WebSocket-Key header');
   });
   it('refuses a missing version with 400 and an unsupported one with 426 naming 13', () => {
     rejectsWith(() => validateHandshake(request({ 'sec-websocket-key': good['sec-websocket-key'] })), 400, 'Missing Sec-WebSocket-Version header');

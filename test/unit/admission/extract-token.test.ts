@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { extractToken, hostToken, percentDecode } from '../../../src/plugins/token/extract-token.js';
+import { extractToken, hasTokenCookie, hostToken, percentDecode } from '../../../src/admission/extract-token.js';
 
-const q = (url: string, cookie?: string) => extractToken(url, cookie === undefined ? {} : { cookie }, { hostToken: false });
+const q = (url: string, cookie?: string) => extractToken(url, cookie === undefined ? {} : { cookie }, { hostToken: false, cookie: true });
 
 describe('token from the query string (reference parse_qs rules)', () => {
   const CASES: Array<[string, string | null]> = [
@@ -63,6 +63,13 @@ describe('token from the path and the cookie', () => {
   it('prefers the path over the cookie', () => {
     assert.deepEqual(q('/abc', 'token=c'), { token: 'abc', from: 'path' });
   });
+  it('reads no cookie unless asked to, and tells whether one was there', () => {
+    assert.equal(extractToken('/websockify', { cookie: 'token=c' }, { hostToken: false, cookie: false }), null);
+    assert.deepEqual(extractToken('/websockify?token=q', { cookie: 'token=c' }, { hostToken: false, cookie: false }), { token: 'q', from: 'query' });
+    assert.equal(hasTokenCookie({ cookie: 'a=1; token=c' }), true);
+    assert.equal(hasTokenCookie({ cookie: 'a=1; token=' }), false);
+    assert.equal(hasTokenCookie({}), false);
+  });
 });
 
 describe('token from the Host header (--host-token)', () => {
@@ -82,8 +89,8 @@ describe('token from the Host header (--host-token)', () => {
     });
   }
   it('ignores the query string when --host-token is given', () => {
-    assert.deepEqual(extractToken('/?token=q', { host: 'h:1' }, { hostToken: true }), { token: 'h', from: 'host' });
-    assert.equal(extractToken('/?token=q', {}, { hostToken: true }), null);
+    assert.deepEqual(extractToken('/?token=q', { host: 'h:1' }, { hostToken: true, cookie: true }), { token: 'h', from: 'host' });
+    assert.equal(extractToken('/?token=q', {}, { hostToken: true, cookie: true }), null);
   });
 });
 

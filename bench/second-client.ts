@@ -1,0 +1,373 @@
+// `npm run bench:second`: a second measuring client, written apart from the bench's load client
+// (it shares no code with bench/), so a figure both agree on is not an artefact of one client.
+// Each run starts a fresh proxy, speaks RFC 6455 from a raw socket with frames masked once up front
+// (the client does no per-frame work worth measuring), does one unmeasured transfer of the same
+// size first, then measures. Subjects: ours (dist/src/cli/main.js) and Python websockify.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MiB = 1024 * 1024;
+const TICKS_PER_SECOND = 100;
+
+interface Figures {
+  echoP50: number;
+  echoP99: number;
+  echoP999: number;
+  downWarm: number;
+  upWarm: number;
+  coldDown: number;
+  coldCpuMsPerMiB: number;
+}
+
+type SubjectName = 'ours' | 'python';
+
+/** A target that echoes, sinks or sources bytes, chosen per run (one target per mode: no header). */
+function startTarget(mode: 'echo' | 'sink' | 'source', sourceBytes = 0): Promise<{ port: number; close: () => void; sunk: () => number }> {
+  let sunk = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    if (mode === 'echo') socket.pipe(socket);
+    else if (mode === 'sink') socket.on('data', (chunk: Buffer) => (sunk += chunk.length));
+    else {
+      const block = Buffer.alloc(64 * 1024, 0x61);
+      let left = sourceBytes;
+      const pump = (): void => {
+        while (left > 0) {
+          const n = Math.min(left, block.length);
+          left -= n;
+          if (!socket.write(n === block.length ? block : block.subarray(0, n))) return void socket.once('drain', pump);
+        }
+      };
+      pump();
+    }
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        close: () => {
+          for (const s of sockets) s.destroy();
+          server.close();
+        },
+        sunk: () => sunk,
+      }),
+    ),
+  );
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startSubject(name: SubjectName, targetPort: number): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  // Ours starts with the Node flags of its own `#!/usr/bin/env -S node FLAGS` line, as its launchers do.
+  const entry = `${ROOT}dist/src/cli/main.js`;
+  const shebang = /^#!\/usr\/bin\/env -S node (.+)$/.exec(readFileSync(entry, 'utf8').split('\n', 1)[0] ?? '');
+  const args =
+    name === 'ours'
+      ? [...(shebang ? (shebang[1] as string).split(/\s+/) : []), entry, `127.0.0.1:${port}`, `127.0.0.1:${targetPort}`]
+      : [`127.0.0.1:${port}`, `127.0.0.1:${targetPort}`];
+  const child = spawn(name === 'ours' ? process.execPath : '/usr/bin/websockify', args, { stdio: 'ignore', detached: true });
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const probe = net.connect(port, '127.0.0.1', () => {
+        probe.destroy();
+        resolve(true);
+      });
+      probe.on('error', () => resolve(false));
+    });
+    if (up) return { child, port };
+    if (Date.now() > deadline) throw new Error(`${name} did not start listening`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function stopSubject(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL');
+    } catch {
+      resolve();
+    }
+  });
+}
+
+/** utime + stime of one process, in seconds, from /proc (Python websockify forks per client: sum the tree). */
+function treeCpuSeconds(pid: number): number {
+  let total = 0;
+  const visit = (p: number): void => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+      for (const task of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/)) if (task) visit(Number(task));
+    } catch {
+      // gone
+    }
+  };
+  visit(pid);
+  return total;
+}
+
+/** One client frame: FIN, opcode, the mask bit, the payload masked with a fixed key. */
+function maskedFrame(opcode: number, payload: Buffer): Buffer {
+  const key = randomBytes(4);
+  const length = payload.length;
+  const head = length < 126 ? Buffer.alloc(6) : length < 65536 ? Buffer.alloc(8) : Buffer.alloc(14);
+  head[0] = 0x80 | opcode;
+  let offset = 2;
+  if (length < 126) head[1] = 0x80 | length;
+  else if (length < 65536) {
+    head[1] = 0x80 | 126;
+    head.writeUInt16BE(length, 2);
+    offset = 4;
+  } else {
+    head[1] = 0x80 | 127;
+    head.writeBigUInt64BE(BigInt(length), 2);
+    offset = 10;
+  }
+  key.copy(head, offset);
+  const body = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i += 1) body[i] = (payload[i] as number) ^ (key[i & 3] as number);
+  return Buffer.concat([head, body]);
+}
+
+/** Counts payload bytes of server frames (unmasked) without copying them. */
+class FrameCounter {
+  payload = 0;
+  private need = 0;
+  private readonly header: number[] = [];
+  feed(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.need > 0) {
+        const take = Math.min(this.need, chunk.length - at);
+        this.need -= take;
+        this.payload += take;
+        at += take;
+        continue;
+      }
+      // Header bytes one at a time: a few per frame, never the cost that matters here.
+      this.header.push(chunk[at] as number);
+      at += 1;
+      const h = this.header;
+      if (h.length < 2) continue;
+      const len7 = (h[1] as number) & 0x7f;
+      const headLength = len7 === 126 ? 4 : len7 === 127 ? 10 : 2;
+      if (h.length < headLength) continue;
+      let length = len7;
+      if (len7 === 126) length = ((h[2] as number) << 8) | (h[3] as number);
+      else if (len7 === 127) length = Number(Buffer.from(h.slice(2, 10)).readBigUInt64BE(0));
+      h.length = 0;
+      this.need = length;
+    }
+  }
+}
+
+function openSession(port: number, protocol: 'binary' | null): Promise<{ socket: net.Socket; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setNoDelay(true);
+    socket.once('error', reject);
+    socket.once('connect', () =>
+      socket.write(
+        `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+          (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') +
+          '\r\n',
+      ),
+    );
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      socket.pause();
+      if (!head.subarray(0, 12).toString().includes('101')) return reject(new Error(`handshake: ${head.subarray(0, 40).toString()}`));
+      resolve({ socket, rest: head.subarray(end + 4) });
+    };
+    socket.on('data', onData);
+  });
+}
+
+async function echo(port: number, warm: number, measured: number): Promise<number[]> {
+  const { socket, rest } = await openSession(port, 'binary');
+  const frame = maskedFrame(2, Buffer.alloc(64, 0x6c));
+  const counter = new FrameCounter();
+  counter.feed(rest);
+  const samples: number[] = [];
+  await new Promise<void>((resolve) => {
+    let expected = 64;
+    let t0 = process.hrtime.bigint();
+    let round = 0;
+    socket.on('data', (chunk: Buffer) => {
+      counter.feed(chunk);
+      if (counter.payload < expected) return;
+      const us = Number(process.hrtime.bigint() - t0) / 1000;
+      round += 1;
+      if (round > warm) samples.push(us);
+      if (round >= warm + measured) return resolve();
+      expected += 64;
+      t0 = process.hrtime.bigint();
+      socket.write(frame);
+    });
+    socket.resume();
+    t0 = process.hrtime.bigint();
+    socket.write(frame);
+  });
+  socket.destroy();
+  return samples.sort((a, b) => a - b);
+}
+
+/** Seconds to receive `bytes` from a source target through the proxy. */
+async function down(port: number, bytes: number): Promise<number> {
+  const { socket, rest } = await openSession(port, 'binary');
+  const counter = new FrameCounter();
+  counter.feed(rest);
+  const start = process.hrtime.bigint();
+  await new Promise<void>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      counter.feed(chunk);
+      if (counter.payload >= bytes) resolve();
+    });
+    socket.resume();
+  });
+  socket.destroy();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** Seconds for the sink target to receive `bytes` sent as pre-masked 64 KiB frames. */
+async function up(port: number, bytes: number, sunk: () => number): Promise<number> {
+  const { socket } = await openSession(port, 'binary');
+  socket.resume();
+  const frame = maskedFrame(2, randomBytes(64 * 1024));
+  const before = sunk();
+  const start = process.hrtime.bigint();
+  await new Promise<void>((resolve) => {
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < bytes) {
+        sent += 64 * 1024;
+        if (!socket.write(frame)) return void socket.once('drain', pump);
+      }
+    };
+    pump();
+    const poll = setInterval(() => {
+      if (sunk() - before >= bytes) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 1);
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  socket.destroy();
+  return seconds;
+}
+
+const pick = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? NaN;
+
+async function measure(name: SubjectName, sizes: { warm: number; cold: number }): Promise<Figures> {
+  const figures: Partial<Figures> = {};
+  {
+    const target = await startTarget('echo');
+    const subject = await startSubject(name, target.port);
+    const samples = await echo(subject.port, 3000, 5000);
+    figures.echoP50 = pick(samples, 0.5);
+    figures.echoP99 = pick(samples, 0.99);
+    figures.echoP999 = pick(samples, 0.999);
+    await stopSubject(subject.child);
+    target.close();
+  }
+  {
+    // Cold: the first transfer of a fresh process, with its CPU.
+    const target = await startTarget('source', sizes.cold);
+    const subject = await startSubject(name, target.port);
+    const cpu0 = treeCpuSeconds(subject.child.pid as number);
+    const seconds = await down(subject.port, sizes.cold);
+    const cpu = treeCpuSeconds(subject.child.pid as number) - cpu0;
+    figures.coldDown = sizes.cold / MiB / seconds;
+    figures.coldCpuMsPerMiB = (cpu * 1000) / (sizes.cold / MiB);
+    await stopSubject(subject.child);
+    target.close();
+  }
+  {
+    const target = await startTarget('source', sizes.warm);
+    const subject = await startSubject(name, target.port);
+    await down(subject.port, sizes.warm);
+    figures.downWarm = sizes.warm / MiB / (await down(subject.port, sizes.warm));
+    await stopSubject(subject.child);
+    target.close();
+  }
+  {
+    const target = await startTarget('sink');
+    const subject = await startSubject(name, target.port);
+    await up(subject.port, sizes.warm, target.sunk);
+    figures.upWarm = sizes.warm / MiB / (await up(subject.port, sizes.warm, target.sunk));
+    await stopSubject(subject.child);
+    target.close();
+  }
+  return figures as Figures;
+}
+
+const LABELS: [keyof Figures, string, 'higher' | 'lower'][] = [
+  ['downWarm', 'down, warm MiB/s', 'higher'],
+  ['upWarm', 'up, warm MiB/s (64 KiB frames)', 'higher'],
+  ['echoP50', 'echo p50 us', 'lower'],
+  ['echoP99', 'echo p99 us', 'lower'],
+  ['echoP999', 'echo p99.9 us', 'lower'],
+  ['coldDown', 'down, first transfer MiB/s', 'higher'],
+  ['coldCpuMsPerMiB', 'down, first transfer CPU ms/MiB', 'lower'],
+];
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const runs = Number(args[args.indexOf('--runs') + 1] ?? 3) || 3;
+  const quick = args.includes('--quick');
+  const sizes = quick ? { warm: 64 * MiB, cold: 32 * MiB } : { warm: 512 * MiB, cold: 256 * MiB };
+  const subjects: SubjectName[] = existsSync('/usr/bin/websockify') ? ['ours', 'python'] : ['ours'];
+  const results: Record<SubjectName, Figures[]> = { ours: [], python: [] };
+  // Interleaved: ours, python, ours, python... so a slow minute of the machine hits both.
+  for (let run = 0; run < runs; run += 1) {
+    for (const name of subjects) {
+      process.stderr.write(`second-client: ${name} run ${run + 1}/${runs}\n`);
+      results[name].push(await measure(name, sizes));
+    }
+  }
+  const median = (values: number[]): number => values.slice().sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+  const cell = (values: number[]): string => {
+    const sorted = values.slice().sort((a, b) => a - b);
+    const digits = median(values) < 10 ? 2 : 0;
+    return `${median(values).toFixed(digits)} (${(sorted[0] as number).toFixed(digits)}-${(sorted[sorted.length - 1] as number).toFixed(digits)})`;
+  };
+  const lines = [`figure | ours | python | ours/python`, `--- | --- | --- | ---`];
+  for (const [key, label, better] of LABELS) {
+    const ours = results.ours.map((f) => f[key]);
+    const python = results.python.map((f) => f[key]);
+    const ratio = python.length ? median(ours) / median(python) : NaN;
+    lines.push(
+      `${label} | ${cell(ours)} | ${python.length ? cell(python) : '-'} | ${Number.isNaN(ratio) ? '-' : `${ratio.toFixed(2)}x (${better} is better)`}`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+await main();

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
+const read = (file: string): string => readFileSync(`${root}${file}`, 'utf8');
+
+// The proxy's Node flags (docs/performance.md, "Garbage collection") are written in three
+// launchers: the bin's shebang, ./run and the container's entrypoint. They must not drift apart.
+describe('launchers pass the same Node flags', () => {
+  const shebang = /^#!\/usr\/bin\/env -S node (.+)$/.exec(read('src/cli/main.ts').split('\n', 1)[0] ?? '');
+  const flags = shebang?.[1]?.trim() ?? '';
+
+  it('the CLI entry passes --single-threaded-gc through env -S', () => {
+    assert.equal(flags, '--single-threaded-gc');
+  });
+
+  it('./run starts node with the same flags', () => {
+    assert.match(read('run'), new RegExp(`^exec node ${flags} "\\$here/dist/src/cli/main\\.js" "\\$@"$`, 'm'));
+  });
+
+  it('the container entrypoint starts node with the same flags', () => {
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(read('contrib/docker/Dockerfile'))?.[1] ?? '[]';
+    const argv = JSON.parse(entrypoint) as string[];
+    assert.deepEqual(argv.slice(0, 3), ['node', ...flags.split(/\s+/), '/app/dist/src/cli/main.js']);
+  });
+});

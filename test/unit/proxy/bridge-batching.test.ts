@@ -1,0 +1,95 @@
+import { strict as assert } from 'node:assert';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { after, before, test } from 'node:test';
+import type { WebSocket } from 'ws';
+import { Bridge, type BridgeHost } from '../../../src/proxy/bridge.js';
+import { MemoryBudget } from '../../../src/proxy/memory-budget.js';
+
+// When the bridge corks a socket (batching a turn's writes into one writev) and when it does not:
+// a small write alone in its turn (a keystroke, an echo) must go out at once, without a cork, a
+// timer and a loop phase of delay; bulk reads and later writes of the same turn are batched.
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A real TCP pair on loopback: the bridge writes to `target`; `peer` reads what arrives. */
+let server: net.Server;
+const pairs: net.Socket[] = [];
+async function tcpPair(): Promise<{ target: net.Socket; peer: net.Socket }> {
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const target = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const peer = await accepted;
+  await new Promise((resolve) => target.once('connect', resolve));
+  pairs.push(target, peer);
+  return { target, peer };
+}
+before(async () => {
+  server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+});
+after(() => {
+  for (const socket of pairs) socket.destroy();
+  server.close();
+});
+
+/** The parts of a ws WebSocket the bridge uses for the client -> target direction. */
+function clientStandIn(): WebSocket {
+  const ws = new EventEmitter() as EventEmitter & Record<string, unknown>;
+  Object.assign(ws, { readyState: 1, OPEN: 1, bufferedAmount: 0, pause() {}, resume() {}, send() {}, close() {}, terminate() {} });
+  return ws as unknown as WebSocket;
+}
+
+const host: BridgeHost = { mode: 'binary', observer: null, onProtocolError() {}, onTargetError() {}, onMessageTimeout() {}, onBridgeEnd() {} };
+
+/** No budget (0), every direction starting at and keeping `bytes`. */
+const threshold = (bytes: number): MemoryBudget => new MemoryBudget(0, bytes, bytes);
+
+function countCorks(socket: net.Socket): { corks: number } {
+  const counter = { corks: 0 };
+  const cork = socket.cork.bind(socket);
+  socket.cork = () => {
+    counter.corks += 1;
+    cork();
+  };
+  return counter;
+}
+
+test('a small write alone in its turn reaches the socket without a cork', async () => {
+  const { target, peer } = await tcpPair();
+  const counter = countCorks(target);
+  const bridge = new Bridge(clientStandIn(), target, host, threshold(64 * 1024), 1000);
+  await nextTurn();
+  bridge.onClientData(Buffer.from('k'));
+  assert.equal(counter.corks, 0, 'not corked');
+  assert.equal(target.writableLength, 0, 'handed to the kernel at once');
+  const got = await new Promise<Buffer>((resolve) => peer.once('data', resolve));
+  assert.equal(got.toString(), 'k');
+});
+
+test('a second write in the same turn starts a batch, flushed in the check phase', async () => {
+  const { target, peer } = await tcpPair();
+  const counter = countCorks(target);
+  const bridge = new Bridge(clientStandIn(), target, host, threshold(64 * 1024), 1000);
+  await nextTurn();
+  bridge.onClientData(Buffer.from('a'));
+  bridge.onClientData(Buffer.from('b'));
+  bridge.onClientData(Buffer.from('c'));
+  assert.equal(counter.corks, 1, 'one cork for the rest of the turn');
+  assert.equal(target.writableLength, 2, 'b and c wait for the end of the turn');
+  await nextTurn();
+  assert.equal(target.writableLength, 0, 'uncorked in the check phase');
+  let got = '';
+  while (got.length < 3) got += ((await new Promise<Buffer>((resolve) => peer.once('data', resolve))) as Buffer).toString();
+  assert.equal(got, 'abc', 'in order');
+});
+
+test('a bulk read is batched even when it is the first of its turn', async () => {
+  const { target } = await tcpPair();
+  const counter = countCorks(target);
+  const bridge = new Bridge(clientStandIn(), target, host, threshold(1024 * 1024), 1000);
+  await nextTurn();
+  bridge.onClientData(Buffer.alloc(64 * 1024));
+  assert.equal(counter.corks, 1);
+  await nextTurn();
+  assert.equal(target.writableLength < 64 * 1024, true, 'flushed towards the kernel after the turn');
+});
