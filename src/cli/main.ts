@@ -154,7 +154,14 @@ async function main(): Promise<void> {
   let reverse: ServerReverse | null;
   try {
     const provider = tls;
-    reverse = setUpServerReverse(config, logger, access.tokenPlugin, ops.metrics, isWorkerProcess(process.env), provider ? () => provider.current() : undefined);
+    reverse = setUpServerReverse(
+      config,
+      logger,
+      access.tokenPlugin,
+      ops.metrics,
+      isWorkerProcess(process.env),
+      provider ? () => provider.current() : undefined,
+    );
   } catch (err) {
     return failLogged(err instanceof WebsockifyError ? err.message : String(err));
   }

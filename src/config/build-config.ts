@@ -2,7 +2,17 @@ import os from 'node:os';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ParsedArgv, OptionValue } from '../cli/argv-parser.js';
-import { DEFAULT_LIMITS, type Config, type OpsConfig, type ReverseConfig, type ListenSpec, type PluginSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
+import {
+  DEFAULT_LIMITS,
+  type Config,
+  type OpsConfig,
+  type ReverseConfig,
+  type ListenSpec,
+  type PluginSpec,
+  type SslVersion,
+  type TargetSpec,
+  type WrapMode,
+} from './config.js';
 import { parseHostPort } from './host-port.js';
 import { checkOptionRange } from './option-ranges.js';
 import { FILE_SOURCE_TOKEN_PLUGINS, builtinName, parseUserModuleSpec } from '../plugins/plugin-names.js';
@@ -347,18 +357,21 @@ function buildReverseConfig(
   const maxHeldPerIp = num('reverse-max-held-per-ip', 16);
   if (listens.length === 0) {
     if (target?.kind === 'reverse') throw new UsageError('You must use --reverse-listen to use a reverse:ID target');
-    if (flag('reverse-allow-any-id') || flag('reverse-tls')) throw new UsageError('You must use --reverse-listen to use --reverse-allow-any-id or --reverse-tls');
+    if (flag('reverse-allow-any-id') || flag('reverse-tls'))
+      throw new UsageError('You must use --reverse-listen to use --reverse-allow-any-id or --reverse-tls');
     return null;
   }
   if (target !== null && target.kind !== 'reverse') throw new UsageError('--reverse-listen needs a token plugin or a reverse:ID target');
   if (target === null && !tokenPlugin) throw new UsageError('--reverse-listen needs a token plugin or a reverse:ID target');
   // TLS state cannot travel with a socket handed to a worker (the primary owns the listener).
-  if (flag('reverse-tls') && workers > 1) throw new UsageError('--reverse-tls cannot be used with --workers (yet): run the reverse listener behind a TLS terminator');
+  if (flag('reverse-tls') && workers > 1)
+    throw new UsageError('--reverse-tls cannot be used with --workers (yet): run the reverse listener behind a TLS terminator');
   const listen = listens.map((text) => {
     const eq = text.indexOf('=');
     const address = eq === -1 ? text : text.slice(0, eq);
     const fixedId = eq === -1 ? null : text.slice(eq + 1);
-    if (fixedId !== null && !isValidReverseId(fixedId)) throw new UsageError(`--reverse-listen ${address}=ID: the ID takes 1-64 letters, digits, ".", "_" or "-"`);
+    if (fixedId !== null && !isValidReverseId(fixedId))
+      throw new UsageError(`--reverse-listen ${address}=ID: the ID takes 1-64 letters, digits, ".", "_" or "-"`);
     const { host, port } = parseHostPort(address, 'listen');
     return { host, port, fixedId };
   });

@@ -94,7 +94,12 @@ export class PrimaryReverseService {
     const ids = this.pairedBy.get(worker) ?? [];
     ids.push(message.id);
     this.pairedBy.set(worker, ids);
-    const answer: ReverseToWorker = { wsfy: 'reverse-taken', seq: message.seq, ok: true, ...(taken.early.length > 0 ? { early: taken.early.toString('base64') } : {}) };
+    const answer: ReverseToWorker = {
+      wsfy: 'reverse-taken',
+      seq: message.seq,
+      ok: true,
+      ...(taken.early.length > 0 ? { early: taken.early.toString('base64') } : {}),
+    };
     // keepOpen false: once sent, the primary's copy is closed; the worker owns the connection.
     worker.send(answer, taken.socket, (err) => {
       if (err) {

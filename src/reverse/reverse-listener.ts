@@ -38,11 +38,11 @@ export class ReverseListeners {
   async listen(): Promise<string[]> {
     const descriptions: string[] = [];
     for (const spec of this.options.config.listen) {
-      const opened = await openListener({ kind: 'tcp', host: spec.host, port: spec.port, preferIpv6: false }, (socket) => this.onConnection(spec, socket)).catch(
-        (err: unknown) => {
-          throw new ListenError(`--reverse-listen ${spec.host === '' ? '' : `${formatHost(spec.host)}:`}${spec.port}: ${(err as Error).message}`, err);
-        },
-      );
+      const opened = await openListener({ kind: 'tcp', host: spec.host, port: spec.port, preferIpv6: false }, (socket) =>
+        this.onConnection(spec, socket),
+      ).catch((err: unknown) => {
+        throw new ListenError(`--reverse-listen ${spec.host === '' ? '' : `${formatHost(spec.host)}:`}${spec.port}: ${(err as Error).message}`, err);
+      });
       opened.server.on('error', (err: Error) => this.options.logger.error(`reverse listener error: ${err.message}`));
       this.servers.push(opened.server);
       descriptions.push(`${opened.description}${spec.fixedId === null ? '' : ` (fixed id #${shortIdHash(spec.fixedId)})`}`);

@@ -38,7 +38,12 @@ export type PairedAdmission = Admission & { heldSocket?: net.Socket };
  * now, so a server that is not there is refused with an HTTP status (503, or 409 when busy)
  * instead of a 101 followed by a close. Other targets pass unchanged.
  */
-export async function pairReverse(admission: Admission, broker: ReverseBroker | undefined, log: Logger, metrics?: ReverseMetrics | null): Promise<PairedAdmission> {
+export async function pairReverse(
+  admission: Admission,
+  broker: ReverseBroker | undefined,
+  log: Logger,
+  metrics?: ReverseMetrics | null,
+): Promise<PairedAdmission> {
   const target = admission.target;
   if (target.kind !== 'reverse') return admission;
   let answer: BrokerAnswer;

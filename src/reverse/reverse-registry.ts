@@ -16,16 +16,7 @@ export interface ReverseMetrics {
 }
 
 export type ReverseRefusal =
-  | 'unknown_id'
-  | 'malformed_id'
-  | 'id_timeout'
-  | 'limit_total'
-  | 'limit_per_ip'
-  | 'idle_timeout'
-  | 'held_overflow'
-  | 'tls'
-  | 'not_connected'
-  | 'busy';
+  'unknown_id' | 'malformed_id' | 'id_timeout' | 'limit_total' | 'limit_per_ip' | 'idle_timeout' | 'held_overflow' | 'tls' | 'not_connected' | 'busy';
 
 /** Bytes a held server may send before a browser comes (the RFB banner is 12). */
 export const HELD_EARLY_BYTES_CAP = 64 * 1024;
@@ -78,9 +69,7 @@ export class ReverseRegistry {
   /** Live sessions per ID (taken sockets not yet closed, or sessions elsewhere: see markPaired). */
   private readonly pairedCount = new Map<string, number>();
 
-  constructor(
-    private readonly options: { idleTimeoutMs: number; logger: Logger; metrics?: ReverseMetrics | null },
-  ) {}
+  constructor(private readonly options: { idleTimeoutMs: number; logger: Logger; metrics?: ReverseMetrics | null }) {}
 
   get heldCount(): number {
     return this.held.size;

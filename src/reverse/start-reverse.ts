@@ -73,7 +73,9 @@ export interface PrimaryReverse {
 export async function startPrimaryReverse(config: Config, logger: Logger): Promise<PrimaryReverse | null> {
   if (config.reverse === null) return null;
   const plugin =
-    config.tokenPlugin !== null && !config.reverse.allowAnyId ? await loadTokenPlugin(config.tokenPlugin, { logger, timeoutMs: config.limits.pluginTimeoutMs }) : null;
+    config.tokenPlugin !== null && !config.reverse.allowAnyId
+      ? await loadTokenPlugin(config.tokenPlugin, { logger, timeoutMs: config.limits.pluginTimeoutMs })
+      : null;
   let side: ReverseSide;
   try {
     side = buildReverseSide(config, logger, plugin, null)!;

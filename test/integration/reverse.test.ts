@@ -1,0 +1,273 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { WebSocket } from 'ws';
+import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
+import { sendRaw, upgradeRequest } from '../support/raw-ws.js';
+import { tempDir } from '../support/temp-dir.js';
+import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+
+/** IDs long and odd enough that finding one in the output means it was logged. */
+const ID_A = '73915024';
+const ID_B = '88260417';
+const ID_C = '61538209';
+const ID_FIXED = '40719936';
+const ID_UNKNOWN = '55512349';
+const ALL_IDS = [ID_A, ID_B, ID_C, ID_FIXED, ID_UNKNOWN];
+
+function idBlock(id: string): Buffer {
+  const block = Buffer.alloc(250);
+  block.write(`ID:${id}`, 'latin1');
+  return block;
+}
+
+function hashOf(id: string): string {
+  return createHash('sha256').update(id).digest('hex').slice(0, 8);
+}
+
+function connectTo(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Collects everything a raw socket receives, and waits for a given amount. */
+class Collector {
+  private chunks: Buffer[] = [];
+  private got = 0;
+  private waiters: Array<() => void> = [];
+  closed: Promise<void>;
+
+  constructor(socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk);
+      this.got += chunk.length;
+      for (const w of this.waiters.splice(0)) w();
+    });
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => undefined);
+  }
+
+  async bytes(total: number, timeoutMs = 30_000): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.got < total) {
+      if (Date.now() > deadline) throw new Error(`received ${this.got} of ${total} bytes`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 200);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return Buffer.concat(this.chunks);
+  }
+}
+
+/** A server that connected in, sent its ID (and maybe more) and is registered. */
+async function registerServer(proxy: ProxyProcess, port: number, id: string, after = Buffer.alloc(0)): Promise<{ socket: net.Socket; got: Collector }> {
+  const before = count(proxy.output(), /reverse server registered/g);
+  const socket = await connectTo(port);
+  const got = new Collector(socket);
+  socket.write(Buffer.concat([idBlock(id), after]));
+  await waitFor(() => count(proxy.output(), /reverse server registered/g) > before, 'registration');
+  return { socket, got };
+}
+
+function count(text: string, pattern: RegExp): number {
+  return text.match(pattern)?.length ?? 0;
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function upgradeStatus(port: number, token: string): Promise<number> {
+  const answer = await sendRaw(port, upgradeRequest({ path: `/?token=${token}`, headers: { 'Sec-WebSocket-Protocol': 'binary' } }));
+  return answer.status;
+}
+
+/** Resolves when `socket` is closed by the other side (or rejects after timeoutMs). */
+function closedWithin(socket: net.Socket, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (socket.destroyed) return resolve();
+    const timer = setTimeout(() => reject(new Error('still open')), timeoutMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.resume();
+  });
+}
+
+export function reverseSuite(name: string, extraArgs: readonly string[]): void {
+  describe(name, () => {
+    let proxy: ProxyProcess;
+    let reversePort: number;
+    let fixedPort: number;
+    const dir = tempDir('wsfy-reverse-');
+    const url = (token: string): string => `ws://127.0.0.1:${proxy.port}/?token=${token}`;
+
+    before(async () => {
+      const tokens = path.join(dir.dir, 'tokens.cfg');
+      writeFileSync(tokens, `tok-a: reverse:${ID_A}\ntok-b: reverse:${ID_B}\ntok-c: reverse:${ID_C}\ntok-fixed: reverse:${ID_FIXED}\n`);
+      proxy = await startProxy([
+        ...extraArgs,
+        '--token-plugin',
+        'TokenFile',
+        '--token-source',
+        tokens,
+        '--reverse-listen',
+        '127.0.0.1:0',
+        '--reverse-listen',
+        `127.0.0.1:0=${ID_FIXED}`,
+        '--reverse-id-timeout',
+        '1',
+        '127.0.0.1:0',
+      ]);
+      const first = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+$/m);
+      reversePort = Number(/:(\d+)$/.exec(first.trim())![1]);
+      const fixed = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+ \(fixed id/);
+      fixedPort = Number(/127\.0\.0\.1:(\d+) \(fixed/.exec(fixed)![1]);
+    });
+
+    after(async () => {
+      await proxy.stop();
+      dir.cleanup();
+      // Never an ID in clear: only its short hash.
+      const output = proxy.output();
+      for (const id of ALL_IDS) assert.ok(!output.includes(id), `the output names id ${id}`);
+      assert.ok(output.includes(hashOf(ID_A)), 'the output names the hash of a registered id');
+    });
+
+    it('bridges both ways byte-exact, the bytes sent right after the ID first', async () => {
+      const banner = Buffer.from('RFB 003.008\n');
+      const server = await registerServer(proxy, reversePort, ID_A, banner);
+      const ws = await openClient(url('tok-a'));
+      try {
+        assert.deepEqual(await receiveBytes(ws, banner.length), banner);
+        const later = randomBytes(1000);
+        const received = receiveBytes(ws, later.length);
+        server.socket.write(later);
+        assert.deepEqual(await received, later);
+        const up = randomBytes(777);
+        ws.send(up);
+        const all = await server.got.bytes(up.length);
+        assert.deepEqual(all, up);
+      } finally {
+        const closed = closeEvent(ws);
+        server.socket.destroy();
+        await closed;
+      }
+      assert.match(proxy.output(), new RegExp(`reverse server paired with browser.*${hashOf(ID_A)}`));
+    });
+
+    it('carries a multi-MiB transfer each way', async () => {
+      const server = await registerServer(proxy, reversePort, ID_B);
+      const ws = await openClient(url('tok-b'));
+      try {
+        const down = randomBytes(8 * 1024 * 1024);
+        const received = receiveBytes(ws, down.length, 60_000);
+        server.socket.write(down);
+        assert.ok((await received).equals(down), 'server -> browser bytes differ');
+        const upBytes = randomBytes(4 * 1024 * 1024);
+        for (let at = 0; at < upBytes.length; at += 64 * 1024) ws.send(upBytes.subarray(at, at + 64 * 1024));
+        assert.ok((await server.got.bytes(upBytes.length, 60_000)).equals(upBytes), 'browser -> server bytes differ');
+      } finally {
+        const closed = closeEvent(ws);
+        server.socket.destroy();
+        await closed;
+      }
+    });
+
+    it('answers 503 for a known token whose server is not connected', async () => {
+      assert.equal(await upgradeStatus(proxy.port, 'tok-c'), 503);
+    });
+
+    it('answers 409 to a second browser for a paired server, and pairs again once the first left', async () => {
+      const server = await registerServer(proxy, reversePort, ID_C);
+      const ws = await openClient(url('tok-c'));
+      assert.equal(await upgradeStatus(proxy.port, 'tok-c'), 409);
+      const closed = closeEvent(ws);
+      server.socket.destroy();
+      await closed;
+      // The server went with the session: not connected any more.
+      assert.equal(await upgradeStatus(proxy.port, 'tok-c'), 503);
+    });
+
+    it('closes a server with an ID no token names at once', async () => {
+      const socket = await connectTo(reversePort);
+      socket.write(idBlock(ID_UNKNOWN));
+      await closedWithin(socket, 2_000);
+      assert.match(proxy.output(), new RegExp(`reverse connection refused: id #${hashOf(ID_UNKNOWN)} is not in the token source`));
+    });
+
+    it('cuts off a server that sends nothing, or garbage, within the ID deadline', async () => {
+      const silent = await connectTo(reversePort);
+      const garbage = await connectTo(reversePort);
+      garbage.write(randomBytes(100));
+      const started = Date.now();
+      await Promise.all([closedWithin(silent, 3_000), closedWithin(garbage, 3_000)]);
+      assert.ok(Date.now() - started >= 800, 'closed before the 1 s deadline');
+      const bad = await connectTo(reversePort);
+      bad.write(Buffer.concat([Buffer.from('XX:'), Buffer.alloc(247, 0x41)]));
+      await closedWithin(bad, 2_000);
+    });
+
+    it('replaces a held server when one reconnects with the same ID (the old one is closed)', async () => {
+      const old = await registerServer(proxy, reversePort, ID_A, Buffer.from('old'));
+      const fresh = await registerServer(proxy, reversePort, ID_A, Buffer.from('new'));
+      await closedWithin(old.socket, 2_000);
+      const ws = await openClient(url('tok-a'));
+      try {
+        assert.deepEqual(await receiveBytes(ws, 3), Buffer.from('new'));
+      } finally {
+        const closed = closeEvent(ws);
+        fresh.socket.destroy();
+        await closed;
+      }
+    });
+
+    it('forgets a held server that disconnects', async () => {
+      const server = await registerServer(proxy, reversePort, ID_B);
+      server.socket.destroy();
+      await waitFor(() => /reverse server dropped: server went away/.test(proxy.output()), 'the drop');
+      assert.equal(await upgradeStatus(proxy.port, 'tok-b'), 503);
+    });
+
+    it('a listener bound to one ID takes plain reverse connections without an ID block', async () => {
+      const before = count(proxy.output(), /reverse server registered/g);
+      const socket = await connectTo(fixedPort);
+      const got = new Collector(socket);
+      socket.write('RFB 003.008\n');
+      await waitFor(() => count(proxy.output(), /reverse server registered/g) > before, 'registration');
+      const ws: WebSocket = await openClient(url('tok-fixed'));
+      try {
+        assert.deepEqual(await receiveBytes(ws, 12), Buffer.from('RFB 003.008\n'));
+        ws.send(Buffer.from('RFB 003.008\n'));
+        assert.deepEqual(await got.bytes(12), Buffer.from('RFB 003.008\n'));
+      } finally {
+        const closed = closeEvent(ws);
+        socket.destroy();
+        await closed;
+      }
+    });
+
+    it('a browser that leaves closes its server', async () => {
+      const server = await registerServer(proxy, reversePort, ID_C);
+      const ws = await openClient(url('tok-c'));
+      ws.close();
+      await closedWithin(server.socket, 5_000);
+    });
+  });
+}
+
+reverseSuite('reverse connections (--reverse-listen)', []);
