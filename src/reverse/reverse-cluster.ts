@@ -90,6 +90,10 @@ export class PrimaryReverseService {
       worker.send({ wsfy: 'reverse-taken', seq: message.seq, ok: false, reason: taken.reason } satisfies ReverseToWorker);
       return;
     }
+    // Stop reading here before the handle leaves: once sent, Node drops whatever this process
+    // still reads from it (the handle's onread becomes a no-op until the worker acknowledges).
+    // What the kernel holds then reaches the worker, after `early`.
+    stopReading(taken.socket);
     this.registry.markPaired(message.id);
     const ids = this.pairedBy.get(worker) ?? [];
     ids.push(message.id);
@@ -112,5 +116,14 @@ export class PrimaryReverseService {
   onWorkerExit(worker: Worker): void {
     for (const id of this.pairedBy.get(worker) ?? []) this.registry.unmarkPaired(id);
     this.pairedBy.delete(worker);
+  }
+}
+
+/** Stops the socket's handle reading (libuv readStop); bytes stay in the kernel for whoever reads next. */
+function stopReading(socket: net.Socket): void {
+  const handle = (socket as unknown as { _handle?: { readStop?: () => number; reading?: boolean } | null })._handle;
+  if (handle?.readStop) {
+    handle.reading = false;
+    handle.readStop();
   }
 }

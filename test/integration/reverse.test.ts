@@ -4,11 +4,11 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { sendRaw, upgradeRequest } from '../support/raw-ws.js';
 import { tempDir } from '../support/temp-dir.js';
-import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+import { closeEvent, openClient } from '../support/ws-client.js';
 
 /** IDs long and odd enough that finding one in the output means it was logged. */
 const ID_A = '73915024';
@@ -108,6 +108,34 @@ function closedWithin(socket: net.Socket, timeoutMs: number): Promise<void> {
   });
 }
 
+/**
+ * A browser: a ws client that collects every byte from the start (the first frames may come in
+ * the same read as the 101, before an `open` handler's caller could add a listener).
+ */
+async function openBrowser(url: string): Promise<{ ws: WebSocket; got: () => number; bytes: (total: number, timeoutMs?: number) => Promise<Buffer> }> {
+  const ws = new WebSocket(url, ['binary'], { maxPayload: 64 * 1024 * 1024 });
+  const chunks: Buffer[] = [];
+  let got = 0;
+  ws.on('message', (data: Buffer) => {
+    chunks.push(data);
+    got += data.length;
+  });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+  const bytes = async (total: number, timeoutMs = 30_000): Promise<Buffer> => {
+    await waitFor(() => got >= total, `${total} bytes (got ${got})`, timeoutMs);
+    const all = Buffer.concat(chunks);
+    chunks.length = 0;
+    chunks.push(all.subarray(total));
+    got -= total;
+    return all.subarray(0, total);
+  };
+  return { ws, got: () => got, bytes };
+}
+
 export function reverseSuite(name: string, extraArgs: readonly string[]): void {
   describe(name, () => {
     let proxy: ProxyProcess;
@@ -151,13 +179,12 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
     it('bridges both ways byte-exact, the bytes sent right after the ID first', async () => {
       const banner = Buffer.from('RFB 003.008\n');
       const server = await registerServer(proxy, reversePort, ID_A, banner);
-      const ws = await openClient(url('tok-a'));
+      const { ws, bytes } = await openBrowser(url('tok-a'));
       try {
-        assert.deepEqual(await receiveBytes(ws, banner.length), banner);
+        assert.deepEqual(await bytes(banner.length), banner);
         const later = randomBytes(1000);
-        const received = receiveBytes(ws, later.length);
         server.socket.write(later);
-        assert.deepEqual(await received, later);
+        assert.deepEqual(await bytes(later.length), later);
         const up = randomBytes(777);
         ws.send(up);
         const all = await server.got.bytes(up.length);
@@ -170,14 +197,41 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
       assert.match(proxy.output(), new RegExp(`reverse server paired with browser.*${hashOf(ID_A)}`));
     });
 
+    it('loses no byte a server sends without pause while the browser is paired to it', async () => {
+      // A byte pattern anyone can check: a gap or a repeat shows as a wrong byte.
+      const pattern = (from: number, n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (from + i) % 251));
+      const server = await registerServer(proxy, reversePort, ID_B);
+      let sent = 0;
+      let streaming = true;
+      const pump = (): void => {
+        if (!streaming || server.socket.destroyed) return;
+        server.socket.write(pattern(sent, 64));
+        sent += 64;
+        setTimeout(pump, 1);
+      };
+      pump();
+      const { ws, got, bytes } = await openBrowser(url('tok-b'));
+      try {
+        const target = sent + 16 * 1024;
+        await waitFor(() => sent >= target, 'more bytes sent after the pairing');
+        streaming = false;
+        await waitFor(() => got() >= sent, `all ${sent} bytes (got ${got()})`);
+        assert.ok((await bytes(sent)).equals(pattern(0, sent)), 'the bytes the browser got are not the bytes the server sent');
+      } finally {
+        streaming = false;
+        const closed = closeEvent(ws);
+        server.socket.destroy();
+        await closed;
+      }
+    });
+
     it('carries a multi-MiB transfer each way', async () => {
       const server = await registerServer(proxy, reversePort, ID_B);
-      const ws = await openClient(url('tok-b'));
+      const { ws, bytes } = await openBrowser(url('tok-b'));
       try {
         const down = randomBytes(8 * 1024 * 1024);
-        const received = receiveBytes(ws, down.length, 60_000);
         server.socket.write(down);
-        assert.ok((await received).equals(down), 'server -> browser bytes differ');
+        assert.ok((await bytes(down.length, 60_000)).equals(down), 'server -> browser bytes differ');
         const upBytes = randomBytes(4 * 1024 * 1024);
         for (let at = 0; at < upBytes.length; at += 64 * 1024) ws.send(upBytes.subarray(at, at + 64 * 1024));
         assert.ok((await server.got.bytes(upBytes.length, 60_000)).equals(upBytes), 'browser -> server bytes differ');
@@ -226,9 +280,9 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
       const old = await registerServer(proxy, reversePort, ID_A, Buffer.from('old'));
       const fresh = await registerServer(proxy, reversePort, ID_A, Buffer.from('new'));
       await closedWithin(old.socket, 2_000);
-      const ws = await openClient(url('tok-a'));
+      const { ws, bytes } = await openBrowser(url('tok-a'));
       try {
-        assert.deepEqual(await receiveBytes(ws, 3), Buffer.from('new'));
+        assert.deepEqual(await bytes(3), Buffer.from('new'));
       } finally {
         const closed = closeEvent(ws);
         fresh.socket.destroy();
@@ -249,9 +303,9 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
       const got = new Collector(socket);
       socket.write('RFB 003.008\n');
       await waitFor(() => count(proxy.output(), /reverse server registered/g) > before, 'registration');
-      const ws: WebSocket = await openClient(url('tok-fixed'));
+      const { ws, bytes } = await openBrowser(url('tok-fixed'));
       try {
-        assert.deepEqual(await receiveBytes(ws, 12), Buffer.from('RFB 003.008\n'));
+        assert.deepEqual(await bytes(12), Buffer.from('RFB 003.008\n'));
         ws.send(Buffer.from('RFB 003.008\n'));
         assert.deepEqual(await got.bytes(12), Buffer.from('RFB 003.008\n'));
       } finally {
@@ -271,3 +325,4 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
 }
 
 reverseSuite('reverse connections (--reverse-listen)', []);
+reverseSuite('reverse connections under --workers 2 (the primary holds the servers)', ['--workers', '2']);
