@@ -163,15 +163,17 @@ export class TlsHandshakeError extends WebsockifyError {
 
 /**
  * A token whose target is `reverse:<ID>` while no server with that ID is held (docs/reverse.md):
- * 503 before the upgrade, as for a target that is down for now; `busy` (409) when a browser is
- * already bridged to the only server with that ID.
+ * 503 before the upgrade, as for a target that is down for now.
  */
-export class ReverseUnavailable extends HttpRejection {
-  constructor(readonly busy: boolean) {
-    super(
-      busy ? 'WSFY_ERR_REVERSE_BUSY' : 'WSFY_ERR_REVERSE_NOT_CONNECTED',
-      busy ? 409 : 503,
-      busy ? 'Reverse VNC server already in use' : 'Reverse VNC server not connected',
-    );
+export class ReverseNotConnected extends HttpRejection {
+  constructor() {
+    super('WSFY_ERR_REVERSE_NOT_CONNECTED', 503, 'Reverse VNC server not connected');
+  }
+}
+
+/** A token whose `reverse:<ID>` server is already bridged to another browser: 409. */
+export class ReverseBusy extends HttpRejection {
+  constructor() {
+    super('WSFY_ERR_REVERSE_BUSY', 409, 'Reverse VNC server already in use');
   }
 }

@@ -14,7 +14,8 @@ import type { ReverseRegistry } from './reverse-registry.js';
  */
 
 export type ReverseToPrimary = { wsfy: 'reverse-take'; seq: number; id: string } | { wsfy: 'reverse-ended'; id: string };
-export type ReverseToWorker = { wsfy: 'reverse-taken'; seq: number; ok: boolean; reason?: 'not_connected' | 'busy'; early?: string };
+/** The primary's answer; `id` comes back so that a late socket can still be given back. */
+export type ReverseToWorker = { wsfy: 'reverse-taken'; seq: number; id: string; ok: boolean; reason?: 'not_connected' | 'busy'; early?: string };
 
 /** How long a worker waits for the primary's answer before refusing the browser (503). */
 const TAKE_TIMEOUT_MS = 5_000;
@@ -24,12 +25,15 @@ export class WorkerReverseBroker implements ReverseBroker {
   private seq = 0;
   private readonly waiting = new Map<number, (answer: BrokerAnswer) => void>();
 
-  constructor(private readonly send: (message: ReverseToPrimary) => boolean) {}
+  constructor(
+    private readonly send: (message: ReverseToPrimary) => boolean,
+    private readonly timeoutMs = TAKE_TIMEOUT_MS,
+  ) {}
 
   take(id: string): Promise<BrokerAnswer> {
     return new Promise((resolve) => {
       const seq = ++this.seq;
-      const timer = setTimeout(() => settle({ ok: false, reason: 'not_connected' }), TAKE_TIMEOUT_MS);
+      const timer = setTimeout(() => settle({ ok: false, reason: 'not_connected' }), this.timeoutMs);
       const settle = (answer: BrokerAnswer): void => {
         clearTimeout(timer);
         this.waiting.delete(seq);
@@ -46,13 +50,19 @@ export class WorkerReverseBroker implements ReverseBroker {
     const settle = this.waiting.get(message.seq);
     const socket = handle instanceof net.Socket ? handle : null;
     if (!settle) {
-      // Came after we gave up: nobody will bridge it; the primary already forgot it.
+      // Came after we gave up: nobody will bridge it. The primary counts it as paired until
+      // told otherwise, so say the session ended (else the ID would stay busy).
       socket?.destroy();
-      if (message.ok) logger.info('reverse server arrived after the browser gave up: closed');
+      if (message.ok) {
+        this.send({ wsfy: 'reverse-ended', id: message.id });
+        logger.info('reverse server arrived after the browser gave up: closed');
+      }
       return;
     }
     if (!message.ok || socket === null) {
       socket?.destroy();
+      // A handle that did not arrive: the primary still counts the ID as paired.
+      if (message.ok) this.send({ wsfy: 'reverse-ended', id: message.id });
       settle({ ok: false, reason: message.reason ?? 'not_connected' });
       return;
     }
@@ -72,22 +82,14 @@ export class PrimaryReverseService {
   ) {}
 
   onMessage(worker: Worker, message: ReverseToPrimary): void {
-    if (message.wsfy === 'reverse-ended') {
-      const ids = this.pairedBy.get(worker) ?? [];
-      const at = ids.indexOf(message.id);
-      if (at !== -1) {
-        ids.splice(at, 1);
-        this.registry.unmarkPaired(message.id);
-      }
-      return;
-    }
+    if (message.wsfy === 'reverse-ended') return this.ended(worker, message.id);
     const taken = this.registry.take(message.id);
     if (!worker.isConnected()) {
       if (taken.ok) taken.socket.destroy();
       return;
     }
     if (!taken.ok) {
-      worker.send({ wsfy: 'reverse-taken', seq: message.seq, ok: false, reason: taken.reason } satisfies ReverseToWorker);
+      worker.send({ wsfy: 'reverse-taken', seq: message.seq, id: message.id, ok: false, reason: taken.reason } satisfies ReverseToWorker);
       return;
     }
     // Stop reading here before the handle leaves: once sent, Node drops whatever this process
@@ -101,6 +103,7 @@ export class PrimaryReverseService {
     const answer: ReverseToWorker = {
       wsfy: 'reverse-taken',
       seq: message.seq,
+      id: message.id,
       ok: true,
       ...(taken.early.length > 0 ? { early: taken.early.toString('base64') } : {}),
     };
@@ -109,8 +112,18 @@ export class PrimaryReverseService {
       if (err) {
         this.logger.info(`reverse server could not be handed to a worker: ${err.message}`);
         taken.socket.destroy();
+        this.ended(worker, message.id);
       }
     });
+  }
+
+  /** The session of `worker` for `id` ended (or never started): the ID is no longer busy. */
+  private ended(worker: Worker, id: string): void {
+    const ids = this.pairedBy.get(worker) ?? [];
+    const at = ids.indexOf(id);
+    if (at === -1) return;
+    ids.splice(at, 1);
+    this.registry.unmarkPaired(id);
   }
 
   onWorkerExit(worker: Worker): void {

@@ -70,6 +70,8 @@ export class ReverseListeners {
     const address = raw.remoteAddress ?? '';
     const log = logger.child({ client: address });
     raw.on('error', () => undefined);
+    // As a dialled TCP target (dial-target.ts): RFB is many small messages, sent at once.
+    raw.setNoDelay(true);
     if (this.total >= config.maxHeld) return this.refuse(log, raw, 'limit_total', `${config.maxHeld} reverse connections held already`);
     const mine = this.perAddress.get(address) ?? 0;
     if (mine >= config.maxHeldPerIp) return this.refuse(log, raw, 'limit_per_ip', `${config.maxHeldPerIp} reverse connections from this address already`);

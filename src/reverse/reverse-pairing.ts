@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { shortIdHash } from '../config/config.js';
-import { ReverseUnavailable } from '../errors.js';
+import { ReverseBusy, ReverseNotConnected } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Admission } from '../admission/admit.js';
 import type { ReverseMetrics, ReverseRegistry } from './reverse-registry.js';
@@ -56,7 +56,7 @@ export async function pairReverse(
   if (!answer.ok) {
     admission.release();
     metrics?.refused(answer.reason);
-    throw new ReverseUnavailable(answer.reason === 'busy');
+    throw answer.reason === 'busy' ? new ReverseBusy() : new ReverseNotConnected();
   }
   metrics?.paired();
   log.info('reverse server paired with browser', { id: shortIdHash(target.id) });

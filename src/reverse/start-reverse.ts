@@ -1,9 +1,12 @@
 import type tls from 'node:tls';
+import { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { TokenPlugin } from '../plugins/token/token-plugin.js';
 import { ConfigError } from '../errors.js';
 import { loadTokenPlugin } from '../plugins/load-plugins.js';
+import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
+import { ReverseCounters } from '../metrics/metrics.js';
 import { PrimaryReverseService, WorkerReverseBroker, type ReverseToWorker } from './reverse-cluster.js';
 import { localBroker, type ReverseBroker } from './reverse-pairing.js';
 import { ReverseListeners } from './reverse-listener.js';
@@ -63,6 +66,8 @@ export function buildReverseSide(
 /** The primary's reverse side under --workers (reverse-cluster.ts): listener, registry, IPC answers. */
 export interface PrimaryReverse {
   service: PrimaryReverseService;
+  /** Held servers, registrations and refused servers, added to the workers' metrics on a scrape. */
+  figures(): Promise<WorkerMetricsJson>;
   close(): Promise<void>;
 }
 
@@ -76,9 +81,11 @@ export async function startPrimaryReverse(config: Config, logger: Logger): Promi
     config.tokenPlugin !== null && !config.reverse.allowAnyId
       ? await loadTokenPlugin(config.tokenPlugin, { logger, timeoutMs: config.limits.pluginTimeoutMs })
       : null;
+  const registry = new Registry();
+  const counters = new ReverseCounters([registry]);
   let side: ReverseSide;
   try {
-    side = buildReverseSide(config, logger, plugin, null)!;
+    side = buildReverseSide(config, logger, plugin, counters)!;
     for (const where of await side.listeners.listen()) logger.info(`reverse listener on ${where}`);
   } catch (err) {
     await plugin?.close?.();
@@ -86,6 +93,7 @@ export async function startPrimaryReverse(config: Config, logger: Logger): Promi
   }
   return {
     service: new PrimaryReverseService(side.registry, logger),
+    figures: () => registry.getMetricsAsJSON() as Promise<WorkerMetricsJson>,
     close: async () => {
       side.close();
       await plugin?.close?.();

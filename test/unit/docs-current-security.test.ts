@@ -12,6 +12,9 @@ const page = readFileSync(new URL('../../../docs/security.md', import.meta.url),
 /** A default as the page writes it: a number (seconds, bytes, a count), off, none, or words. */
 type Shown = number | boolean | null | string;
 
+/** The reverse options have their defaults only with --reverse-listen (docs/reverse.md). */
+const reverseDefaults = buildConfig(parseArgv(['--reverse-listen', '5500', '6080', 'reverse:1234'], OPTIONS), { cwd: '/srv' }).reverse!;
+
 /**
  * The default the code has for each option of the table, in the unit the page uses. A row added
  * to the page without an entry here fails the test, so every row stays checked.
@@ -41,6 +44,11 @@ const DEFAULT_OF: Record<string, (c: Config) => Shown> = {
   'max-record-size': (c) => c.ops.recordMaxBytes,
   'record-max-age': (c) => c.ops.recordMaxAgeMs / 1000,
   'record-max-total': (c) => c.ops.recordMaxTotalBytes,
+  'reverse-id-timeout': () => reverseDefaults.idTimeoutMs / 1000,
+  'reverse-idle-timeout': () => reverseDefaults.idleTimeoutMs / 1000,
+  'reverse-max-held': () => reverseDefaults.maxHeld,
+  'reverse-max-held-per-ip': () => reverseDefaults.maxHeldPerIp,
+  'reverse-allow-any-id': () => reverseDefaults.allowAnyId,
 };
 
 const UNIT: Record<string, number> = { s: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
