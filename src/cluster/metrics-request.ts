@@ -25,11 +25,13 @@ export class ClusterScrapes {
   private listener: http.Server | null = null;
 
   /** `live`: the workers that serve now (each is asked on every scrape). */
+  /** `primaryFigures`: what the primary itself counts (--reverse-listen), added to the sum. */
   constructor(
     private readonly workerCount: number,
     live: () => Worker[],
+    primaryFigures?: () => Promise<WorkerMetricsJson | null>,
   ) {
-    this.metrics = new ClusterMetrics((timeoutMs) => this.collect(live(), timeoutMs), workerCount);
+    this.metrics = new ClusterMetrics((timeoutMs) => this.collect(live(), timeoutMs), workerCount, undefined, primaryFigures);
   }
 
   /**

@@ -70,7 +70,11 @@ export class Supervisor {
       restartTimer: null,
     }));
     this.caps = new SharedCaps(config.limits, count);
-    this.scrapes = new ClusterScrapes(count, () => this.slots.flatMap((s) => (s.worker !== null && s.listening && s.worker.isConnected() ? [s.worker] : [])));
+    this.scrapes = new ClusterScrapes(
+      count,
+      () => this.slots.flatMap((s) => (s.worker !== null && s.listening && s.worker.isConnected() ? [s.worker] : [])),
+      () => this.reverse?.figures() ?? Promise.resolve(null),
+    );
   }
 
   async run(): Promise<number> {

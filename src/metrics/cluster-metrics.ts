@@ -22,12 +22,14 @@ export class ClusterMetrics {
     private readonly collect: CollectFromWorkers,
     private readonly workerCount: number,
     private readonly timeoutMs = WORKER_SCRAPE_TIMEOUT_MS,
+    /** The primary's own figures added to the sum (--reverse-listen: the primary holds the servers). */
+    private readonly primaryFigures: () => Promise<WorkerMetricsJson | null> = () => Promise.resolve(null),
   ) {}
 
   async render(): Promise<{ contentType: string; body: string }> {
-    const answers = await this.collect(this.timeoutMs);
+    const [answers, primary] = await Promise.all([this.collect(this.timeoutMs), this.primaryFigures()]);
     const present = answers.filter((a): a is WorkerMetricsJson => a !== null);
-    const aggregated = AggregatorRegistry.aggregate(present);
+    const aggregated = AggregatorRegistry.aggregate(primary === null ? present : [...present, primary]);
     const own = [aggregated];
     new Gauge({ name: 'websockify_workers', help: 'Workers the server runs (--workers)', registers: own }).set(this.workerCount);
     new Gauge({

@@ -34,10 +34,8 @@ export class Metrics implements ReverseMetrics {
   private readonly targetConnectFailures: Counter;
   private readonly closeCodes: Counter<'code'>;
   private readonly handshakeSeconds: Histogram;
-  private readonly reverseHeld: Gauge;
-  private readonly reverseRegistrations: Counter;
-  private readonly reversePairings: Counter;
-  private readonly reverseRefusals: Counter<'reason'>;
+  /** --reverse-listen (docs/reverse.md). Registered always, so dashboards see zeros, not gaps. */
+  private readonly reverse: ReverseCounters;
   private closedUpBytes = 0;
   private closedDownBytes = 0;
   private reportedUpBytes = 0;
@@ -103,24 +101,7 @@ export class Metrics implements ReverseMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    // --reverse-listen (docs/reverse.md). Registered always, so dashboards see zeros, not gaps.
-    this.reverseHeld = new Gauge({ name: 'websockify_reverse_held', help: 'Reverse VNC servers connected in and waiting for a browser', registers });
-    this.reverseRegistrations = new Counter({
-      name: 'websockify_reverse_registrations_total',
-      help: 'Reverse VNC servers that registered an ID',
-      registers,
-    });
-    this.reversePairings = new Counter({
-      name: 'websockify_reverse_pairings_total',
-      help: 'Browsers bridged to a held reverse VNC server',
-      registers,
-    });
-    this.reverseRefusals = new Counter({
-      name: 'websockify_reverse_refusals_total',
-      help: 'Reverse servers closed (unknown_id, malformed_id, id_timeout, limit_total, limit_per_ip, idle_timeout, held_overflow, tls) and browsers refused (not_connected, busy)',
-      labelNames: ['reason'],
-      registers,
-    });
+    this.reverse = new ReverseCounters(registers);
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -129,19 +110,19 @@ export class Metrics implements ReverseMetrics {
   }
 
   setHeld(count: number): void {
-    this.reverseHeld.set(count);
+    this.reverse.setHeld(count);
   }
 
   registered(): void {
-    this.reverseRegistrations.inc();
+    this.reverse.registered();
   }
 
   paired(): void {
-    this.reversePairings.inc();
+    this.reverse.paired();
   }
 
   refused(reason: ReverseRefusal): void {
-    this.reverseRefusals.inc({ reason });
+    this.reverse.refused(reason);
   }
 
   handshakeFailed(reason: string): void {
@@ -169,5 +150,53 @@ export class Metrics implements ReverseMetrics {
 
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/**
+ * The --reverse-listen figures (docs/reverse.md), on the registries given. A server process has
+ * them in its Metrics; under --workers the primary, which owns the reverse listener, keeps its
+ * own and adds them to the sum over the workers (their held gauge stays 0, so the sum is right).
+ */
+export class ReverseCounters implements ReverseMetrics {
+  private readonly held: Gauge;
+  private readonly registrations: Counter;
+  private readonly pairings: Counter;
+  private readonly refusals: Counter<'reason'>;
+
+  constructor(registers: Registry[]) {
+    this.held = new Gauge({ name: 'websockify_reverse_held', help: 'Reverse VNC servers connected in and waiting for a browser', registers });
+    this.registrations = new Counter({
+      name: 'websockify_reverse_registrations_total',
+      help: 'Reverse VNC servers that registered an ID',
+      registers,
+    });
+    this.pairings = new Counter({
+      name: 'websockify_reverse_pairings_total',
+      help: 'Browsers bridged to a held reverse VNC server',
+      registers,
+    });
+    this.refusals = new Counter({
+      name: 'websockify_reverse_refusals_total',
+      help: 'Reverse servers closed (unknown_id, malformed_id, id_timeout, limit_total, limit_per_ip, idle_timeout, held_overflow, tls) and browsers refused (not_connected, busy)',
+      labelNames: ['reason'],
+      registers,
+    });
+  }
+
+  setHeld(count: number): void {
+    this.held.set(count);
+  }
+
+  registered(): void {
+    this.registrations.inc();
+  }
+
+  paired(): void {
+    this.pairings.inc();
+  }
+
+  refused(reason: ReverseRefusal): void {
+    this.refusals.inc({ reason });
   }
 }

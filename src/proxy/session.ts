@@ -219,7 +219,8 @@ export class Session implements LiveSession, BridgeHost {
           ws.resume();
           return;
         }
-        if (preamble) targetSocket.write(preamble);
+        // A reverse server connected in: no balancer between, nothing reads a PROXY header.
+        if (preamble && this.target.kind !== 'reverse') targetSocket.write(preamble);
         const limits = this.ctx.config.limits;
         const budget = processBudget(limits.memoryBudgetBytes, limits.bufferHighWaterBytes, limits.bufferStartBytes);
         const bridge = new Bridge(ws, targetSocket, this, budget, limits.shutdownTimeoutMs, limits.messageTimeoutMs);
