@@ -4,10 +4,13 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import tls from 'node:tls';
 import { WebSocket } from 'ws';
+import { CertFactory } from '../support/openssl-certs.js';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { sendRaw, upgradeRequest } from '../support/raw-ws.js';
 import { tempDir } from '../support/temp-dir.js';
+import { waitFor as waitUntil } from '../support/wait.js';
 import { closeEvent, openClient } from '../support/ws-client.js';
 
 /** IDs long and odd enough that finding one in the output means it was logged. */
@@ -28,9 +31,10 @@ function hashOf(id: string): string {
   return createHash('sha256').update(id).digest('hex').slice(0, 8);
 }
 
-function connectTo(port: number): Promise<net.Socket> {
+/** A TCP connection to the reverse port, from `localAddress` (any 127.x.y.z is this host). */
+function connectTo(port: number, localAddress = '127.0.0.1'): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress }, () => resolve(socket));
     socket.once('error', reject);
   });
 }
@@ -69,9 +73,15 @@ class Collector {
 }
 
 /** A server that connected in, sent its ID (and maybe more) and is registered. */
-async function registerServer(proxy: ProxyProcess, port: number, id: string, after = Buffer.alloc(0)): Promise<{ socket: net.Socket; got: Collector }> {
+async function registerServer(
+  proxy: ProxyProcess,
+  port: number,
+  id: string,
+  after = Buffer.alloc(0),
+  localAddress = '127.0.0.1',
+): Promise<{ socket: net.Socket; got: Collector }> {
   const before = count(proxy.output(), /reverse server registered/g);
-  const socket = await connectTo(port);
+  const socket = await connectTo(port, localAddress);
   const got = new Collector(socket);
   socket.write(Buffer.concat([idBlock(id), after]));
   await waitFor(() => count(proxy.output(), /reverse server registered/g) > before, 'registration');
@@ -82,12 +92,8 @@ function count(text: string, pattern: RegExp): number {
   return text.match(pattern)?.length ?? 0;
 }
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<boolean> {
+  return waitUntil(condition, { what, timeoutMs, intervalMs: 20 });
 }
 
 async function upgradeStatus(port: number, token: string): Promise<number> {
@@ -106,6 +112,19 @@ function closedWithin(socket: net.Socket, timeoutMs: number): Promise<void> {
     });
     socket.resume();
   });
+}
+
+/** GET /metrics on the main port (--metrics-path); under --workers it is the sum over the server. */
+async function scrape(port: number): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+  assert.equal(response.status, 200);
+  return response.text();
+}
+
+/** The value of one series (`name` or `name{labels}`), 0 when absent. */
+function value(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
 /**
@@ -159,6 +178,8 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
         `127.0.0.1:0=${ID_FIXED}`,
         '--reverse-id-timeout',
         '1',
+        '--metrics-path',
+        '/metrics',
         '127.0.0.1:0',
       ]);
       const first = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+$/m);
@@ -315,6 +336,30 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
       }
     });
 
+    it('counts held servers, registrations, pairings and refusals by reason in the metrics', async () => {
+      const start = await scrape(proxy.port);
+      const server = await registerServer(proxy, reversePort, ID_C);
+      const held = await scrape(proxy.port);
+      assert.equal(value(held, 'websockify_reverse_held'), 1, held);
+      assert.equal(value(held, 'websockify_reverse_registrations_total') - value(start, 'websockify_reverse_registrations_total'), 1, held);
+      const unknown = await connectTo(reversePort);
+      unknown.write(idBlock(ID_UNKNOWN));
+      await closedWithin(unknown, 2_000);
+      const ws = await openClient(url('tok-c'));
+      assert.equal(await upgradeStatus(proxy.port, 'tok-c'), 409);
+      const closed = closeEvent(ws);
+      server.socket.destroy();
+      await closed;
+      assert.equal(await upgradeStatus(proxy.port, 'tok-c'), 503);
+      const end = await scrape(proxy.port);
+      const delta = (series: string): number => value(end, series) - value(start, series);
+      assert.equal(value(end, 'websockify_reverse_held'), 0, end);
+      assert.equal(delta('websockify_reverse_pairings_total'), 1, end);
+      assert.equal(delta('websockify_reverse_refusals_total{reason="unknown_id"}'), 1, end);
+      assert.equal(delta('websockify_reverse_refusals_total{reason="busy"}'), 1, end);
+      assert.equal(delta('websockify_reverse_refusals_total{reason="not_connected"}'), 1, end);
+    });
+
     it('a browser that leaves closes its server', async () => {
       const server = await registerServer(proxy, reversePort, ID_C);
       const ws = await openClient(url('tok-c'));
@@ -324,5 +369,166 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
   });
 }
 
+/** The reverse listener's limits: held per address and in total, the idle limit, the early-bytes cap. */
+function limitsSuite(name: string, extraArgs: readonly string[]): void {
+  describe(name, () => {
+    let proxy: ProxyProcess;
+    let reversePort: number;
+    const dir = tempDir('wsfy-reverse-limits-');
+    const ids = ['10000001', '10000002', '10000003', '10000004', '10000005', '10000006'];
+
+    before(async () => {
+      const tokens = path.join(dir.dir, 'tokens.cfg');
+      writeFileSync(tokens, ids.map((id, i) => `tok-${i}: reverse:${id}\n`).join(''));
+      proxy = await startProxy([
+        ...extraArgs,
+        '--token-plugin',
+        'TokenFile',
+        '--token-source',
+        tokens,
+        '--reverse-listen',
+        '127.0.0.1:0',
+        '--reverse-max-held-per-ip',
+        '2',
+        '--reverse-max-held',
+        '3',
+        '--reverse-idle-timeout',
+        '1',
+        '--metrics-path',
+        '/metrics',
+        '127.0.0.1:0',
+      ]);
+      const line = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+$/m);
+      reversePort = Number(/:(\d+)$/.exec(line.trim())![1]);
+    });
+
+    after(async () => {
+      await proxy.stop();
+      dir.cleanup();
+      for (const id of ids) assert.ok(!proxy.output().includes(id), `the output names id ${id}`);
+    });
+
+    it('holds at most --reverse-max-held-per-ip from one address and --reverse-max-held in all; a pairing gives the slot back', async () => {
+      const start = await scrape(proxy.port);
+      // The idle limit (1 s) must not end these before the checks: each is paired or closed soon.
+      const a = await registerServer(proxy, reversePort, ids[0]!, Buffer.alloc(0), '127.0.0.1');
+      const b = await registerServer(proxy, reversePort, ids[1]!, Buffer.alloc(0), '127.0.0.1');
+      const third = await connectTo(reversePort, '127.0.0.1');
+      await closedWithin(third, 2_000);
+      await proxy.waitForOutput(/reverse connection refused: 2 reverse connections from this address already/);
+      // Another address still has room, up to the total of 3.
+      const c = await registerServer(proxy, reversePort, ids[2]!, Buffer.alloc(0), '127.0.0.2');
+      const fourth = await connectTo(reversePort, '127.0.0.3');
+      await closedWithin(fourth, 2_000);
+      await proxy.waitForOutput(/reverse connection refused: 3 reverse connections held already/);
+      // A paired server is no longer held: its address may connect again.
+      const ws = await openClient(`ws://127.0.0.1:${proxy.port}/?token=tok-0`);
+      const d = await registerServer(proxy, reversePort, ids[3]!, Buffer.alloc(0), '127.0.0.1');
+      const end = await scrape(proxy.port);
+      assert.equal(
+        value(end, 'websockify_reverse_refusals_total{reason="limit_per_ip"}') - value(start, 'websockify_reverse_refusals_total{reason="limit_per_ip"}'),
+        1,
+        end,
+      );
+      assert.equal(
+        value(end, 'websockify_reverse_refusals_total{reason="limit_total"}') - value(start, 'websockify_reverse_refusals_total{reason="limit_total"}'),
+        1,
+        end,
+      );
+      const closed = closeEvent(ws);
+      for (const server of [a, b, c, d]) server.socket.destroy();
+      await closed;
+    });
+
+    it('closes a held server no browser asked for within --reverse-idle-timeout', async () => {
+      const server = await registerServer(proxy, reversePort, ids[4]!);
+      const started = Date.now();
+      await closedWithin(server.socket, 5_000);
+      assert.ok(Date.now() - started >= 800, 'closed before the 1 s idle limit');
+      await proxy.waitForOutput(/reverse server dropped: no browser within 1s/);
+      assert.equal(await upgradeStatus(proxy.port, 'tok-4'), 503);
+    });
+
+    it('closes a held server that sends more than 64 KiB before a browser comes', async () => {
+      const server = await registerServer(proxy, reversePort, ids[5]!);
+      server.socket.write(randomBytes(65 * 1024));
+      await closedWithin(server.socket, 2_000);
+      await proxy.waitForOutput(/reverse server dropped: server sent more than 65536 bytes while waiting/);
+    });
+  });
+}
+
+/** --reverse-tls: servers connect with TLS, the certificate of --cert. */
+function tlsSuite(): void {
+  describe('reverse connections over TLS (--reverse-tls)', () => {
+    let proxy: ProxyProcess;
+    let reversePort: number;
+    let certs: CertFactory;
+    const dir = tempDir('wsfy-reverse-tls-');
+
+    before(async () => {
+      certs = new CertFactory();
+      const pem = certs.selfPem('reverse', '127.0.0.1');
+      const tokens = path.join(dir.dir, 'tokens.cfg');
+      writeFileSync(tokens, `tok-a: reverse:${ID_A}\n`);
+      proxy = await startProxy([
+        '--cert',
+        pem,
+        '--token-plugin',
+        'TokenFile',
+        '--token-source',
+        tokens,
+        '--reverse-listen',
+        '127.0.0.1:0',
+        '--reverse-tls',
+        '127.0.0.1:0',
+      ]);
+      const line = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+$/m);
+      reversePort = Number(/:(\d+)$/.exec(line.trim())![1]);
+    });
+
+    after(async () => {
+      await proxy.stop();
+      certs.cleanup();
+      dir.cleanup();
+      assert.ok(!proxy.output().includes(ID_A), 'the output names the id');
+    });
+
+    it('bridges a server that connects with TLS, the bytes after the ID first', async () => {
+      const socket = tls.connect({ port: reversePort, host: '127.0.0.1', rejectUnauthorized: false });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', resolve);
+        socket.once('error', reject);
+      });
+      const got: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => got.push(chunk));
+      const before = count(proxy.output(), /reverse server registered/g);
+      socket.write(Buffer.concat([idBlock(ID_A), Buffer.from('RFB 003.008\n')]));
+      await waitFor(() => count(proxy.output(), /reverse server registered/g) > before, 'registration');
+      const { ws, bytes } = await openBrowser(`ws://127.0.0.1:${proxy.port}/?token=tok-a`);
+      try {
+        assert.deepEqual(await bytes(12), Buffer.from('RFB 003.008\n'));
+        ws.send(Buffer.from('RFB 003.008\n'));
+        await waitFor(() => Buffer.concat(got).length >= 12, 'the browser bytes at the server');
+        assert.deepEqual(Buffer.concat(got), Buffer.from('RFB 003.008\n'));
+      } finally {
+        const closed = closeEvent(ws);
+        socket.destroy();
+        await closed;
+      }
+    });
+
+    it('closes a server that does not speak TLS', async () => {
+      const socket = await connectTo(reversePort);
+      socket.write(idBlock(ID_A));
+      await closedWithin(socket, 2_000);
+      await proxy.waitForOutput(/reverse connection refused: TLS handshake failed/);
+    });
+  });
+}
+
 reverseSuite('reverse connections (--reverse-listen)', []);
 reverseSuite('reverse connections under --workers 2 (the primary holds the servers)', ['--workers', '2']);
+limitsSuite('reverse listener limits (--reverse-max-held-per-ip, --reverse-max-held, --reverse-idle-timeout)', []);
+limitsSuite('reverse listener limits under --workers 2', ['--workers', '2']);
+tlsSuite();
