@@ -263,8 +263,9 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
       }
     });
 
-    it('answers 503 for a known token whose server is not connected', async () => {
+    it('answers 503 for a known token whose server is not connected, 404 for an unknown token as usual', async () => {
       assert.equal(await upgradeStatus(proxy.port, 'tok-c'), 503);
+      assert.equal(await upgradeStatus(proxy.port, 'no-such-token'), 404);
     });
 
     it('answers 409 to a second browser for a paired server, and pairs again once the first left', async () => {
