@@ -6,6 +6,7 @@ import { buildConfig, refusePlanned } from './build-config.js';
 import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { loadAccessControl } from '../admission/load-access-control.js';
+import type { ListenAddress } from '../server/listener.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
 import { isWorkerProcess, setUpWorkers } from '../cluster/set-up-workers.js';
 import { findPreloadLibrary } from '../wrap/preload-library.js';
@@ -163,9 +164,9 @@ async function main(): Promise<void> {
     ops.reload.add('TLS certificate', () => provider.reloadOrThrow('SIGHUP'));
   }
 
-  let description: string;
+  let address: ListenAddress;
   try {
-    description = await server.listen();
+    address = await server.listen();
   } catch (err) {
     const message = err instanceof ListenError ? err.message : `Opening socket failed: ${(err as Error).message}`;
     logger.error(message);
@@ -177,10 +178,10 @@ async function main(): Promise<void> {
   } catch (err) {
     await failLogged((err as Error).message);
   }
-  const banner = bannerText(config, description, tls !== null);
+  const banner = bannerText(config, address, tls !== null);
   logger.raw(banner);
-  if (servesConsolePage(config) && config.listen.kind === 'tcp') {
-    logger.raw(`  - noVNC console: open ${consoleUrl(description, tls !== null && config.tls.sslOnly)}`);
+  if (servesConsolePage(config) && address.kind === 'tcp') {
+    logger.raw(`  - noVNC console: open ${consoleUrl(address, tls !== null && config.tls.sslOnly)}`);
   }
   if (daemonChild) {
     logger.info(`running in the background as pid ${process.pid}`);
@@ -234,9 +235,8 @@ async function main(): Promise<void> {
   // Wrap mode: the program starts once we listen (the reference's started()), so it binds the
   // port we really got; exit mode ends us with the program's own exit code.
   if (config.wrap) {
-    const listenPort = config.listen.kind === 'tcp' ? Number(description.slice(description.lastIndexOf(':') + 1)) : null;
     wrapped = await startWrappedProgram(config, logger, {
-      listenPort,
+      listenPort: address.kind === 'tcp' ? address.port : null,
       env: process.env,
       onTarget: (target) => server.setTarget(target),
     });

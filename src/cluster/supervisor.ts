@@ -1,8 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
-import fs from 'node:fs';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { removeStaleSocket } from '../server/listener.js';
+import { bindWithMode, removeStaleSocket } from '../server/unix-socket.js';
 import { RespawnLimiter } from '../wrap/respawn-limiter.js';
 import { BANNER_ENV, type DaemonReport, GENERATION_ENV, SLOT_ENV, sendToWorker, type ToPrimary } from './messages.js';
 import { ClusterScrapes } from './metrics-request.js';
@@ -78,30 +77,25 @@ export class Supervisor {
     // Before the workers: a --metrics port that cannot be bound fails the launch at once, and
     // the banner (printed by the last worker) means scrapes are answered too.
     if (!(await this.scrapes.listen(this.config, this.logger, () => !this.stopping && !this.stoppedAccepting))) return 1;
-    let restoreUmask: (() => void) | null = null;
+    // Worker 1 alone first: a listen failure is then reported once, by one worker. The last
+    // worker prints the banner, so "Listen on" means every worker serves.
+    const count = this.slots.length;
+    const startFirst = (): Promise<boolean> => this.startAndWait([this.slots[0]!], count === 1);
     const listen = this.config.listen;
+    let first: boolean;
     if (listen.kind === 'unix') {
-      // This process binds the path (node:cluster): replace a stale socket, and bind under a
-      // umask so it never exists with wider permissions than asked, as a single process does.
+      // This process binds the path when worker 1 listens (node:cluster): replace a stale
+      // socket first, and bind with the socket's mode, as a single process does.
       try {
         await removeStaleSocket(listen.path);
       } catch (err) {
         this.logger.error((err as Error).message);
         return 1;
       }
-      const previous = process.umask(~listen.mode & 0o777);
-      restoreUmask = () => {
-        process.umask(previous);
-        restoreUmask = null;
-      };
+      first = await bindWithMode(listen, startFirst);
+    } else {
+      first = await startFirst();
     }
-
-    // Worker 1 alone first: a listen failure is then reported once, by one worker. The last
-    // worker prints the banner, so "Listen on" means every worker serves.
-    const count = this.slots.length;
-    const first = await this.startAndWait([this.slots[0]!], count === 1);
-    restoreUmask?.();
-    if (listen.kind === 'unix' && first) fs.chmodSync(listen.path, listen.mode);
     if (first && count > 2 && !this.stopping) await this.startAndWait(this.slots.slice(1, count - 1), false);
     if (first && count > 1 && !this.stopping) await this.startAndWait([this.slots[count - 1]!], true);
     if (!this.stopping && this.slots.every((s) => s.listening)) this.startupDone = true;

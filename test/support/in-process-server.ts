@@ -59,8 +59,9 @@ export async function startInProcessServer(args: readonly string[], options: InP
     onHandshakeFailure: (reason) => refusals.push(reason),
   });
   server.onSessionStart = (session) => void sessions.push(session);
-  const description = await server.listen();
-  const port = Number(description.slice(description.lastIndexOf(':') + 1));
+  const address = await server.listen();
+  if (address.kind !== 'tcp') throw new Error(`listening on ${address.kind}, not TCP`);
+  const port = address.port;
   return {
     server,
     config,
