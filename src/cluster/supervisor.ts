@@ -5,6 +5,7 @@ import { bindWithMode, removeStaleSocket } from '../server/unix-socket.js';
 import { RespawnLimiter } from '../wrap/respawn-limiter.js';
 import { BANNER_ENV, type DaemonReport, GENERATION_ENV, SLOT_ENV, sendToWorker, type ToPrimary } from './messages.js';
 import { ClusterScrapes } from './metrics-request.js';
+import type { StopSignal, SupervisorProcess } from './process-signals.js';
 import { SharedCaps } from './shared-gate.js';
 
 /**
@@ -54,6 +55,7 @@ export class Supervisor {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
+    private readonly proc: SupervisorProcess,
   ) {
     const count = config.workers;
     this.slots = Array.from({ length: count }, (_, index) => ({
@@ -256,7 +258,7 @@ export class Supervisor {
   }
 
   /** Drain: every worker closes its sessions with 1001 and exits; restarts are cancelled. */
-  private stopAll(signal: NodeJS.Signals): void {
+  private stopAll(signal: StopSignal): void {
     this.stopping = true;
     for (const slot of this.slots) {
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
@@ -271,7 +273,7 @@ export class Supervisor {
           if (!slot.worker) continue;
           this.logger.warn(`worker ${slot.index + 1} (pid ${slot.worker.process.pid}) did not stop in time; killing it`);
           this.failed = true;
-          slot.worker.process.kill('SIGKILL');
+          this.proc.signalChild(slot.worker.process, 'SIGKILL');
         }
       },
       SIGNAL_GRACE_MS + this.config.limits.shutdownTimeoutMs + KILL_SLACK_MS,
@@ -281,23 +283,22 @@ export class Supervisor {
 
   private installSignalHandlers(): void {
     // Reload and log reopening belong to the workers; unhandled, SIGHUP would end the primary.
-    for (const signal of ['SIGHUP', 'SIGUSR1'] as const) {
-      process.on(signal, () => {
-        for (const slot of this.slots) slot.worker?.process.kill(signal);
-      });
-    }
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.on(signal, () => {
-        if (this.stopping && !this.finished) {
-          // A second signal: stop waiting, as a single process does.
-          for (const slot of this.slots) slot.worker?.process.kill(signal);
-          this.finished = true;
-          this.resolveDone(1);
-          return;
-        }
-        this.logger.info(`In exit (${signal}): stopping ${this.slots.filter((s) => s.worker).length} workers`);
-        this.stopAll(signal);
-      });
-    }
+    this.proc.onNotice('SIGHUP', () => this.signalWorkers('SIGHUP'));
+    this.proc.onNotice('SIGUSR1', () => this.signalWorkers('SIGUSR1'));
+    this.proc.onStop((signal) => {
+      if (this.stopping && !this.finished) {
+        // A second signal: stop waiting, as a single process does.
+        this.signalWorkers(signal);
+        this.finished = true;
+        this.resolveDone(1);
+        return;
+      }
+      this.logger.info(`In exit (${signal}): stopping ${this.slots.filter((s) => s.worker).length} workers`);
+      this.stopAll(signal);
+    });
+  }
+
+  private signalWorkers(signal: NodeJS.Signals): void {
+    for (const slot of this.slots) if (slot.worker) this.proc.signalChild(slot.worker.process, signal);
   }
 }
