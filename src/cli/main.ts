@@ -9,6 +9,7 @@ import { loadAccessControl } from '../admission/load-access-control.js';
 import type { ListenAddress } from '../server/listener.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
 import { isWorkerProcess, setUpWorkers } from '../cluster/set-up-workers.js';
+import { findWrappedProgram } from '../wrap/find-program.js';
 import { findPreloadLibrary } from '../wrap/preload-library.js';
 import { startWrappedProgram } from '../wrap/wrapped-program.js';
 import { DAEMON_CWD_ENV, isDaemonChild, reportDaemonFailed, reportDaemonReady, runDaemonParent } from './daemonize.js';
@@ -120,8 +121,11 @@ async function main(): Promise<void> {
     await logger.close();
     lifecycle.exit(code);
   }
-  // Wrap mode without its library cannot work: say so before taking the port.
-  if (config.wrap) findPreloadLibrary();
+  // Wrap mode without its library or its program cannot work: say so before taking the port.
+  if (config.wrap) {
+    findPreloadLibrary();
+    findWrappedProgram(config.wrap.command[0] ?? '', process.env.PATH);
+  }
   // TLS files, the web root and the target CA are checked before listening, so a bad file
   // fails the launch with a message naming it (exit 1) instead of failing clients later.
   let tls: ReturnType<typeof setupTls>;

@@ -14,6 +14,20 @@ import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
 const TARGET = '127.0.0.1:5900';
 
 /** The server with real socket pairs as targets; both stop when the test ends. */
+/** A server whose dials wait until the test calls `release()`: the session is in its dial meanwhile. */
+async function setUpHeldDial(t: TestContext): Promise<{ server: InProcessServer; targets: PairedTargets; release: () => void }> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let paired: PairedTargets | null = null;
+  const dial: Dialer = async (target, options) => {
+    await released;
+    return (paired as PairedTargets).dial(target, options);
+  };
+  const { server, targets } = await setUp(t, [], { dial });
+  paired = targets;
+  return { server, targets, release };
+}
+
 async function setUp(t: TestContext, args: string[] = [], options: InProcessOptions = {}): Promise<{ server: InProcessServer; targets: PairedTargets }> {
   const defer = deferCleanup(t);
   const targets = await pairedTargets();
@@ -120,17 +134,7 @@ describe('close precedence: the side that ends first decides the code', () => {
   });
 
   it('the server closes while the dial is still out: the close handshake ends as soon as the dial returns, 1001 by server', async (t) => {
-    const defer = deferCleanup(t);
-    const targets = await pairedTargets();
-    defer(() => targets.close());
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const dial: Dialer = async (target, options) => {
-      await released;
-      return targets.dial(target, options);
-    };
-    const server = await startInProcessServer([TARGET], { dial });
-    defer(() => server.close());
+    const { server, release } = await setUpHeldDial(t);
     const client = await rawClient(server);
     const clientClosed = readToEnd(client.socket);
     await until(() => server.sessions.length === 1, 'the session to start');
@@ -172,17 +176,7 @@ describe('bytes that come before the upgrade has finished', () => {
   });
 
   it('while the dial is pending: the client has its 101 and sends; both directions arrive whole and in order once it connects', async (t) => {
-    const defer = deferCleanup(t);
-    const targets = await pairedTargets();
-    defer(() => targets.close());
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const dial: Dialer = async (target, options) => {
-      await released;
-      return targets.dial(target, options);
-    };
-    const server = await startInProcessServer([TARGET], { dial });
-    defer(() => server.close());
+    const { server, targets, release } = await setUpHeldDial(t);
     const ws = await openClient(server.url);
     for (const part of ['one,', 'two,', 'three']) ws.send(Buffer.from(part));
     const banner = receiveBytes(ws, 6);

@@ -157,7 +157,8 @@ describe('wrapped program', () => {
   it('fails to start with a WrapError naming a missing program', async () => {
     await assert.rejects(
       startWrappedProgram(config(['1', '--', '/nonexistent/program']), logger, { listenPort: 1, env: process.env, groups }),
-      (err: unknown) => err instanceof WrapError && err.code === 'WSFY_ERR_WRAP' && /nonexistent\/program.*ENOENT/.test(err.message),
+      (err: unknown) =>
+        err instanceof WrapError && err.code === 'WSFY_ERR_WRAP' && /could not start the wrapped program '\/nonexistent\/program': not found/.test(err.message),
     );
   });
 });

@@ -22,9 +22,9 @@ export interface Finished {
 }
 
 /** Runs a program to completion (with a time limit) and collects its output. */
-export function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 10_000): Promise<Finished> {
+export function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 10_000, cwd?: string): Promise<Finished> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
