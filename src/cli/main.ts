@@ -2,16 +2,18 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
-import { buildConfig, refusePlanned } from '../config/build-config.js';
+import { buildConfig, refusePlanned } from './build-config.js';
 import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { loadAccessControl } from '../admission/load-access-control.js';
+import type { ListenAddress } from '../server/listener.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
 import { isWorkerProcess, setUpWorkers } from '../cluster/set-up-workers.js';
 import { findWrappedProgram } from '../wrap/find-program.js';
 import { findPreloadLibrary } from '../wrap/preload-library.js';
-import { startWrappedProgram, type WrappedProgram } from '../wrap/wrapped-program.js';
+import { startWrappedProgram } from '../wrap/wrapped-program.js';
 import { DAEMON_CWD_ENV, isDaemonChild, reportDaemonFailed, reportDaemonReady, runDaemonParent } from './daemonize.js';
+import { EXIT_FAILURE, EXIT_USAGE, Lifecycle, serve } from './lifecycle.js';
 import { createLogger, OpsRuntime } from './ops-runtime.js';
 import { parseArgv } from './argv-parser.js';
 import { bannerText } from './banner.js';
@@ -28,9 +30,8 @@ import { createTlsUpgrader, setupTls } from '../tls/setup-tls.js';
 import { loadTargetTls, targetTlsBaseOptions } from '../tls/target-tls.js';
 import { setUpServerReverse, type ServerReverse } from '../reverse/start-reverse.js';
 
-/** Exit statuses: 0 clean, 1 runtime failure (listen, config files), 2 bad command line. */
-const EXIT_USAGE = 2;
-const EXIT_FAILURE = 1;
+/** Annotated: TypeScript ends the control flow at `lifecycle.exit()` (never) only through an explicitly typed name. */
+const lifecycle: Lifecycle = new Lifecycle();
 
 function programName(): string {
   return path.basename(process.argv[1] ?? 'websockify').replace(/\.js$/, '') === 'main' ? 'websockify' : path.basename(process.argv[1] ?? 'websockify');
@@ -66,7 +67,7 @@ function parseCommandLine(argv: readonly string[]): Config | null {
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`${usageText(prog)}\n${prog}: error: ${err.message}\n`);
-      process.exit(EXIT_USAGE);
+      lifecycle.exit(EXIT_USAGE);
     }
     throw err;
   }
@@ -98,12 +99,12 @@ async function main(): Promise<void> {
   if (config.daemon && !daemonChild) {
     // -D: re-spawn detached; this process exits once the daemon listens (see daemonize.ts).
     const code = await runDaemonParent({ argv: process.argv.slice(2), cwd: process.cwd(), childCwd: config.web?.root ?? '/', stderr: process.stderr });
-    process.exit(code);
+    lifecycle.exit(code);
   }
   const failStartup = async (message: string): Promise<never> => {
     process.stderr.write(`websockify: ${message}\n`);
     if (daemonChild) await reportDaemonFailed(message);
-    process.exit(EXIT_FAILURE);
+    lifecycle.exit(EXIT_FAILURE);
   };
   const logger = await createLogger(config, { stderr: process.stderr, daemonChild }).catch((err: Error) => failStartup(err.message));
   // A start failure once the logger exists: one line, through the logger (stderr, --log-file,
@@ -112,14 +113,14 @@ async function main(): Promise<void> {
     logger.error(message);
     if (daemonChild) await reportDaemonFailed(message);
     await logger.close();
-    process.exit(EXIT_FAILURE);
+    lifecycle.exit(EXIT_FAILURE);
   };
   // --workers N: this process only supervises N workers, each of which runs the rest of main().
-  const workers = setUpWorkers(config, logger, process.env);
+  const workers = setUpWorkers(config, logger, process.env, lifecycle);
   if (workers.primary) {
     const code = await workers.primary;
     await logger.close();
-    process.exit(code);
+    lifecycle.exit(code);
   }
   // Wrap mode without its library or its program cannot work: say so before taking the port.
   if (config.wrap) {
@@ -184,14 +185,14 @@ async function main(): Promise<void> {
     ops.reload.add('TLS certificate', () => provider.reloadOrThrow('SIGHUP'));
   }
 
-  let description: string;
+  let address: ListenAddress;
   try {
-    description = await server.listen();
+    address = await server.listen();
   } catch (err) {
     const message = err instanceof ListenError ? err.message : `Opening socket failed: ${(err as Error).message}`;
     logger.error(message);
     if (daemonChild) await reportDaemonFailed(message);
-    process.exit(EXIT_FAILURE);
+    lifecycle.exit(EXIT_FAILURE);
   }
   if (reverse) {
     try {
@@ -205,114 +206,49 @@ async function main(): Promise<void> {
   } catch (err) {
     await failLogged((err as Error).message);
   }
-  const banner = bannerText(config, description, tls !== null);
-  logger.raw(banner);
-  if (servesConsolePage(config) && config.listen.kind === 'tcp') {
-    logger.raw(`  - noVNC console: open ${consoleUrl(description, tls !== null && config.tls.sslOnly)}`);
+  const banner = bannerText(config, address, tls !== null);
+  // Under --workers, one banner for the server: the worker started last prints it, when every
+  // worker listens.
+  if (workers.printsBanner) {
+    logger.raw(banner);
+    if (servesConsolePage(config) && address.kind === 'tcp') {
+      logger.raw(`  - noVNC console: open ${consoleUrl(address, tls !== null && config.tls.sslOnly)}`);
+    }
   }
   if (daemonChild) {
     logger.info(`running in the background as pid ${process.pid}`);
     reportDaemonReady(banner);
   }
 
-  let exiting = false;
-  let wrapped: WrappedProgram | null = null;
-  const exit = async (why: string, code = 0): Promise<void> => {
-    if (exiting) return;
-    exiting = true;
-    logger.info(why);
-    // Sessions first (they close with 1001 while the program still answers), then the program
-    // and its process group (the reference left it running).
-    reverse?.close();
-    await server.shutdown();
-    await access.close();
-    await ops.stop();
-    await wrapped?.stop();
-    await logger.close();
-    process.exit(code);
-  };
-  let stopSignals = 0;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      stopSignals++;
-      if (stopSignals === 1) {
-        // The listener closes before the line is written: whoever reads "In exit" (an operator,
-        // a test, a supervisor) may count on new connections being refused from then on. Logged
-        // first, a client could connect between the write and the close and be reset (seen as a
-        // 502 from haproxy in test/e2e/scale-out.test.ts on a busy machine). Not awaited:
-        // server.close() resolves only once every connection is gone.
-        void server.stopAccepting();
-        logger.info(`In exit (${signal})`);
-        // --drain-timeout: readiness fails and sessions may end on their own before the 1001.
-        void ops.drain(server, logger).then(() => exit('closing remaining sessions'));
-      } else if (!exiting) {
-        void exit('second signal: closing remaining sessions now');
-      } else {
-        process.exit(EXIT_FAILURE); // a third signal: stop waiting
-      }
-    });
-  }
-  // SIGHUP: reopen logs and reload what registered (the TLS certificate); sessions stay.
-  process.on('SIGHUP', () => {
-    logger.info('SIGHUP: reloading');
-    void ops.reload.run(logger);
+  const served = serve(lifecycle, {
+    config,
+    server,
+    logger,
+    drain: () => ops.drain(server, logger),
+    reload: () => void ops.reload.run(logger),
+    worker: isWorkerProcess(process.env),
   });
-  // SIGUSR1: reopen log files only (logrotate's usual postrotate signal).
-  process.on('SIGUSR1', () => logger.reopen());
+  // After the sessions: the held reverse servers nobody paired with.
+  served.closeOnExit(async () => reverse?.close());
+  served.closeOnExit(() => access.close());
+  served.closeOnExit(() => ops.stop());
 
   // Wrap mode: the program starts once we listen (the reference's started()), so it binds the
   // port we really got; exit mode ends us with the program's own exit code.
   if (config.wrap) {
-    const listenPort = config.listen.kind === 'tcp' ? Number(description.slice(description.lastIndexOf(':') + 1)) : null;
-    wrapped = await startWrappedProgram(config, logger, {
-      listenPort,
+    const wrapped = await startWrappedProgram(config, logger, {
+      listenPort: address.kind === 'tcp' ? address.port : null,
       env: process.env,
+      groups: lifecycle,
       onTarget: (target) => server.setTarget(target),
     });
-    if (config.wrap.mode === 'exit') void wrapped.exitCode.then((code) => exit(`wrapped program exited with status ${code}`, code));
-  }
-
-  // --run-once: the first WebSocket session (whatever its outcome) is the last.
-  if (config.runOnce) {
-    server.onSessionStart = (session) => {
-      server.onSessionStart = null;
-      void server.stopAccepting();
-      void session.done.then(() => exit('run-once: session finished'));
-    };
-  }
-
-  // --timeout N: stop accepting N seconds after launch; exit once the last session ends.
-  if (config.timeoutSec > 0) {
-    setTimeout(() => {
-      // Close the listener first (server.close() releases the socket at once), then say so: a
-      // client that reads this line and connects must be refused, not accepted and then reset.
-      const stopped = server.stopAccepting();
-      // Under --workers the primary says it once every worker has closed (cluster/supervisor.ts).
-      if (!isWorkerProcess(process.env)) logger.info(`listener exit due to --timeout ${config.timeoutSec}`);
-      void stopped.then(async () => {
-        await Promise.all([...server.registry.sessions].map((s) => s.done));
-        const wait = setInterval(() => {
-          if (server.registry.openConnections === 0) {
-            clearInterval(wait);
-            void exit('all sessions finished');
-          }
-        }, 200);
-      });
-    }, config.timeoutSec * 1000).unref();
-  }
-
-  // --idle-timeout N: exit after N seconds with no open connection at all.
-  if (config.idleTimeoutSec > 0) {
-    setInterval(() => {
-      if (server.registry.idleForMs() >= config.idleTimeoutSec * 1000) {
-        void exit(`listener exit due to --idle-timeout ${config.idleTimeoutSec}`);
-      }
-    }, 250).unref();
+    served.closeOnExit(() => wrapped.stop());
+    if (config.wrap.mode === 'exit') void wrapped.exitCode.then((code) => served.exit(`wrapped program exited with status ${code}`, code));
   }
 }
 
 main().catch((err: unknown) => {
   const message = err instanceof WebsockifyError ? err.message : ((err as Error)?.stack ?? String(err));
   process.stderr.write(`websockify: ${message}\n`);
-  process.exit(EXIT_FAILURE);
+  lifecycle.exit(EXIT_FAILURE);
 });

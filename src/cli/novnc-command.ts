@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Config } from '../config/config.js';
+import { formatHost, type Config } from '../config/config.js';
 import { UsageError } from '../errors.js';
 import { OPTIONS } from './option-table.js';
 
@@ -44,12 +44,11 @@ export function novncCommandArgv(words: readonly string[]): string[] {
 }
 
 /** The address to print for users to open: a wildcard bind is shown as localhost. */
-export function consoleUrl(listenDescription: string, secure: boolean): string {
-  const colon = listenDescription.lastIndexOf(':');
-  let host = listenDescription.slice(0, colon);
-  const port = listenDescription.slice(colon + 1);
-  if (host === '0.0.0.0' || host === '[::]' || host === '') host = 'localhost';
-  return `${secure ? 'https' : 'http'}://${host}:${port}/vnc.html?host=${encodeURIComponent(host.replace(/^\[|\]$/g, ''))}&port=${port}`;
+export function consoleUrl(address: { host: string; port: number }, secure: boolean): string {
+  const wildcard = address.host === '0.0.0.0' || address.host === '::' || address.host === '';
+  const host = wildcard ? 'localhost' : address.host;
+  const port = address.port;
+  return `${secure ? 'https' : 'http'}://${formatHost(host)}:${port}/vnc.html?host=${encodeURIComponent(host)}&port=${port}`;
 }
 
 /**

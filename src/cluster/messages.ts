@@ -3,6 +3,7 @@ import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import type { MetricsSource } from '../metrics/ops-endpoints.js';
 import type { SessionCapKind } from '../admission/session-limits.js';
 import type { ReverseToPrimary } from '../reverse/reverse-cluster.js';
+import type { StopSignal } from './process-signals.js';
 
 /**
  * What the primary and its workers say to each other (docs/workers.md): the environment a
@@ -19,7 +20,7 @@ export type RenderedMetrics = Awaited<ReturnType<MetricsSource['render']>>;
 
 export type ToWorker =
   /** Drain as if the signal had come to the worker. */
-  | { wsfy: 'shutdown'; signal: NodeJS.Signals }
+  | { wsfy: 'shutdown'; signal: StopSignal }
   /** --timeout for the whole server. */
   | { wsfy: 'stop-accepting' }
   /** The answer to 'acquire': one connection lent from the pool, or none left. */

@@ -5,6 +5,7 @@ import type { MetricsSource } from '../metrics/ops-endpoints.js';
 import type { WebsockifyServer } from '../server/websockify-server.js';
 import { BANNER_ENV, GENERATION_ENV, SLOT_ENV } from './messages.js';
 import { PrimaryScrape } from './metrics-request.js';
+import type { SupervisorProcess, WorkerProcess } from './process-signals.js';
 import { Supervisor } from './supervisor.js';
 import { attachWorker, type WorkerParts } from './worker.js';
 
@@ -29,6 +30,11 @@ export interface WorkerSetup {
    */
   readonly speaksForServer: boolean;
   /**
+   * Whether this process prints the banner: a single process does; of N workers only the one
+   * started last, when every worker listens.
+   */
+  readonly printsBanner: boolean;
+  /**
    * In a worker with --metrics-path: the whole server's figures, summed by the primary, for a
    * scrape on the main port (which reaches one worker). Null elsewhere.
    */
@@ -47,17 +53,19 @@ export interface WorkerSetup {
  * it forks the workers and supervises them; the caller only waits for `primary`. In a worker
  * and in a single process the caller goes on as usual and calls `attach` on its server.
  */
-export function setUpWorkers(config: Config, logger: Logger, env: NodeJS.ProcessEnv): WorkerSetup {
+export function setUpWorkers(config: Config, logger: Logger, env: NodeJS.ProcessEnv, proc: SupervisorProcess & WorkerProcess): WorkerSetup {
   if (isWorkerProcess(env)) {
     const primaryScrape = config.ops.metricsPath !== null ? new PrimaryScrape() : null;
-    const me = { slot: Number(env[SLOT_ENV]), generation: Number(env[GENERATION_ENV] ?? '0'), banner: env[BANNER_ENV] === '1' };
+    const me = { slot: Number(env[SLOT_ENV]), generation: Number(env[GENERATION_ENV] ?? '0') };
     return {
       primary: null,
       speaksForServer: me.slot === 0,
+      printsBanner: env[BANNER_ENV] === '1',
       clusterMetrics: primaryScrape,
-      attach: (server, log, parts) => attachWorker(config, server, log, me, parts ?? {}, primaryScrape),
+      attach: (server, log, parts) => attachWorker(config, server, log, me, parts ?? {}, primaryScrape, proc),
     };
   }
-  if (config.workers <= 1) return { primary: null, speaksForServer: true, clusterMetrics: null, attach: () => undefined };
-  return { primary: new Supervisor(config, logger).run(), speaksForServer: false, clusterMetrics: null, attach: () => undefined };
+  if (config.workers <= 1) return { primary: null, speaksForServer: true, printsBanner: true, clusterMetrics: null, attach: () => undefined };
+  const primary = new Supervisor(config, logger, proc).run();
+  return { primary, speaksForServer: false, printsBanner: false, clusterMetrics: null, attach: () => undefined };
 }

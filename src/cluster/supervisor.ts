@@ -1,11 +1,11 @@
 import cluster, { type Worker } from 'node:cluster';
-import fs from 'node:fs';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { removeStaleSocket } from '../server/listener.js';
+import { bindWithMode, removeStaleSocket } from '../server/unix-socket.js';
 import { RespawnLimiter } from '../wrap/respawn-limiter.js';
 import { BANNER_ENV, type DaemonReport, GENERATION_ENV, SLOT_ENV, sendToWorker, type ToPrimary } from './messages.js';
 import { ClusterScrapes } from './metrics-request.js';
+import type { StopSignal, SupervisorProcess } from './process-signals.js';
 import { SharedCaps } from './shared-gate.js';
 import { startPrimaryReverse, type PrimaryReverse } from '../reverse/start-reverse.js';
 
@@ -58,6 +58,7 @@ export class Supervisor {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
+    private readonly proc: SupervisorProcess,
   ) {
     const count = config.workers;
     this.slots = Array.from({ length: count }, (_, index) => ({
@@ -91,30 +92,25 @@ export class Supervisor {
       this.logger.error((err as Error).message);
       return 1;
     }
-    let restoreUmask: (() => void) | null = null;
+    // Worker 1 alone first: a listen failure is then reported once, by one worker. The last
+    // worker prints the banner, so "Listen on" means every worker serves.
+    const count = this.slots.length;
+    const startFirst = (): Promise<boolean> => this.startAndWait([this.slots[0]!], count === 1);
     const listen = this.config.listen;
+    let first: boolean;
     if (listen.kind === 'unix') {
-      // This process binds the path (node:cluster): replace a stale socket, and bind under a
-      // umask so it never exists with wider permissions than asked, as a single process does.
+      // This process binds the path when worker 1 listens (node:cluster): replace a stale
+      // socket first, and bind with the socket's mode, as a single process does.
       try {
         await removeStaleSocket(listen.path);
       } catch (err) {
         this.logger.error((err as Error).message);
         return 1;
       }
-      const previous = process.umask(~listen.mode & 0o777);
-      restoreUmask = () => {
-        process.umask(previous);
-        restoreUmask = null;
-      };
+      first = await bindWithMode(listen, startFirst);
+    } else {
+      first = await startFirst();
     }
-
-    // Worker 1 alone first: a listen failure is then reported once, by one worker. The last
-    // worker prints the banner, so "Listen on" means every worker serves.
-    const count = this.slots.length;
-    const first = await this.startAndWait([this.slots[0]!], count === 1);
-    restoreUmask?.();
-    if (listen.kind === 'unix' && first) fs.chmodSync(listen.path, listen.mode);
     if (first && count > 2 && !this.stopping) await this.startAndWait(this.slots.slice(1, count - 1), false);
     if (first && count > 1 && !this.stopping) await this.startAndWait([this.slots[count - 1]!], true);
     if (!this.stopping && this.slots.every((s) => s.listening)) this.startupDone = true;
@@ -281,7 +277,7 @@ export class Supervisor {
   }
 
   /** Drain: every worker closes its sessions with 1001 and exits; restarts are cancelled. */
-  private stopAll(signal: NodeJS.Signals): void {
+  private stopAll(signal: StopSignal): void {
     this.stopping = true;
     for (const slot of this.slots) {
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
@@ -296,7 +292,7 @@ export class Supervisor {
           if (!slot.worker) continue;
           this.logger.warn(`worker ${slot.index + 1} (pid ${slot.worker.process.pid}) did not stop in time; killing it`);
           this.failed = true;
-          slot.worker.process.kill('SIGKILL');
+          this.proc.signalChild(slot.worker.process, 'SIGKILL');
         }
       },
       SIGNAL_GRACE_MS + this.config.limits.shutdownTimeoutMs + KILL_SLACK_MS,
@@ -306,23 +302,22 @@ export class Supervisor {
 
   private installSignalHandlers(): void {
     // Reload and log reopening belong to the workers; unhandled, SIGHUP would end the primary.
-    for (const signal of ['SIGHUP', 'SIGUSR1'] as const) {
-      process.on(signal, () => {
-        for (const slot of this.slots) slot.worker?.process.kill(signal);
-      });
-    }
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.on(signal, () => {
-        if (this.stopping && !this.finished) {
-          // A second signal: stop waiting, as a single process does.
-          for (const slot of this.slots) slot.worker?.process.kill(signal);
-          this.finished = true;
-          this.resolveDone(1);
-          return;
-        }
-        this.logger.info(`In exit (${signal}): stopping ${this.slots.filter((s) => s.worker).length} workers`);
-        this.stopAll(signal);
-      });
-    }
+    this.proc.onNotice('SIGHUP', () => this.signalWorkers('SIGHUP'));
+    this.proc.onNotice('SIGUSR1', () => this.signalWorkers('SIGUSR1'));
+    this.proc.onStop((signal) => {
+      if (this.stopping && !this.finished) {
+        // A second signal: stop waiting, as a single process does.
+        this.signalWorkers(signal);
+        this.finished = true;
+        this.resolveDone(1);
+        return;
+      }
+      this.logger.info(`In exit (${signal}): stopping ${this.slots.filter((s) => s.worker).length} workers`);
+      this.stopAll(signal);
+    });
+  }
+
+  private signalWorkers(signal: NodeJS.Signals): void {
+    for (const slot of this.slots) if (slot.worker) this.proc.signalChild(slot.worker.process, signal);
   }
 }

@@ -5,6 +5,7 @@ import type { SessionLimits } from '../admission/session-limits.js';
 import type { WebsockifyServer } from '../server/websockify-server.js';
 import { sendToPrimary, type ToWorker } from './messages.js';
 import { answerMetricsRequest, type PrimaryScrape } from './metrics-request.js';
+import type { WorkerProcess } from './process-signals.js';
 import { capacityShare, SharedCapacity, SharedSessions } from './shared-gate.js';
 
 /** A restarted worker numbers its connections from the next million up (ids never repeat). */
@@ -14,8 +15,6 @@ const IDS_PER_GENERATION = 1_000_000;
 export interface WorkerIdentity {
   slot: number;
   generation: number;
-  /** Whether this worker prints the banner (the one started last). */
-  banner: boolean;
 }
 
 export interface WorkerParts {
@@ -36,11 +35,10 @@ export function attachWorker(
   me: WorkerIdentity,
   parts: WorkerParts,
   primaryScrape: PrimaryScrape | null,
+  proc: WorkerProcess,
 ): void {
   const count = config.workers;
   server.registry.numberIds(me.generation * IDS_PER_GENERATION + me.slot + 1, count);
-  // One banner for the server, from the worker started last: by then every worker listens.
-  if (!me.banner) logger.raw = () => undefined;
 
   let capacity: SharedCapacity | null = null;
   if (config.limits.maxConnections > 0) {
@@ -54,26 +52,21 @@ export function attachWorker(
     limits.shared = sessions;
   }
 
+  // A stop signal that reached this worker itself (a terminal's SIGINT, systemd's SIGTERM to
+  // the cgroup): the primary need not ask it again. Before the worker serves, the signal ends
+  // it at once (see WorkerProcess.watchStop).
   let signalled = false;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      if (process.listenerCount(signal) === 1) {
-        // The CLI's own handler is not installed yet (we are not listening): nothing to drain.
-        process.exit(0);
-      }
-      if (signalled) return;
-      signalled = true;
-      sendToPrimary({ wsfy: 'signalled' });
-    });
-  }
-  // Until the CLI installs its own handlers (after listening), a SIGHUP or SIGUSR1 passed on
-  // by the primary would end this worker by default: ignore it instead.
-  for (const signal of ['SIGHUP', 'SIGUSR1'] as const) process.on(signal, () => undefined);
-  process.on('message', (message: ToWorker) => {
+  proc.watchStop(() => {
+    if (signalled) return;
+    signalled = true;
+    sendToPrimary({ wsfy: 'signalled' });
+  });
+  proc.onMessage((received) => {
+    const message = received as ToWorker | undefined;
     switch (message?.wsfy) {
       case 'shutdown':
-        // As if the signal had come to us: the CLI's handler drains (1001) and exits.
-        if (!signalled) process.kill(process.pid, message.signal);
+        // As if the signal had come to us: the server drains (1001) and exits.
+        if (!signalled) proc.deliver(message.signal);
         break;
       case 'stop-accepting':
         // stopAccepting() closes the handle at once (its promise waits for open connections).

@@ -45,7 +45,13 @@ export class ReverseListeners {
       });
       opened.server.on('error', (err: Error) => this.options.logger.error(`reverse listener error: ${err.message}`));
       this.servers.push(opened.server);
-      descriptions.push(`${opened.description}${spec.fixedId === null ? '' : ` (fixed id #${shortIdHash(spec.fixedId)})`}`);
+      const where =
+        opened.address.kind === 'tcp'
+          ? `${formatHost(opened.address.host)}:${opened.address.port}`
+          : opened.address.kind === 'unix'
+            ? opened.address.path
+            : opened.address.label;
+      descriptions.push(`${where}${spec.fixedId === null ? '' : ` (fixed id #${shortIdHash(spec.fixedId)})`}`);
     }
     return descriptions;
   }

@@ -1,3 +1,4 @@
+import { EventEmitter, once } from 'node:events';
 import type net from 'node:net';
 
 /** A live WebSocket session as the server sees it, so shutdown can drain it. */
@@ -31,17 +32,24 @@ function trackedSocketOnClose(this: TrackedSocket): void {
   this[kRegistry]?.untrack(this);
 }
 
+export interface ConnectionRegistryEvents {
+  /** The last open connection has closed (--idle-timeout counts from here, --timeout exits). */
+  empty: [];
+  /** A connection opened while none was open. */
+  occupied: [];
+}
+
 /**
  * Every open client connection (HTTP or WebSocket) and every live session. The id counter
  * increases for every accepted connection, as the reference's handler id does, so record files
- * and log prefixes keep their meaning.
+ * and log prefixes keep their meaning. Emits 'empty' and 'occupied' only on those two edges,
+ * never per connection.
  */
-export class ConnectionRegistry {
+export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
   private nextId = 1;
   private idStep = 1;
   private readonly sockets = new Set<net.Socket>();
   readonly sessions = new Set<LiveSession>();
-  private lastActivity = Date.now();
   /** Set by the workers module; null: the cap is this process's alone. */
   capacityGate: CapacityGate | null = null;
 
@@ -71,9 +79,9 @@ export class ConnectionRegistry {
     return this.sockets.size < cap;
   }
 
-  /** Milliseconds since the last connection closed, or 0 while any is open. */
-  idleForMs(now = Date.now()): number {
-    return this.sockets.size > 0 ? 0 : now - this.lastActivity;
+  /** Resolves once no connection is open: at once if none is, else at the next 'empty'. */
+  async whenEmpty(): Promise<void> {
+    if (this.sockets.size > 0) await once(this, 'empty');
   }
 
   trackSocket(socket: net.Socket): void {
@@ -83,15 +91,16 @@ export class ConnectionRegistry {
       return;
     }
     this.sockets.add(socket);
+    if (this.sockets.size === 1) this.emit('occupied');
     (socket as TrackedSocket)[kRegistry] = this;
     socket.on('close', trackedSocketOnClose);
   }
 
   /** @internal the tracked socket closed (see trackedSocketOnClose). */
   untrack(socket: net.Socket): void {
-    this.sockets.delete(socket);
-    this.lastActivity = Date.now();
+    const tracked = this.sockets.delete(socket);
     this.capacityGate?.release();
+    if (tracked && this.sockets.size === 0) this.emit('empty');
   }
 
   /** A started session; the server removes it when it ends (no promise per session). */

@@ -1,18 +1,23 @@
 import cluster from 'node:cluster';
 import { promises as dns } from 'node:dns';
-import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import { ListenError } from '../errors.js';
-import { formatHost, type ListenSpec } from '../config/config.js';
+import type { ListenSpec } from '../config/config.js';
+import { bindWithMode, checkSocketDirectory, removeStaleSocket } from './unix-socket.js';
 
 /** The reference uses a backlog of 100; a busier server deserves the kernel's usual cap. */
 const LISTEN_BACKLOG = 511;
 
+/**
+ * Where the server really listens: the bound TCP address (port 0 resolved), the unix socket's
+ * path, or the socket handed to us (fd 0 for --inetd, 3 for --systemd-socket). The banner
+ * formats it (cli/banner.ts).
+ */
+export type ListenAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'fd'; fd: number; label: string };
+
 export interface OpenedListener {
   server: net.Server;
-  /** Where we really listen, for the banner and logs: `127.0.0.1:6080`, a path, or `inetd`. */
-  description: string;
+  address: ListenAddress;
 }
 
 /**
@@ -29,28 +34,19 @@ export async function openListener(spec: ListenSpec, onConnection: (socket: net.
         const host = await resolveListenHost(spec.host, spec.preferIpv6);
         await listen(server, { host, port: spec.port, backlog: LISTEN_BACKLOG });
         const address = server.address() as net.AddressInfo;
-        return { server, description: `${formatHost(address.address)}:${address.port}` };
+        return { server, address: { kind: 'tcp', host: address.address, port: address.port } };
       }
       case 'unix': {
         // Under --workers the primary binds the path for every worker (node:cluster) and has
         // already replaced a stale socket; a worker removing it would unlink the live one.
         checkSocketDirectory(spec.path);
         if (!cluster.isWorker) await removeStaleSocket(spec.path);
-        // Bind under a umask so the socket never exists with wider permissions than asked.
-        const previous = process.umask(~spec.mode & 0o777);
-        let listening: Promise<void>;
-        try {
-          listening = listen(server, { path: spec.path, backlog: LISTEN_BACKLOG });
-        } finally {
-          process.umask(previous);
-        }
-        await listening;
-        fs.chmodSync(spec.path, spec.mode);
-        return { server, description: `unix socket ${spec.path}` };
+        await bindWithMode(spec, () => listen(server, { path: spec.path, backlog: LISTEN_BACKLOG }).then(() => true));
+        return { server, address: { kind: 'unix', path: spec.path } };
       }
       case 'fd': {
         await listen(server, { fd: spec.fd } as net.ListenOptions);
-        return { server, description: spec.label };
+        return { server, address: { kind: 'fd', fd: spec.fd, label: spec.label } };
       }
     }
   } catch (err) {
@@ -77,55 +73,5 @@ function listen(server: net.Server, options: net.ListenOptions): Promise<void> {
       server.removeListener('error', onError);
       resolve();
     });
-  });
-}
-
-/**
- * Binding a unix socket in a directory that does not exist fails with EACCES (libuv reports
- * ENOENT from bind as EACCES), which sends users looking at permissions: name the real cause.
- */
-function checkSocketDirectory(socketPath: string): void {
-  const dir = path.dirname(path.resolve(socketPath));
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new ListenError(`Opening socket failed: directory ${dir} does not exist (--unix-listen ${socketPath})`, err);
-    return; // EACCES and the like: let bind report it
-  }
-  if (!stat.isDirectory()) throw new ListenError(`Opening socket failed: ${dir} is not a directory (--unix-listen ${socketPath})`);
-}
-
-/**
- * The reference unlinks whatever is at the path, even a live socket of another running server.
- * We replace only a stale socket: one that exists but where nothing accepts a connection. A
- * path where a server answers is "address in use", as a TCP port would be; a path that is not a
- * socket is never removed.
- */
-export async function removeStaleSocket(socketPath: string): Promise<void> {
-  let stat: fs.Stats;
-  try {
-    stat = fs.lstatSync(socketPath);
-  } catch {
-    return;
-  }
-  if (!stat.isSocket()) throw new ListenError(`Opening socket failed: ${socketPath} exists and is not a socket`);
-  if (await socketAnswers(socketPath)) {
-    throw new ListenError(`Opening socket failed: address already in use: ${socketPath} (another server is listening there)`);
-  }
-  fs.unlinkSync(socketPath);
-}
-
-/** True when something accepts a connection on the unix socket at socketPath. */
-function socketAnswers(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.connect({ path: socketPath });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    // ECONNREFUSED: a socket file nobody listens on (the server died without unlinking it).
-    probe.once('error', () => resolve(false));
   });
 }

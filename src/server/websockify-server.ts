@@ -10,7 +10,7 @@ import { connectionOf } from './connection.js';
 import { ConnectionRegistry, type LiveSession } from './connection-registry.js';
 import { createFrontDoor, type TlsUpgrader } from './front-door.js';
 import { createHttpFront, type RequestHandler } from './http-front.js';
-import { openListener, type OpenedListener } from './listener.js';
+import { openListener, type ListenAddress, type OpenedListener } from './listener.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import { ConnectionsPerAddress } from './address-cap.js';
 import type { ObserverFactory } from './session-features.js';
@@ -112,15 +112,11 @@ export class WebsockifyServer {
     this.dynamicTarget = target;
   }
 
-  get description(): string {
-    return this.listener?.description ?? '';
-  }
-
-  /** Opens the listener; resolves with where it really listens. */
-  async listen(): Promise<string> {
+  /** Opens the listener; resolves with where it really listens (port 0 resolved). */
+  async listen(): Promise<ListenAddress> {
     this.listener = await openListener(this.config.listen, this.accept);
     this.listener.server.on('error', (err: Error) => this.logger.error(`listener error: ${err.message}`));
-    return this.listener.description;
+    return this.listener.address;
   }
 
   /** Stop accepting new connections; live ones go on. */

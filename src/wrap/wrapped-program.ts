@@ -15,6 +15,27 @@ export const DEFAULT_STOP_GRACE_MS = 5_000;
 /** sun_path is 108 bytes on Linux; "/65535.sock" and the NUL must fit after the directory. */
 const SUN_PATH_MAX = 107;
 
+/** The program's process groups, as the CLI's lifecycle (src/cli/lifecycle.ts) reaches them. */
+export interface ProcessGroups {
+  /** Sends `signal` (0: only checks) to every process of group `pgid`; false when none is left. */
+  signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean;
+  /** Runs `hook` when this process exits; the function returned cancels it. */
+  atExit(hook: () => void): () => void;
+}
+
+/** The time and the timer of respawns (a test hands in a ManualClock, test/support/manual-clock.ts). */
+export interface RespawnClock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): object;
+  clear(timer: object): void;
+}
+
+const realTime: RespawnClock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clear: (timer) => clearTimeout(timer as NodeJS.Timeout),
+};
+
 export interface WrapRuntime {
   /**
    * The port the proxy really listens on (after listen(0) it is the bound one), which the
@@ -24,9 +45,11 @@ export interface WrapRuntime {
   listenPort: number | null;
   /** Environment the program starts from (the CLI passes process.env; nothing below cli/ reads it). */
   env: NodeJS.ProcessEnv;
+  /** Signals the program's process groups, and stops them if this process exits first. */
+  groups: ProcessGroups;
   stopGraceMs?: number;
-  /** Respawn window (tests shorten it); the reference's is 10 s. */
-  respawnWindowMs?: number;
+  /** When respawns happen; real time unless a test hands in its own clock. */
+  clock?: RespawnClock;
   /** For tests: a library path instead of the built one. */
   library?: string;
   /**
@@ -63,10 +86,11 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
   private spawnCount = 0;
   private stopping = false;
   private stopped: Promise<void> | null = null;
-  private respawnTimer: NodeJS.Timeout | null = null;
+  private respawnTimer: object | null = null;
+  private readonly clock: RespawnClock;
+  private cancelExitHook: (() => void) | null = null;
   private resolveExit!: (code: number) => void;
   private readonly limiter: RespawnLimiter;
-  private readonly onProcessExit = (): void => this.killGroup('SIGTERM');
 
   /** @internal use startWrappedProgram */
   constructor(
@@ -82,7 +106,8 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
   ) {
     super();
     this.exitCode = new Promise((resolve) => (this.resolveExit = resolve));
-    this.limiter = new RespawnLimiter(runtime.respawnWindowMs ?? 10_000);
+    this.limiter = new RespawnLimiter();
+    this.clock = runtime.clock ?? realTime;
     this.fixedTarget = plan.kind === 'unsock' && plan.port !== null ? { kind: 'unix', path: path.join(plan.dir, `${plan.port}.sock`) } : null;
   }
 
@@ -115,7 +140,8 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
 
   /** Starts the first run; rejects with WrapError if it cannot be started at all. */
   async start(): Promise<void> {
-    process.on('exit', this.onProcessExit);
+    // Should this process end without stop() (a crash, process.exit), the program goes too.
+    this.cancelExitHook = this.runtime.groups.atExit(() => this.killGroup('SIGTERM'));
     await this.spawnOnce();
   }
 
@@ -130,8 +156,8 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
 
   private async stopNow(): Promise<void> {
     this.stopping = true;
-    if (this.respawnTimer) clearTimeout(this.respawnTimer);
-    const alive = (): number[] => [...this.groups].filter(groupAlive);
+    if (this.respawnTimer) this.clock.clear(this.respawnTimer);
+    const alive = (): number[] => [...this.groups].filter((pgid) => this.groupAlive(pgid));
     if (alive().length > 0) {
       this.killGroup('SIGTERM');
       const grace = this.runtime.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
@@ -146,7 +172,7 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
       }
     }
     await this.childGone;
-    process.removeListener('exit', this.onProcessExit);
+    this.cancelExitHook?.();
     rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -213,7 +239,7 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
       if (this.spawnCount > 1) this.runtime.onTarget?.(null);
       this.watchReport();
     }
-    this.limiter.started(performance.now());
+    this.limiter.started(this.clock.now());
     // detached: the program leads its own process group (setsid), so stop() reaches everything
     // it forked. stdin: not ours under --inetd (fd 0 is the listening socket).
     const child = spawn(this.command[0]!, this.command.slice(1), {
@@ -246,7 +272,7 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
     const rc = code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
     this.child = null;
     // Forget groups with no member left, so a recycled pid is never signalled later.
-    for (const pgid of this.groups) if (!groupAlive(pgid)) this.groups.delete(pgid);
+    for (const pgid of this.groups) if (!this.groupAlive(pgid)) this.groups.delete(pgid);
     if (this.stopping) return;
     if (this.spawnFailed) this.spawnFailed = false;
     else this.logger.info(`Wrapped command exited (or daemon). Returned ${rc}`);
@@ -258,9 +284,9 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
       case 'ignore':
         return;
       case 'respawn': {
-        const delay = this.limiter.delayMs(performance.now());
+        const delay = this.limiter.delayMs(this.clock.now());
         if (delay > 0) this.logger.warn('Command respawning too fast', { retryInMs: delay });
-        this.respawnTimer = setTimeout(() => {
+        this.respawnTimer = this.clock.setTimeout(() => {
           this.respawnTimer = null;
           if (!this.stopping) this.spawnOnce().catch((err: unknown) => this.logger.error(String(err)));
         }, delay);
@@ -270,21 +296,12 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
 
   private killGroup(signal: NodeJS.Signals): void {
     for (const pgid of this.groups) {
-      try {
-        process.kill(-pgid, signal);
-      } catch {
-        this.groups.delete(pgid); // already gone
-      }
+      if (!this.runtime.groups.signalGroup(pgid, signal)) this.groups.delete(pgid); // already gone
     }
   }
-}
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
+  private groupAlive(pgid: number): boolean {
+    return this.runtime.groups.signalGroup(pgid, 0);
   }
 }
 

@@ -9,16 +9,21 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { parseArgv } from '../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../src/cli/option-table.js';
-import { buildConfig } from '../../src/config/build-config.js';
+import { buildConfig } from '../../src/cli/build-config.js';
 import { WrapError } from '../../src/errors.js';
 import { Logger, type LogRecord } from '../../src/log/logger.js';
 import { findPreloadLibrary, packageRoot } from '../../src/wrap/preload-library.js';
-import { startWrappedProgram, type WrappedProgram } from '../../src/wrap/wrapped-program.js';
+import { startWrappedProgram, type RespawnClock, type WrappedProgram } from '../../src/wrap/wrapped-program.js';
+import { Lifecycle } from '../../src/cli/lifecycle.js';
 import { NODE_ECHO, PY_ECHO } from '../support/echo-programs.js';
-import { exchange, groupAlive, holdPort } from '../support/programs.js';
+import { ManualClock } from '../support/manual-clock.js';
+import { exchange, groupAlive, groupSize, holdPort } from '../support/programs.js';
+import { waitFor } from '../support/wait.js';
 
 const records: LogRecord[] = [];
 const logger = new Logger([{ write: (r) => void records.push(r) }], 'debug');
+/** The CLI's lifecycle signals the program's process groups; its process listeners stay unused here. */
+const groups = new Lifecycle();
 const programs: WrappedProgram[] = [];
 after(async () => {
   for (const p of programs) await p.stop();
@@ -32,8 +37,8 @@ function config(args: string[]) {
   return buildConfig(parseArgv(args, OPTIONS), { cwd: process.cwd() });
 }
 
-async function wrap(args: string[], listenPort: number | null, extra: { stopGraceMs?: number; respawnWindowMs?: number } = {}): Promise<WrappedProgram> {
-  const p = await startWrappedProgram(config(args), logger, { listenPort, env: process.env, ...extra });
+async function wrap(args: string[], listenPort: number | null, extra: { stopGraceMs?: number; clock?: RespawnClock } = {}): Promise<WrappedProgram> {
+  const p = await startWrappedProgram(config(args), logger, { listenPort, env: process.env, groups, ...extra });
   programs.push(p);
   return p;
 }
@@ -95,35 +100,43 @@ describe('wrapped program', () => {
     assert.equal(await p.exitCode, 143);
   });
 
-  it('in respawn mode restarts at once twice, then waits out the rate limit (3 starts per window)', async () => {
+  it('in respawn mode restarts at once twice, then waits out the rate limit (3 starts per 10 s)', async () => {
     const before = records.length;
-    const starts: number[] = [];
-    const t0 = performance.now();
-    const p = await wrap(['--wrap-mode', 'respawn', '1', '--', 'true'], 1, { respawnWindowMs: 1_500 });
-    starts.push(0);
-    p.on('spawn', () => starts.push(performance.now() - t0));
-    await new Promise((r) => setTimeout(r, 1_000));
-    assert.equal(starts.length, 3, `starts at ${starts.map(Math.round).join(', ')} ms`);
-    assert.ok(records.slice(before).some((r) => r.message === 'Command respawning too fast'));
-    await new Promise((r) => setTimeout(r, 1_200));
-    assert.ok(starts.length >= 4, `a start is allowed again after the window: ${starts.map(Math.round).join(', ')}`);
-    assert.ok(starts[3]! >= 1_000, 'the fourth start waited for the window');
+    const mine = (message: RegExp) => records.slice(before).filter((r) => message.test(r.message));
+    const starts = () => mine(/^Starting 'true'$/).length;
+    const exits = () => mine(/^Wrapped command exited/).length;
+    const clock = new ManualClock();
+    const p = await wrap(['--wrap-mode', 'respawn', '1', '--', 'true'], 1, { clock });
+    for (let run = 1; run <= 2; run++) {
+      await waitFor(() => exits() === run, { what: `run ${run} to exit` });
+      clock.advance(0);
+      assert.equal(starts(), run + 1, `run ${run + 1} starts at once`);
+    }
+    await waitFor(() => exits() === 3, { what: 'run 3 to exit' });
+    assert.deepEqual(
+      mine(/^Command respawning too fast$/).map((r) => r.fields?.retryInMs),
+      [10_000],
+    );
+    clock.advance(9_999);
+    assert.equal(starts(), 3, 'no fourth start within 10 s of the mean of the last three');
+    clock.advance(1);
+    assert.equal(starts(), 4, 'the fourth start once the window has passed');
     await p.stop();
   });
 
   it('in ignore mode keeps running after the program exits', async () => {
-    const p = await wrap(['--wrap-mode', 'ignore', '1', '--', 'true'], 1);
+    const clock = new ManualClock();
+    const p = await wrap(['--wrap-mode', 'ignore', '1', '--', 'true'], 1, { clock });
     const code = await new Promise<number>((resolve) => p.once('exit', resolve));
     assert.equal(code, 0);
-    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(clock.timers, 0, 'no restart is planned');
     assert.equal(p.pid, null, 'not restarted');
   });
 
   it("stop() ends the program's whole process group, with SIGKILL after the grace period if SIGTERM is ignored", async () => {
     const p = await wrap(['1', '--', 'sh', '-c', 'trap "" TERM; sleep 60 & sleep 60 & wait'], 1, { stopGraceMs: 400 });
     const pgid = p.pid!;
-    await new Promise((r) => setTimeout(r, 200));
-    assert.ok(groupAlive(pgid));
+    await waitFor(() => groupSize(pgid) === 3, { what: 'the shell and its two sleeps' });
     const t = performance.now();
     await p.stop();
     const took = performance.now() - t;
@@ -134,7 +147,7 @@ describe('wrapped program', () => {
   it('stop() ends a well-behaved program with SIGTERM, without waiting for the grace period', async () => {
     const p = await wrap(['1', '--', 'sh', '-c', 'sleep 60 & wait'], 1, { stopGraceMs: 5_000 });
     const pgid = p.pid!;
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => groupSize(pgid) === 2, { what: 'the shell and its sleep' });
     const t = performance.now();
     await p.stop();
     assert.equal(groupAlive(pgid), false);
@@ -143,7 +156,7 @@ describe('wrapped program', () => {
 
   it('fails to start with a WrapError naming a missing program', async () => {
     await assert.rejects(
-      startWrappedProgram(config(['1', '--', '/nonexistent/program']), logger, { listenPort: 1, env: process.env }),
+      startWrappedProgram(config(['1', '--', '/nonexistent/program']), logger, { listenPort: 1, env: process.env, groups }),
       (err: unknown) =>
         err instanceof WrapError && err.code === 'WSFY_ERR_WRAP' && /could not start the wrapped program '\/nonexistent\/program': not found/.test(err.message),
     );

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { parseArgv } from '../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../src/cli/option-table.js';
-import { buildConfig } from '../../src/config/build-config.js';
+import { buildConfig } from '../../src/cli/build-config.js';
 import type { Config, TargetSpec } from '../../src/config/config.js';
 import type { Logger } from '../../src/log/logger.js';
 import type { Dialer } from '../../src/proxy/dial-target.js';
@@ -59,8 +59,9 @@ export async function startInProcessServer(args: readonly string[], options: InP
     onHandshakeFailure: (reason) => refusals.push(reason),
   });
   server.onSessionStart = (session) => void sessions.push(session);
-  const description = await server.listen();
-  const port = Number(description.slice(description.lastIndexOf(':') + 1));
+  const address = await server.listen();
+  if (address.kind !== 'tcp') throw new Error(`listening on ${address.kind}, not TCP`);
+  const port = address.port;
   return {
     server,
     config,

@@ -29,7 +29,9 @@ describe('the novnc subcommand (novnc_proxy words)', () => {
   });
 
   it('prints a URL users can open, with localhost for a wildcard bind', () => {
-    assert.equal(consoleUrl('0.0.0.0:6080', false), 'http://localhost:6080/vnc.html?host=localhost&port=6080');
-    assert.equal(consoleUrl('[::1]:6080', true), 'https://[::1]:6080/vnc.html?host=%3A%3A1&port=6080');
+    assert.equal(consoleUrl({ host: '0.0.0.0', port: 6080 }, false), 'http://localhost:6080/vnc.html?host=localhost&port=6080');
+    assert.equal(consoleUrl({ host: '::', port: 6080 }, false), 'http://localhost:6080/vnc.html?host=localhost&port=6080');
+    assert.equal(consoleUrl({ host: '::1', port: 6080 }, true), 'https://[::1]:6080/vnc.html?host=%3A%3A1&port=6080');
+    assert.equal(consoleUrl({ host: '127.0.0.1', port: 6080 }, false), 'http://127.0.0.1:6080/vnc.html?host=127.0.0.1&port=6080');
   });
 });

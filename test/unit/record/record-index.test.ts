@@ -144,7 +144,7 @@ test('a RecordWriter appends its session to the index once the file is complete'
 
 test('identityOf reads the verified client certificate from the TLS socket, and nothing from an unverified one', async () => {
   const { identityOf, NO_IDENTITY } = await import('../../../src/record/session-identity.js');
-  const { buildConfig } = await import('../../../src/config/build-config.js');
+  const { buildConfig } = await import('../../../src/cli/build-config.js');
   const { parseArgv } = await import('../../../src/cli/argv-parser.js');
   const { OPTIONS } = await import('../../../src/cli/option-table.js');
   const config = buildConfig(parseArgv(['6080', 'h:5900'], OPTIONS), { cwd: '/u' });
