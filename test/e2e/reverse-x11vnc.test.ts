@@ -6,9 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { launchChromium, type Browser } from '../support/browser.js';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
+import { sendRaw, upgradeRequest } from '../support/raw-ws.js';
 import { tempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait.js';
-import { DESKTOP_HEIGHT, DESKTOP_WIDTH, ROOT_RGB, startDesktop, type Desktop } from '../support/x-desktop.js';
+import { DESKTOP_HEIGHT, DESKTOP_WIDTH, ROOT_RGB, startDesktop, XTERM_AT, type Desktop } from '../support/x-desktop.js';
 
 /**
  * A VNC server behind NAT, for real (docs/reverse.md): x11vnc connects out to --reverse-listen
@@ -61,6 +62,25 @@ function meanDifference(grid: number[], desktop: Desktop, step: number): number 
   return total / i;
 }
 
+/** Waits until the page's canvas matches xwd's capture of the desktop; returns the mean difference. */
+async function desktopShown(page: Page, desktop: Desktop, proxy: ProxyProcess, slug: string): Promise<number> {
+  const step = 10;
+  let lastDiff = Infinity;
+  await waitFor(
+    async () => {
+      const grid = await canvasGrid(page, step);
+      if (!grid || grid.length !== Math.ceil(DESKTOP_WIDTH / step) * Math.ceil(DESKTOP_HEIGHT / step) * 3) return false;
+      lastDiff = meanDifference(grid, desktop, step);
+      return lastDiff < 6;
+    },
+    { timeoutMs: WAIT_MS, intervalMs: 200, what: 'the canvas to show the X desktop' },
+  ).catch(async (err: Error) => {
+    await page.screenshot({ path: path.join(ARTIFACTS, `e2e-reverse-${slug}-failed.png`) });
+    throw new Error(`${err.message} (mean difference ${lastDiff.toFixed(1)}); proxy output:\n${proxy.output()}`);
+  });
+  return lastDiff;
+}
+
 describe('reverse connection from x11vnc to noVNC in chromium', () => {
   let desktop: Desktop;
   let browser: Browser;
@@ -90,45 +110,83 @@ describe('reverse connection from x11vnc to noVNC in chromium', () => {
     dir.cleanup();
   });
 
-  it('x11vnc -connect repeater=ID:... is held, and the token reaches its desktop', async (t) => {
-    const line = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+/);
-    const reversePort = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
-    // The same display as the desktop's own x11vnc: this one connects out (its own listening port stays on localhost, unused).
-    const log = fs.openSync(path.join(dir.dir, 'x11vnc-reverse.log'), 'a');
+  let reversePort = 0;
+  let logCount = 0;
+
+  /** x11vnc on the desktop's display, connecting out with the repeater ID; resolves once the proxy holds it. */
+  async function connectX11vnc(): Promise<void> {
+    const registered = (proxy.output().match(/reverse server registered/g) ?? []).length;
+    const logFile = path.join(dir.dir, `x11vnc-reverse-${++logCount}.log`);
+    const log = fs.openSync(logFile, 'a');
+    // -once: it exits when its viewer leaves; its own listening port stays on localhost, unused.
     reverseVnc = spawn(
       'x11vnc',
       ['-display', desktop.display, '-passwd', desktop.password, '-connect', `repeater=ID:${ID}+127.0.0.1:${reversePort}`, '-localhost', '-noxdamage', '-once'],
       { env: { ...process.env, DISPLAY: desktop.display }, stdio: ['ignore', log, log] },
     );
-    await proxy.waitForOutput(/reverse server registered/, WAIT_MS).catch((err: Error) => {
-      throw new Error(`${err.message}\nx11vnc:\n${fs.readFileSync(path.join(dir.dir, 'x11vnc-reverse.log'), 'utf8')}\nproxy:\n${proxy.output()}`);
+    fs.closeSync(log);
+    await waitFor(() => (proxy.output().match(/reverse server registered/g) ?? []).length > registered, {
+      timeoutMs: WAIT_MS,
+      intervalMs: 100,
+      what: 'x11vnc to register',
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\nx11vnc:\n${fs.readFileSync(logFile, 'utf8')}\nproxy:\n${proxy.output()}`);
     });
+  }
+
+  async function upgradeStatus(token: string): Promise<number> {
+    const answer = await sendRaw(proxy.port, upgradeRequest({ path: `/websockify?token=${token}`, headers: { 'Sec-WebSocket-Protocol': 'binary' } }));
+    return answer.status;
+  }
+
+  it('x11vnc -connect repeater=ID:... is held; the token reaches its desktop, typing reaches the xterm, a second viewer gets 409', async (t) => {
+    const line = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+/);
+    reversePort = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
+    assert.equal(await upgradeStatus('office-desk'), 503, 'before x11vnc connects');
+    await connectX11vnc();
 
     const page = await browser.context.newPage();
-    await page.goto(`http://127.0.0.1:${proxy.port}/vnc.html?autoconnect=1&resize=off&token=office-desk#password=${encodeURIComponent(desktop.password)}`);
-    const step = 10;
-    let lastDiff = Infinity;
-    await waitFor(
-      async () => {
-        const grid = await canvasGrid(page, step);
-        if (!grid || grid.length !== Math.ceil(DESKTOP_WIDTH / step) * Math.ceil(DESKTOP_HEIGHT / step) * 3) return false;
-        lastDiff = meanDifference(grid, desktop, step);
-        return lastDiff < 6;
-      },
-      { timeoutMs: WAIT_MS, intervalMs: 200, what: 'the canvas to show the X desktop' },
-    ).catch(async (err: Error) => {
-      await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-reverse-x11vnc-failed.png') });
-      throw new Error(`${err.message} (mean difference ${lastDiff.toFixed(1)}); proxy output:\n${proxy.output()}`);
-    });
-    t.diagnostic(`canvas vs xwd: mean difference ${lastDiff.toFixed(2)} per channel (0-255), sampled every ${step} px`);
-    const corner = await page.evaluate(() => {
-      const doc = (globalThis as unknown as { document: { querySelectorAll(q: string): Iterable<CanvasLike> } }).document;
-      const c = [...doc.querySelectorAll('canvas')].find((x) => x.width > 100)!;
-      return Array.from(c.getContext('2d')!.getImageData(c.width - 5, c.height - 5, 1, 1).data).slice(0, 3);
-    });
-    for (let i = 0; i < 3; i++) assert.ok(Math.abs(corner[i]! - ROOT_RGB[i]!) <= 8, `corner ${corner.join(',')} is not the root colour`);
+    try {
+      await page.goto(`http://127.0.0.1:${proxy.port}/vnc.html?autoconnect=1&resize=off&token=office-desk#password=${encodeURIComponent(desktop.password)}`);
+      const diff = await desktopShown(page, desktop, proxy, 'token');
+      t.diagnostic(`canvas vs xwd: mean difference ${diff.toFixed(2)} per channel (0-255), sampled every 10 px`);
+      const corner = await page.evaluate(() => {
+        const doc = (globalThis as unknown as { document: { querySelectorAll(q: string): Iterable<CanvasLike> } }).document;
+        const c = [...doc.querySelectorAll('canvas')].find((x) => x.width > 100)!;
+        return Array.from(c.getContext('2d')!.getImageData(c.width - 5, c.height - 5, 1, 1).data).slice(0, 3);
+      });
+      for (let i = 0; i < 3; i++) assert.ok(Math.abs(corner[i]! - ROOT_RGB[i]!) <= 8, `corner ${corner.join(',')} is not the root colour`);
+
+      // A typed line reaches the xterm (X focus follows the pointer: no window manager).
+      const box = (await page.locator('canvas').first().boundingBox())!;
+      const typed = `reverse typed ${Date.now() % 100000}`;
+      await page.mouse.click(box.x + XTERM_AT.x + 40, box.y + XTERM_AT.y + 20);
+      await page.keyboard.type(typed, { delay: 15 });
+      await page.keyboard.press('Enter');
+      await waitFor(() => desktop.typedLines().includes(typed), { timeoutMs: 15_000, intervalMs: 100, what: `the xterm to receive "${typed}"` });
+
+      assert.equal(await upgradeStatus('office-desk'), 409, 'a second viewer while the first is paired');
+      await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-reverse-x11vnc.png') });
+    } finally {
+      await page.close();
+    }
     assert.match(proxy.output(), /reverse server paired with browser/);
+  });
+
+  it('x11vnc restarted after its viewer left is reachable again, through the path=websockify?token= form', async () => {
+    // -once: the first x11vnc exits when its viewer leaves.
+    const first = reverseVnc!;
+    if (first.exitCode === null) await new Promise((resolve) => first.once('exit', resolve));
+    await waitFor(async () => (await upgradeStatus('office-desk')) === 503, { timeoutMs: WAIT_MS, intervalMs: 200, what: 'the ID to be free again' });
+    await connectX11vnc();
+    const page = await browser.context.newPage();
+    try {
+      const query = `autoconnect=true&resize=off&path=${encodeURIComponent('websockify?token=office-desk')}`;
+      await page.goto(`http://127.0.0.1:${proxy.port}/vnc.html?${query}#password=${encodeURIComponent(desktop.password)}`);
+      await desktopShown(page, desktop, proxy, 'restarted');
+    } finally {
+      await page.close();
+    }
     assert.ok(!proxy.output().includes(ID), 'the proxy logged the reverse ID in clear');
-    await page.close();
   });
 });
