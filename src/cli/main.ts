@@ -17,6 +17,7 @@ import { bannerText } from './banner.js';
 import { OPTIONS } from './option-table.js';
 import { helpText, helpWidth, usageText } from './usage.js';
 import { resolveKeyPassword } from './key-password.js';
+import { lookupGroupId } from './group-id.js';
 import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command.js';
 import { createWebHandler } from '../http/web-handler.js';
 import { createRecordingsHandler, withRecordings } from '../http/recordings-handler.js';
@@ -59,6 +60,7 @@ function parseCommandLine(argv: readonly string[]): Config | null {
     return buildConfig(parsed, {
       cwd,
       keyPassword: resolveKeyPassword(parsed.options, process.env, cwd),
+      groupId: lookupGroupId,
       ...systemdSocket(parsed.options.get('systemd-socket') === true),
     });
   } catch (err) {

@@ -46,6 +46,7 @@ export async function openListener(spec: ListenSpec, onConnection: (socket: net.
         }
         await listening;
         fs.chmodSync(spec.path, spec.mode);
+        if (spec.gid !== null) giveSocketToGroup(spec.path, spec.gid);
         return { server, description: `unix socket ${spec.path}` };
       }
       case 'fd': {
@@ -78,6 +79,21 @@ function listen(server: net.Server, options: net.ListenOptions): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * --unix-listen-group: a web server's workers run as their own user (www-data), so a 0660 socket
+ * owned by our group only is EACCES for them. chown(2) after the bind, never before: the socket
+ * exists under the umask-limited mode until then, so it is never wider than asked.
+ */
+function giveSocketToGroup(socketPath: string, gid: number): void {
+  try {
+    fs.chownSync(socketPath, -1, gid);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EPERM' ? 'operation not permitted (run as root, or as a member of that group)' : (code ?? (err as Error).message);
+    throw new ListenError(`Opening socket failed: cannot give ${socketPath} to group ${gid} (--unix-listen-group): ${why}`, err);
+  }
 }
 
 /**

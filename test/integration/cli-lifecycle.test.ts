@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -231,6 +231,39 @@ describe('listen and target forms', () => {
     } finally {
       await proxy.stop();
       await new Promise((resolve) => unixEcho.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--unix-listen-group gives the socket to a group by name or gid, and an unknown name stops the start with one line', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wsfy-unix-group-'));
+    const listenPath = path.join(dir, 'listen.sock');
+    // Root may give the socket to any group; anyone else only to a group they are in.
+    const root = process.getuid!() === 0;
+    const named = root ? 'nogroup' : String(process.getgid!());
+    const namedGid = root ? Number(spawnSync('getent', ['group', 'nogroup'], { encoding: 'utf8' }).stdout.split(':')[2]) : process.getgid!();
+    try {
+      for (const [group, gid] of [
+        [named, namedGid],
+        [String(root ? 4242 : process.getgid!()), root ? 4242 : process.getgid!()],
+      ] as Array<[string, number]>) {
+        const proxy = await startProxy(['--unix-listen', listenPath, '--unix-listen-mode', '660', '--unix-listen-group', group, `127.0.0.1:${echo.port}`], {
+          waitForListen: false,
+        });
+        try {
+          await proxy.waitForOutput(/Listen on unix socket/);
+          const st = statSync(listenPath);
+          assert.equal(st.gid, gid, `--unix-listen-group ${group}`);
+          assert.equal(st.mode & 0o777, 0o660);
+          await echoRoundTrip(`ws+unix://${listenPath}:/`);
+        } finally {
+          await proxy.stop();
+        }
+      }
+      const unknown = await runCli(['--unix-listen', listenPath, '--unix-listen-group', 'wsfy-no-such-group', `127.0.0.1:${echo.port}`]);
+      assert.equal(unknown.code, 1);
+      assert.equal(unknown.stderr, 'websockify: --unix-listen-group wsfy-no-such-group: no such group\n');
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
