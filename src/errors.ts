@@ -27,7 +27,8 @@ export type ErrorCode =
   | 'WSFY_ERR_PROXY_PROTOCOL'
   | 'WSFY_ERR_WRAP'
   | 'WSFY_ERR_TLS_CONFIG'
-  | 'WSFY_ERR_TLS_HANDSHAKE';
+  | 'WSFY_ERR_TLS_HANDSHAKE'
+  | 'WSFY_ERR_INTERNAL';
 
 export interface WebsockifyErrorOptions {
   /** HTTP status to answer with when the error happens before the upgrade. */

@@ -5,9 +5,10 @@ import path from 'node:path';
 import { buildConfig, refusePlanned } from '../config/build-config.js';
 import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
-import { loadAccessControl } from '../plugins/load-access-control.js';
+import { loadAccessControl } from '../admission/load-access-control.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
 import { isWorkerProcess, setUpWorkers } from '../cluster/set-up-workers.js';
+import { findWrappedProgram } from '../wrap/find-program.js';
 import { findPreloadLibrary } from '../wrap/preload-library.js';
 import { startWrappedProgram, type WrappedProgram } from '../wrap/wrapped-program.js';
 import { DAEMON_CWD_ENV, isDaemonChild, reportDaemonFailed, reportDaemonReady, runDaemonParent } from './daemonize.js';
@@ -22,7 +23,7 @@ import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command
 import { createWebHandler } from '../http/web-handler.js';
 import { createRecordingsHandler, withRecordings } from '../http/recordings-handler.js';
 import { withWebAuth } from '../http/web-auth.js';
-import { infoFor } from '../server/front-door.js';
+import { connectionOf } from '../server/connection.js';
 import type { Logger } from '../log/logger.js';
 import { createTlsUpgrader, setupTls } from '../tls/setup-tls.js';
 import { loadTargetTls, targetTlsBaseOptions } from '../tls/target-tls.js';
@@ -121,15 +122,18 @@ async function main(): Promise<void> {
     await logger.close();
     process.exit(code);
   }
-  // Wrap mode without its library cannot work: say so before taking the port.
-  if (config.wrap) findPreloadLibrary();
+  // Wrap mode without its library or its program cannot work: say so before taking the port.
+  if (config.wrap) {
+    findPreloadLibrary();
+    findWrappedProgram(config.wrap.command[0] ?? '', process.env.PATH);
+  }
   // TLS files, the web root and the target CA are checked before listening, so a bad file
   // fails the launch with a message naming it (exit 1) instead of failing clients later.
   let tls: ReturnType<typeof setupTls>;
   let requestHandler: ReturnType<typeof createWebHandler>;
   let targetTls: ReturnType<typeof loadTargetTls> | null;
   try {
-    tls = setupTls(config, logger);
+    tls = setupTls(config, logger, { quietLoads: !workers.speaksForServer });
     requestHandler = createWebHandler(config, logger);
     targetTls = config.targetTls ? loadTargetTls(config.targetTlsOptions) : null;
   } catch (err) {
@@ -138,7 +142,7 @@ async function main(): Promise<void> {
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger);
-  const webAuthLogger = (req: IncomingMessage): Logger => infoFor(req.socket)?.logger ?? logger;
+  const webAuthLogger = (req: IncomingMessage): Logger => connectionOf(req.socket)?.logger ?? logger;
   // The recordings player exists only behind --web-auth (docs/recording.md).
   if (requestHandler && config.webAuth && config.record !== null) {
     try {
@@ -154,7 +158,7 @@ async function main(): Promise<void> {
   const server = new WebsockifyServer(config, logger, {
     access,
     ...ops.serverParts(process.stdout, logger),
-    ...(tls ? { tls: createTlsUpgrader(tls, config, ops.countHandshakeFailure()) } : {}),
+    ...(tls ? { tls: createTlsUpgrader(tls, config) } : {}),
     ...(requestHandler ? { requestHandler } : {}),
     ...(targetTls ? { targetTlsOptions: targetTlsBaseOptions(targetTls) } : {}),
   });

@@ -120,16 +120,16 @@ export class OpsRuntime {
     this.reload.add('log files', () => logger.reopen());
     if (this.metrics) {
       this.metrics.setLiveBytes(() => {
-        let fromClient = 0;
-        let toClient = 0;
+        let upBytes = 0;
+        let downBytes = 0;
         for (const session of server.registry.sessions) {
           const b = session.bytes?.();
           if (b) {
-            fromClient += b.fromClient;
-            toClient += b.fromTarget;
+            upBytes += b.upBytes;
+            downBytes += b.downBytes;
           }
         }
-        return { fromClient, toClient };
+        return { upBytes, downBytes };
       });
     }
     // Under --workers the primary serves --metrics for all workers (cluster/metrics-request.ts).

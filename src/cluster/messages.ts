@@ -1,7 +1,7 @@
 import type { Worker } from 'node:cluster';
 import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import type { MetricsSource } from '../metrics/ops-endpoints.js';
-import type { SessionCapKind } from '../proxy/session-limits.js';
+import type { SessionCapKind } from '../admission/session-limits.js';
 
 /**
  * What the primary and its workers say to each other (docs/workers.md): the environment a

@@ -24,6 +24,11 @@ export interface WorkerSetup {
   /** In the primary: resolves with the exit status once every worker has stopped. Else null. */
   readonly primary: Promise<number> | null;
   /**
+   * True where once-per-server lines (the certificate loaded, reloaded) belong: a single
+   * process, or the first worker; the other workers log them at debug level only.
+   */
+  readonly speaksForServer: boolean;
+  /**
    * In a worker with --metrics-path: the whole server's figures, summed by the primary, for a
    * scrape on the main port (which reaches one worker). Null elsewhere.
    */
@@ -48,10 +53,11 @@ export function setUpWorkers(config: Config, logger: Logger, env: NodeJS.Process
     const me = { slot: Number(env[SLOT_ENV]), generation: Number(env[GENERATION_ENV] ?? '0'), banner: env[BANNER_ENV] === '1' };
     return {
       primary: null,
+      speaksForServer: me.slot === 0,
       clusterMetrics: primaryScrape,
       attach: (server, log, parts) => attachWorker(config, server, log, me, parts ?? {}, primaryScrape),
     };
   }
-  if (config.workers <= 1) return { primary: null, clusterMetrics: null, attach: () => undefined };
-  return { primary: new Supervisor(config, logger).run(), clusterMetrics: null, attach: () => undefined };
+  if (config.workers <= 1) return { primary: null, speaksForServer: true, clusterMetrics: null, attach: () => undefined };
+  return { primary: new Supervisor(config, logger).run(), speaksForServer: false, clusterMetrics: null, attach: () => undefined };
 }

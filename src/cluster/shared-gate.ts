@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { HttpRejection } from '../errors.js';
-import type { SessionCapKind, SessionSlot, SharedSessionGate } from '../proxy/session-limits.js';
+import type { SessionCapKind, SessionSlot, SharedSessionGate } from '../admission/session-limits.js';
 import type { CapacityGate } from '../server/connection-registry.js';
 import { IpcRequests } from './ipc-request.js';
 import type { ToPrimary } from './messages.js';

@@ -1,7 +1,7 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
-import type { SessionLimits } from '../proxy/session-limits.js';
+import type { SessionLimits } from '../admission/session-limits.js';
 import type { WebsockifyServer } from '../server/websockify-server.js';
 import { sendToPrimary, type ToWorker } from './messages.js';
 import { answerMetricsRequest, type PrimaryScrape } from './metrics-request.js';

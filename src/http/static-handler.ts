@@ -83,7 +83,9 @@ export function createStaticHandler(options: StaticHandlerOptions): RequestHandl
     }
     serve(req, res, method === 'HEAD').catch((err: unknown) => {
       if (err instanceof Refusal) {
-        options.logger?.debug(`web: ${err.status} for ${redactPath(req.url ?? '')}: ${err.why}`);
+        // Logged at the normal level: the reference logs every error answer of its web server
+        // (Python's send_error), and a 404 is what an operator looks for when a page is missing.
+        options.logger?.info(`web: ${err.status} for ${redactPath(req.url ?? '')}: ${err.why}`);
         sendError(res, err.status, method);
         return;
       }

@@ -3,7 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebsockifyError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { redactPath } from '../log/redact.js';
-import type { AccessControl } from '../proxy/access-control.js';
+import type { AccessControl } from '../admission/access-control.js';
 import { sendHttpError } from './error-response.js';
 import type { RequestHandler } from './static-handler.js';
 

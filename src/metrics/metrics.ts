@@ -1,8 +1,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SessionObserver, SessionSummary } from '../proxy/session-observer.js';
 
-/** Bytes of sessions still open, summed at scrape time by whoever owns the session registry. */
-export type LiveBytes = () => { fromClient: number; toClient: number };
+/** Bytes of sessions still open, up (client -> target) and down, summed at scrape time by whoever owns the session registry. */
+export type LiveBytes = () => { upBytes: number; downBytes: number };
 
 /**
  * The `code` label of websockify_close_codes_total. Clients choose their close code (any of
@@ -33,28 +33,28 @@ export class Metrics {
   private readonly targetConnectFailures: Counter;
   private readonly closeCodes: Counter<'code'>;
   private readonly handshakeSeconds: Histogram;
-  private closedFromClient = 0;
-  private closedToClient = 0;
-  private reportedFromClient = 0;
-  private reportedToClient = 0;
-  private liveBytes: LiveBytes = () => ({ fromClient: 0, toClient: 0 });
+  private closedUpBytes = 0;
+  private closedDownBytes = 0;
+  private reportedUpBytes = 0;
+  private reportedDownBytes = 0;
+  private liveBytes: LiveBytes = () => ({ upBytes: 0, downBytes: 0 });
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
     // Counters are kept monotonic: open sessions' bytes move into the closed total on close.
     // collect() runs with the counter as `this`; these closures carry the totals.
-    const reportFromClient = (counter: Counter): void => {
-      const live = this.liveBytes().fromClient + this.closedFromClient;
-      if (live > this.reportedFromClient) {
-        counter.inc(live - this.reportedFromClient);
-        this.reportedFromClient = live;
+    const reportUpBytes = (counter: Counter): void => {
+      const live = this.liveBytes().upBytes + this.closedUpBytes;
+      if (live > this.reportedUpBytes) {
+        counter.inc(live - this.reportedUpBytes);
+        this.reportedUpBytes = live;
       }
     };
-    const reportToClient = (counter: Counter): void => {
-      const live = this.liveBytes().toClient + this.closedToClient;
-      if (live > this.reportedToClient) {
-        counter.inc(live - this.reportedToClient);
-        this.reportedToClient = live;
+    const reportDownBytes = (counter: Counter): void => {
+      const live = this.liveBytes().downBytes + this.closedDownBytes;
+      if (live > this.reportedDownBytes) {
+        counter.inc(live - this.reportedDownBytes);
+        this.reportedDownBytes = live;
       }
     };
     this.sessionsOpen = new Gauge({ name: 'websockify_sessions_open', help: 'WebSocket sessions currently proxied', registers });
@@ -64,7 +64,7 @@ export class Metrics {
       help: 'Payload bytes received from WebSocket clients (written to targets)',
       registers,
       collect() {
-        reportFromClient(this);
+        reportUpBytes(this);
       },
     });
     new Counter({
@@ -72,7 +72,7 @@ export class Metrics {
       help: 'Bytes read from targets (sent to WebSocket clients)',
       registers,
       collect() {
-        reportToClient(this);
+        reportDownBytes(this);
       },
     });
     this.handshakeFailures = new Counter({
@@ -120,8 +120,8 @@ export class Metrics {
         if (closed) return;
         closed = true;
         this.sessionsOpen.dec();
-        this.closedFromClient += summary.bytesFromClient;
-        this.closedToClient += summary.bytesFromTarget;
+        this.closedUpBytes += summary.upBytes;
+        this.closedDownBytes += summary.downBytes;
         if (summary.closedBy === 'connect') this.targetConnectFailures.inc();
         this.closeCodes.inc({ code: closeCodeLabel(summary.closeCode) });
       },

@@ -1,11 +1,12 @@
 import type net from 'node:net';
 import type { WebSocket } from 'ws';
-import type { WireMode } from './handshake.js';
+import type { WireMode } from '../admission/handshake.js';
 import type { SessionObserver } from './session-observer.js';
 import { attachClientFrameReader, type ClientDataSink } from './client-frame-reader.js';
 import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } from './fair-turns.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { EarnedThreshold, provenBytes } from './earned-threshold.js';
+import { smallBinaryFrame } from './small-frame.js';
 
 export type ClosedBy = 'client' | 'target' | 'server';
 
@@ -115,8 +116,9 @@ function uncorkClient(bridge: Bridge, socket: net.Socket): void {
 }
 
 export class Bridge implements ClientDataSink, TurnAccount {
-  bytesFromClient = 0;
-  bytesFromTarget = 0;
+  /** Payload bytes up (client -> target) and down (target -> client); see SessionSummary. */
+  upBytes = 0;
+  downBytes = 0;
 
   private clientClosed = false;
   private targetClosed = false;
@@ -139,17 +141,17 @@ export class Bridge implements ClientDataSink, TurnAccount {
   heavyTurn = -1;
   /** The target is paused until the end of this turn, to let a light session go first. */
   private pausedForTurn = false;
-  /** Bytes queued towards the client / the target that this session reported to the budget. */
-  private heldForClient = 0;
-  private heldForTarget = 0;
+  /** Bytes queued down (towards the client) / up (towards the target) that this session reported to the budget. */
+  private downHeld = 0;
+  private upHeld = 0;
   /** ws's receiver, watched for an unfinished message when ws assembles messages. */
   private receiver: WsAssembly | null = null;
   private messageTimer: NodeJS.Timeout | null = null;
   /** Made on the first send that crosses the high-water mark; most sessions never need it. */
   private flushedCallback: (() => void) | null = null;
-  /** Pause thresholds towards the client and towards the target, earned by each reader. */
-  private readonly toClient: EarnedThreshold;
-  private readonly toTarget: EarnedThreshold;
+  /** Pause thresholds down (towards the client) and up (towards the target), earned by each reader. */
+  private readonly downThreshold: EarnedThreshold;
+  private readonly upThreshold: EarnedThreshold;
 
   constructor(
     private readonly ws: WebSocket,
@@ -164,8 +166,8 @@ export class Bridge implements ClientDataSink, TurnAccount {
   ) {
     // Listeners are shared module functions that find the bridge on the emitter (as ws does),
     // not per-session closures: an idle session keeps nine fewer function objects alive.
-    this.toClient = new EarnedThreshold(budget.start, budget.highWater, provenBytes());
-    this.toTarget = new EarnedThreshold(budget.start, budget.highWater, provenBytes());
+    this.downThreshold = new EarnedThreshold(budget.start, budget.highWater, provenBytes());
+    this.upThreshold = new EarnedThreshold(budget.start, budget.highWater, provenBytes());
     (ws as unknown as Carrier)[kBridge] = this;
     (target as unknown as Carrier)[kBridge] = this;
     ws.on('message', wsOnMessage);
@@ -277,7 +279,7 @@ export class Bridge implements ClientDataSink, TurnAccount {
    */
   onClientData(bytes: Buffer): void {
     if (this.target.writableEnded) return;
-    this.bytesFromClient += bytes.length;
+    this.upBytes += bytes.length;
     if (bytes.length === 0) return;
     countTurnBytes(this, bytes.length);
     const target = this.target;
@@ -293,11 +295,11 @@ export class Bridge implements ClientDataSink, TurnAccount {
     }
     // write() says false (and so 'drain' will come) past Node's 16 KiB mark; only then may we pause.
     const full = !target.write(bytes);
-    if (full && target.writableLength >= Math.min(this.toTarget.limit, this.budget.pauseAt) && !this.clientPaused) {
+    if (full && target.writableLength >= Math.min(this.upThreshold.limit, this.budget.pauseAt) && !this.clientPaused) {
       this.clientPaused = true;
-      this.toTarget.paused(performance.now());
-      this.heldForTarget = target.writableLength;
-      this.budget.hold(this.heldForTarget);
+      this.upThreshold.paused(performance.now());
+      this.upHeld = target.writableLength;
+      this.budget.hold(this.upHeld);
       this.ws.pause();
     }
   }
@@ -306,15 +308,15 @@ export class Bridge implements ClientDataSink, TurnAccount {
     if (this.clientPaused) {
       this.clientPaused = false;
       // 'drain': every byte the client sent is with the kernel.
-      this.toTarget.resumed(this.bytesFromClient, performance.now());
-      this.budget.release(this.heldForTarget);
-      this.heldForTarget = 0;
+      this.upThreshold.resumed(this.upBytes, performance.now());
+      this.budget.release(this.upHeld);
+      this.upHeld = 0;
       this.ws.resume();
     }
   }
 
   onTargetData(chunk: Buffer): void {
-    this.bytesFromTarget += chunk.length;
+    this.downBytes += chunk.length;
     this.host.observer?.onTargetData?.(chunk);
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
@@ -328,7 +330,8 @@ export class Bridge implements ClientDataSink, TurnAccount {
     // ws keeps its socket in `_socket` (ws 8); without it, frames simply go out one by one.
     // As above, a small first frame of a turn goes straight out; a batch starts otherwise.
     const turn = currentTurn();
-    if (this.clientWriteTurn !== turn && chunk.length < STRAIGHT_WRITE_BYTES) this.clientWriteTurn = turn;
+    const straight = this.clientWriteTurn !== turn && chunk.length < STRAIGHT_WRITE_BYTES;
+    if (straight) this.clientWriteTurn = turn;
     else if (!this.clientCorked) {
       const socket = clientSocketOf(ws);
       if (socket !== undefined) {
@@ -343,16 +346,22 @@ export class Bridge implements ClientDataSink, TurnAccount {
       this.pausedForTurn = true;
       this.target.pause();
     }
-    if (ws.bufferedAmount + chunk.length >= Math.min(this.toClient.limit, this.budget.pauseAt)) {
+    if (ws.bufferedAmount + chunk.length >= Math.min(this.downThreshold.limit, this.budget.pauseAt)) {
       this.target.pause();
-      this.toClient.paused(performance.now());
+      this.downThreshold.paused(performance.now());
       ws.send(payload, base64 ? TEXT : BINARY, (this.flushedCallback ??= () => this.onClientFlushed()));
       // Reported once per pause (a second crossing before the flush only adds its growth).
       const held = ws.bufferedAmount;
-      if (held > this.heldForClient) {
-        this.budget.hold(held - this.heldForClient);
-        this.heldForClient = held;
+      if (held > this.downHeld) {
+        this.budget.hold(held - this.downHeld);
+        this.downHeld = held;
       }
+    } else if (straight && !base64) {
+      // One write of header and payload (small-frame.ts); ws's bufferedAmount counts it, as it
+      // counts everything in the socket's buffer.
+      const socket = clientSocketOf(ws);
+      if (socket !== undefined) socket.write(smallBinaryFrame(chunk));
+      else ws.send(chunk, BINARY);
     } else {
       ws.send(payload, base64 ? TEXT : BINARY);
     }
@@ -365,20 +374,20 @@ export class Bridge implements ClientDataSink, TurnAccount {
     // Resumed unless a crossing send will resume it once flushed: a backlog that is over the
     // threshold only because the budget lowered it has no such send, and the next read pauses
     // the target again with one.
-    if (!this.targetClosed && this.heldForClient === 0) this.target.resume();
+    if (!this.targetClosed && this.downHeld === 0) this.target.resume();
   }
 
   onClientFlushed(): void {
     // The crossing send is flushed, and every byte before it.
-    this.toClient.resumed(this.bytesFromTarget, performance.now());
+    this.downThreshold.resumed(this.downBytes, performance.now());
     this.releaseClientHold();
     if (!this.targetClosed) this.target.resume();
   }
 
   private releaseClientHold(): void {
-    if (this.heldForClient === 0) return;
-    this.budget.release(this.heldForClient);
-    this.heldForClient = 0;
+    if (this.downHeld === 0) return;
+    this.budget.release(this.downHeld);
+    this.downHeld = 0;
   }
 
   onTargetEnd(): void {
@@ -433,9 +442,9 @@ export class Bridge implements ClientDataSink, TurnAccount {
     if (this.messageTimer) clearTimeout(this.messageTimer);
     // Both sockets are gone, and what they queued with them.
     this.releaseClientHold();
-    if (this.heldForTarget > 0) {
-      this.budget.release(this.heldForTarget);
-      this.heldForTarget = 0;
+    if (this.upHeld > 0) {
+      this.budget.release(this.upHeld);
+      this.upHeld = 0;
     }
     const end: BridgeEnd = this.initiated
       ? { closeCode: this.initiated.code, closedBy: this.initiated.by }

@@ -19,6 +19,9 @@ export interface DialOptions {
   tlsOptions?: tls.ConnectionOptions;
 }
 
+/** How a session reaches its target: dialTarget, or a test's own (a socket pair, a failure). */
+export type Dialer = (target: TargetSpec, options: DialOptions) => Promise<net.Socket>;
+
 /**
  * Connects to the target. Unlike the reference (first resolved address only, no timeout) we
  * try every address (Node's happy-eyeballs) and give up after `timeoutMs`.

@@ -1,3 +1,5 @@
+import { paceCollection } from './gc-pacing.js';
+
 /**
  * Fair turns between sessions that share one event loop.
  *
@@ -31,6 +33,8 @@ let turnEndScheduled = false;
 let activeThisTurn = 0;
 let heavyThisTurn = 0;
 let lightLastTurn = 0;
+/** Bytes every session moved this turn, for the collection pacing (gc-pacing.ts). */
+let bytesThisTurn = 0;
 
 function endOfTurn(): void {
   turnEndScheduled = false;
@@ -38,6 +42,9 @@ function endOfTurn(): void {
   lightLastTurn = activeThisTurn - heavyThisTurn;
   activeThisTurn = 0;
   heavyThisTurn = 0;
+  const moved = bytesThisTurn;
+  bytesThisTurn = 0;
+  paceCollection(moved);
 }
 
 /** Counts bytes a session moved in the current turn; true once it is heavy in this turn. */
@@ -52,6 +59,7 @@ export function countTurnBytes(account: TurnAccount, bytes: number): boolean {
     }
   }
   account.turnBytes += bytes;
+  bytesThisTurn += bytes;
   if (account.heavyTurn === turn) return true;
   if (account.turnBytes < TURN_BUDGET) return false;
   account.heavyTurn = turn;

@@ -1,16 +1,24 @@
 import type { TargetSpec } from '../config/config.js';
 
-/** What a finished session reports: the summary log line, recording and metrics read this. */
+/**
+ * What a finished session reports: the summary log line, recording and metrics read this.
+ *
+ * Byte counts are named by direction everywhere inside: `up` is browser -> target (what the
+ * client sent, decoded payload, written to the target), `down` is target -> browser (what the
+ * target sent, before any base64). What users see keeps its own names: `bytes_in`/`bytes_out`
+ * on the `session closed` line and in the record index, and the metrics
+ * `websockify_bytes_from_client_total`/`websockify_bytes_to_client_total`.
+ */
 export interface SessionSummary {
   id: number;
   client: string;
   target: TargetSpec | null;
   startedAt: number;
   durationMs: number;
-  /** Bytes received from the client (decoded payload), i.e. written towards the target. */
-  bytesFromClient: number;
-  /** Bytes received from the target, i.e. sent towards the client. */
-  bytesFromTarget: number;
+  /** Up: bytes received from the client (decoded payload), written towards the target (`bytes_in`). */
+  upBytes: number;
+  /** Down: bytes received from the target, sent towards the client (`bytes_out`). */
+  downBytes: number;
   closeCode: number;
   /** Who ended it: 'client', 'target', 'server' (shutdown, heartbeat, limits) or 'connect' (dial failed). */
   closedBy: 'client' | 'target' | 'server' | 'connect';

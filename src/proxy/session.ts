@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
 import { describeTarget, type Config, type TargetSpec } from '../config/config.js';
 import { TargetConnectError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -9,13 +9,25 @@ import { identityOf, type SessionIdentity } from '../record/session-identity.js'
 import type { LiveSession } from '../server/connection-registry.js';
 import { Bridge, type BridgeEnd, type BridgeHost } from './bridge.js';
 import { processBudget } from './memory-budget.js';
-import { dialTarget, type DialOptions } from './dial-target.js';
-import type { ValidatedHandshake, WireMode } from './handshake.js';
+import type { Dialer, DialOptions } from './dial-target.js';
+import type { Clock, Timer } from '../server/clock.js';
+import type { ValidatedHandshake, WireMode } from '../admission/handshake.js';
 import type { SessionObserver, SessionSummary } from './session-observer.js';
+
+/**
+ * Writes the 101 (with the subprotocol admission chose, or none) and hands the socket to ws,
+ * which calls `done` with the WebSocket; or, for a socket that died meanwhile, never calls.
+ */
+export type CompleteUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string | null, done: (ws: WebSocket) => void) => void;
 
 export interface SessionContext {
   config: Config;
-  wss: WebSocketServer;
+  /** server/upgrade.ts completeUpgrade, bound to the server's WebSocketServer. */
+  completeUpgrade: CompleteUpgrade;
+  /** Connects to the target: dialTarget, or what a test hands in. */
+  dial: Dialer;
+  /** The heartbeat's timers and the session's start and end times. */
+  clock: Clock;
   /** Extra options for --ssl-target connections (CA, etc.). */
   targetTlsOptions?: DialOptions['tlsOptions'];
   /** Builds recording/traffic/metrics hooks for a session; null when none is enabled. */
@@ -66,7 +78,7 @@ function clientOnPong(this: WebSocket): void {
   sessionOf(this).onPong();
 }
 function clientOnCloseBeforeBridge(this: WebSocket, code: number): void {
-  sessionOf(this).end({ closeCode: code, closedBy: 'client' });
+  sessionOf(this).onCloseBeforeBridge(code);
 }
 function clientOnCloseAfterConnectFailure(this: WebSocket): void {
   sessionOf(this).end({ closeCode: 1011, closedBy: 'connect' });
@@ -97,15 +109,16 @@ export class Session implements LiveSession, BridgeHost {
   private readonly client: string;
   private readonly logger: Logger;
   private readonly target: TargetSpec;
-  private readonly startedAt = Date.now();
+  private readonly startedAt: number;
   private readonly release: (() => void) | null;
   /** User and certificate name for the summary line (the token's hash goes to the record index only). */
   private readonly identity: SessionIdentity;
   private bridge: Bridge | null = null;
   private ws: WebSocket | null = null;
+  /** A close the server asked for before the bridge existed (shutdown while dialling): it decides the code. */
   private pendingClose: { code: number; reason: string; flushMs: number } | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
-  private pongTimer: NodeJS.Timeout | null = null;
+  private heartbeat: Timer | null = null;
+  private pongTimer: Timer | null = null;
   private ended = false;
   /** Made only when somebody asks for `done` (drain, --run-once); most sessions never need it. */
   private donePromise: Promise<void> | null = null;
@@ -117,6 +130,7 @@ export class Session implements LiveSession, BridgeHost {
     const { config } = ctx;
     const { target } = start;
     this.ctx = ctx;
+    this.startedAt = ctx.clock.now();
     this.id = start.id;
     this.client = start.client;
     this.logger = start.logger;
@@ -128,7 +142,7 @@ export class Session implements LiveSession, BridgeHost {
     this.observer = ctx.observerFor?.(start.id, start.client, start) ?? null;
 
     this.logger.info(`connecting to: ${target.kind === 'unix' ? 'unix socket ' : ''}${describeTarget(target)}${config.targetTls ? ' (using SSL)' : ''}`);
-    const dialing = dialTarget(target, {
+    const dialing = ctx.dial(target, {
       tls: config.targetTls,
       timeoutMs: config.limits.connectTimeoutMs,
       tlsOptions: ctx.targetTlsOptions,
@@ -144,7 +158,7 @@ export class Session implements LiveSession, BridgeHost {
     const preamble = start.preamble;
     // The upgrade callback's scope (the early-bytes queue and its handlers) lives only until
     // the dial settles; nothing long-lived is made inside it.
-    ctx.wss.handleUpgrade(start.req, upgradeSocket, start.head, (socket) => this.onUpgraded(socket, preamble));
+    ctx.completeUpgrade(start.req, upgradeSocket, start.head, start.handshake.protocol, (socket) => this.onUpgraded(socket, preamble));
   }
 
   get done(): Promise<void> {
@@ -158,14 +172,17 @@ export class Session implements LiveSession, BridgeHost {
     return this.ended;
   }
 
-  bytes(): { fromClient: number; fromTarget: number } {
-    return { fromClient: this.bridge?.bytesFromClient ?? 0, fromTarget: this.bridge?.bytesFromTarget ?? 0 };
+  bytes(): { upBytes: number; downBytes: number } {
+    return { upBytes: this.bridge?.upBytes ?? 0, downBytes: this.bridge?.downBytes ?? 0 };
   }
 
   close(code: number, reason: string, flushMs: number): void {
-    if (this.bridge) this.bridge.close(code, reason, flushMs);
-    else if (this.ws) this.ws.close(code, reason);
-    else this.pendingClose = { code, reason, flushMs };
+    if (this.bridge) {
+      this.bridge.close(code, reason, flushMs);
+      return;
+    }
+    this.pendingClose ??= { code, reason, flushMs };
+    this.ws?.close(code, reason);
   }
 
   private onUpgraded(socket: WebSocket, preamble: Buffer | undefined): void {
@@ -189,8 +206,14 @@ export class Session implements LiveSession, BridgeHost {
         ws.removeListener('error', onEarlyError);
         if (ws.readyState !== ws.OPEN) {
           targetSocket.destroy();
-          if (ws.readyState === ws.CLOSED) this.end({ closeCode: 1006, closedBy: 'client' });
-          else ws.once('close', clientOnCloseBeforeBridge);
+          if (ws.readyState === ws.CLOSED) {
+            this.onCloseBeforeBridge(1006);
+            return;
+          }
+          ws.once('close', clientOnCloseBeforeBridge);
+          // Closing: the client's close frame must be read for the handshake to finish (ws
+          // would otherwise wait 30 s for it and report 1006). Data frames find no listener.
+          ws.resume();
           return;
         }
         if (preamble) targetSocket.write(preamble);
@@ -212,6 +235,15 @@ export class Session implements LiveSession, BridgeHost {
         ws.resume();
       },
     );
+  }
+
+  /**
+   * @internal The client's side closed before there was a bridge: the server's close wins if
+   * it asked first (the bridge's rule: the side that ends first decides the code).
+   */
+  onCloseBeforeBridge(code: number): void {
+    const asked = this.pendingClose;
+    this.end(asked ? { closeCode: asked.code, closedBy: 'server' } : { closeCode: code, closedBy: 'client' });
   }
 
   /** @internal the upgrade socket closed; only matters when ws never called back. */
@@ -252,7 +284,7 @@ export class Session implements LiveSession, BridgeHost {
     const { heartbeatSec, heartbeatTimeoutSec } = this.ctx.config;
     if (heartbeatSec <= 0) return;
     if (heartbeatTimeoutSec > 0) ws.on('pong', clientOnPong);
-    this.heartbeat = setInterval(heartbeatTick, heartbeatSec * 1000, this);
+    this.heartbeat = this.ctx.clock.setInterval(heartbeatTick, heartbeatSec * 1000, this);
   }
 
   /** @internal */
@@ -261,12 +293,12 @@ export class Session implements LiveSession, BridgeHost {
     if (!ws || ws.readyState !== ws.OPEN) return;
     ws.ping();
     const timeoutMs = this.ctx.config.heartbeatTimeoutSec * 1000;
-    if (timeoutMs > 0 && !this.pongTimer) this.pongTimer = setTimeout(pongOverdue, timeoutMs, this);
+    if (timeoutMs > 0 && !this.pongTimer) this.pongTimer = this.ctx.clock.setTimeout(pongOverdue, timeoutMs, this);
   }
 
   /** @internal */
   onPong(): void {
-    if (this.pongTimer) clearTimeout(this.pongTimer);
+    if (this.pongTimer) this.ctx.clock.clear(this.pongTimer);
     this.pongTimer = null;
   }
 
@@ -280,17 +312,17 @@ export class Session implements LiveSession, BridgeHost {
   end(end: SessionEnd): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    if (this.pongTimer) clearTimeout(this.pongTimer);
+    if (this.heartbeat) this.ctx.clock.clear(this.heartbeat);
+    if (this.pongTimer) this.ctx.clock.clear(this.pongTimer);
     this.dialing = null;
     const summary: SessionSummary = {
       id: this.id,
       client: this.client,
       target: this.target,
       startedAt: this.startedAt,
-      durationMs: Date.now() - this.startedAt,
-      bytesFromClient: this.bridge?.bytesFromClient ?? 0,
-      bytesFromTarget: this.bridge?.bytesFromTarget ?? 0,
+      durationMs: this.ctx.clock.now() - this.startedAt,
+      upBytes: this.bridge?.upBytes ?? 0,
+      downBytes: this.bridge?.downBytes ?? 0,
       closeCode: end.closeCode,
       closedBy: end.closedBy,
     };
@@ -302,8 +334,8 @@ export class Session implements LiveSession, BridgeHost {
       ...(this.identity.certName !== null ? { cert: this.identity.certName } : {}),
       started: new Date(this.startedAt).toISOString(),
       duration: `${(summary.durationMs / 1000).toFixed(3)}s`,
-      bytes_in: summary.bytesFromClient,
-      bytes_out: summary.bytesFromTarget,
+      bytes_in: summary.upBytes,
+      bytes_out: summary.downBytes,
       close: summary.closeCode,
       by: summary.closedBy,
     });

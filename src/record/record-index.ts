@@ -64,8 +64,8 @@ export function indexEntry(
     user: identity?.user ?? null,
     cert: identity?.certName ?? null,
     token_sha256: identity?.tokenHash ?? null,
-    bytes_in: summary.bytesFromClient,
-    bytes_out: summary.bytesFromTarget,
+    bytes_in: summary.upBytes,
+    bytes_out: summary.downBytes,
     close_code: summary.closeCode,
     closed_by: summary.closedBy,
   };

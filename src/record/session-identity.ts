@@ -1,11 +1,11 @@
-import { originChecked } from '../proxy/access-control.js';
+import { originChecked } from '../admission/access-control.js';
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Config } from '../config/config.js';
-import { extractToken } from '../plugins/token/extract-token.js';
+import { extractToken } from '../admission/extract-token.js';
 
 /** Who a session was, as far as the proxy checked it; every field null when unknown. */
 export interface SessionIdentity {
@@ -30,7 +30,7 @@ export interface IdentityInput {
   /** A token plugin chose the target (so a token was given). */
   tokenPlugin: boolean;
   hostToken: boolean;
-  /** The token cookie counts (the same rule as admission: accessOptionsFrom in proxy/access-control.ts). */
+  /** The token cookie counts (the same rule as admission: accessOptionsFrom in admission/access-control.ts). */
   tokenCookie: boolean;
 }
 

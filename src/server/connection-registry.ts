@@ -7,8 +7,8 @@ export interface LiveSession {
   close(code: number, reason: string, flushMs: number): void;
   /** Resolves once both sides are closed. */
   readonly done: Promise<void>;
-  /** Payload bytes so far each way (metrics read it at scrape time). */
-  bytes?(): { fromClient: number; fromTarget: number };
+  /** Payload bytes so far each way, up (client -> target) and down (metrics read it at scrape time). */
+  bytes?(): { upBytes: number; downBytes: number };
 }
 
 /**

@@ -1,11 +1,11 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/config.js';
-import { HttpRejection } from '../errors.js';
-import { sendHttpError, writeRawHttpError } from '../http/error-response.js';
-import type { Logger } from '../log/logger.js';
+import { HttpRejection, WebsockifyError } from '../errors.js';
+import type { LogFields, Logger } from '../log/logger.js';
 import { redactPath } from '../log/redact.js';
-import { tlsHandshakeFailed } from '../tls/wrap-tls-socket.js';
+import { clearDeadline, connectionOf } from './connection.js';
+import { refuse, type CountRefusal } from './refusal.js';
 
 /** Serves plain (non-upgrade) requests, e.g. the --web static server. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -19,16 +19,13 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 
 export interface HttpFrontOptions {
   config: Config;
+  /** For a socket the front door did not accept (none in practice); a connection logs with its own. */
   logger: Logger;
-  /** Per-connection logger lookup (set by the front door on each socket). */
-  loggerFor: (socket: Duplex) => Logger;
   onUpgrade: UpgradeHandler;
-  /** Called when a complete plain request has arrived on a socket (ends the handshake deadline). */
-  onRequestComplete?: (socket: Duplex) => void;
   /** The web server, when --web (or the built-in console) is on. */
   requestHandler?: RequestHandler;
   /** Counts a refused upgrade or broken request by reason (metrics); never on the data path. */
-  onRejected?: (reason: string) => void;
+  onRejected?: CountRefusal;
   /** --metrics-path / --health-path on the main port; true when it answered. */
   opsHandler?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
@@ -39,7 +36,8 @@ export interface HttpFrontOptions {
  * to the web server or get 405/501; upgrades go to the proxy.
  */
 export function createHttpFront(options: HttpFrontOptions): http.Server {
-  const { config, loggerFor } = options;
+  const { config } = options;
+  const loggerFor = (socket: Duplex): Logger => connectionOf(socket)?.logger ?? options.logger;
   const limits = config.limits;
   const server = http.createServer({
     maxHeaderSize: limits.maxHeaderBytes,
@@ -68,15 +66,20 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     return null;
   };
 
+  const count = options.onRejected;
+  /** `bad request: STATUS MESSAGE`, the line of a request the HTTP layer cannot take. */
+  const badRequest = (to: Duplex | ServerResponse, log: Logger, refusal: HttpRejection, reason: string, fields?: LogFields): void =>
+    refuse(to, log, count, refusal, { reason, line: `bad request: ${refusal.httpStatus} ${refusal.message}`, ...(fields ? { fields } : {}) });
+  const oversizedReason = (refusal: HttpRejection): string => (refusal.httpStatus === 414 ? 'uri_too_long' : 'headers_too_large');
+
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (refusedAtTls(req.socket)) return;
-    options.onRequestComplete?.(req.socket);
+    // A complete request: the handshake deadline is over (node:http's own deadlines go on).
+    clearDeadline(connectionOf(req.socket));
     const log = loggerFor(req.socket);
     const oversized = rejectOversized(req);
     if (oversized) {
-      log.info(`bad request: ${oversized.httpStatus} ${oversized.message}`, { code: oversized.code });
-      options.onRejected?.(oversized.httpStatus === 414 ? 'uri_too_long' : 'headers_too_large');
-      sendHttpError(res, oversized.httpStatus ?? 400, oversized.message);
+      badRequest(res, log, oversized, oversizedReason(oversized));
       return;
     }
     // Page links carry secrets too (vnc.html?password=...): mask them as the upgrade path is.
@@ -84,16 +87,15 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     const upgrade = req.headers.upgrade;
     if (upgrade !== undefined && upgrade.toLowerCase() === 'websocket') {
       // RFC 6455 §4.1: the upgrade needs `Connection: Upgrade`; the reference does not check.
-      log.info('bad request: 400 WebSocket upgrade without Connection: Upgrade');
-      options.onRejected?.('connection_header');
-      sendHttpError(res, 400, 'Missing Connection: Upgrade header');
+      refuse(res, log, count, new HttpRejection('WSFY_ERR_HANDSHAKE', 400, 'Missing Connection: Upgrade header'), {
+        reason: 'connection_header',
+        line: 'bad request: 400 WebSocket upgrade without Connection: Upgrade',
+      });
       return;
     }
     const method = req.method ?? '';
     if (!KNOWN_METHODS.has(method)) {
-      const refusal = unsupportedMethod(method);
-      log.info(`code 501, message ${refusal.message}`, { code: refusal.code });
-      sendHttpError(res, 501, refusal.message);
+      notServed(res, log, unsupportedMethod(method));
       return;
     }
     if (options.opsHandler?.(req, res)) return;
@@ -101,8 +103,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
       options.requestHandler(req, res);
       return;
     }
-    log.info('code 405, message Method Not Allowed');
-    sendHttpError(res, 405, 'Method Not Allowed', options.requestHandler ? { Allow: 'GET, HEAD' } : {});
+    notServed(res, log, new HttpRejection('WSFY_ERR_METHOD', 405, 'Method Not Allowed', options.requestHandler ? { Allow: 'GET, HEAD' } : {}));
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -110,24 +111,21 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     const log = loggerFor(socket);
     const oversized = rejectOversized(req);
     if (oversized) {
-      log.info(`bad request: ${oversized.httpStatus} ${oversized.message}`, { code: oversized.code });
-      options.onRejected?.(oversized.httpStatus === 414 ? 'uri_too_long' : 'headers_too_large');
-      writeRawHttpError(socket, oversized.httpStatus ?? 400, oversized.message);
+      badRequest(socket, log, oversized, oversizedReason(oversized));
       return;
     }
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      log.info('bad request: 400 unsupported Upgrade header');
-      options.onRejected?.('upgrade_header');
-      writeRawHttpError(socket, 400, 'Unsupported Upgrade header');
+      refuse(socket, log, count, new HttpRejection('WSFY_ERR_HANDSHAKE', 400, 'Unsupported Upgrade header'), {
+        reason: 'upgrade_header',
+        line: 'bad request: 400 unsupported Upgrade header',
+      });
       return;
     }
     options.onUpgrade(req, socket, head);
   });
 
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    const refusal = unsupportedMethod('CONNECT');
-    loggerFor(socket).info(`code 501, message ${refusal.message}`, { code: refusal.code });
-    writeRawHttpError(socket, 501, refusal.message);
+    notServed(socket, loggerFor(socket), unsupportedMethod('CONNECT'));
   });
 
   /**
@@ -137,7 +135,7 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
    * handshake failure was the one line for that client.
    */
   function refusedAtTls(socket: Duplex): boolean {
-    if (!tlsHandshakeFailed(socket)) return false;
+    if (!connectionOf(socket)?.tlsFailure) return false;
     socket.destroy();
     return true;
   }
@@ -148,18 +146,23 @@ export function createHttpFront(options: HttpFrontOptions): http.Server {
     const first = err.rawPacket?.[0];
     if (first === 0x16 || first === 0x80) {
       // A TLS ClientHello on a listener without TLS: drop it, as the reference does.
-      loggerFor(socket).info(`SSL connection but '${config.tls.cert}' not found`);
-      socket.destroy();
+      const refusal = new WebsockifyError('WSFY_ERR_TLS_HANDSHAKE', `SSL connection but '${config.tls.cert}' not found`);
+      refuse(socket, loggerFor(socket), count, refusal, { reason: null });
       return;
     }
     const refusal = clientErrorRefusal(err.code, err.rawPacket);
-    const status = refusal.httpStatus ?? 400;
-    loggerFor(socket).info(`bad request: ${status} ${refusal.message}`, { reason: err.code, code: refusal.code });
-    options.onRejected?.(status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'bad_request');
-    writeRawHttpError(socket, status, refusal.message);
+    const status = refusal.httpStatus;
+    badRequest(socket, loggerFor(socket), refusal, status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'bad_request', {
+      reason: err.code,
+    });
   });
 
   return server;
+}
+
+/** The reference's `code N, message M` line for a method it does not serve (not counted as a failed handshake). */
+function notServed(to: Duplex | ServerResponse, log: Logger, refusal: HttpRejection): void {
+  refuse(to, log, undefined, refusal, { reason: null, line: `code ${refusal.httpStatus}, message ${refusal.message}` });
 }
 
 /** A well-formed request line (`METHOD target HTTP/x.y`) with a method we do not know. */

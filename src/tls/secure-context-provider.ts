@@ -145,6 +145,8 @@ export interface SecureContextProviderOptions {
   watchIntervalMs?: number;
   /** Wait this long after the last change before reloading, so a cert and key written one after the other are read together. */
   settleMs?: number;
+  /** Log loads and reloads at debug level: another worker of the same server logs them once. */
+  quietLoads?: boolean;
 }
 
 /**
@@ -248,9 +250,11 @@ export class SecureContextProvider implements SecureContextSource {
 
   private logLoaded(what: string): void {
     const m = this.material;
-    this.logger.info(
+    const log = this.options.quietLoads === true ? this.logger.debug.bind(this.logger) : this.logger.info.bind(this.logger);
+    log(
       `tls: ${what} certificate '${this.config.cert}' for ${m.subject} (chain of ${m.chainLength}, expires ${m.validTo.toISOString()}, sha256 ${m.fingerprint.slice(0, 23)}...)`,
     );
-    if (m.validTo.getTime() < Date.now()) this.logger.warn(`tls: certificate '${this.config.cert}' expired on ${m.validTo.toISOString()}`);
+    if (m.validTo.getTime() < Date.now() && this.options.quietLoads !== true)
+      this.logger.warn(`tls: certificate '${this.config.cert}' expired on ${m.validTo.toISOString()}`);
   }
 }

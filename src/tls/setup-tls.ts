@@ -3,7 +3,7 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { TlsUpgrader } from '../server/front-door.js';
 import { SecureContextProvider } from './secure-context-provider.js';
-import { type TlsFailureReason, tlsFailureReason, wrapTlsSocket } from './wrap-tls-socket.js';
+import { wrapTlsSocket } from './wrap-tls-socket.js';
 
 /**
  * Decides at start whether this server speaks TLS, and loads the files if so.
@@ -13,26 +13,20 @@ import { type TlsFailureReason, tlsFailureReason, wrapTlsSocket } from './wrap-t
  *   if it does not exist there is no TLS, as in the reference.
  * Returns null when TLS is off.
  */
-export function setupTls(config: Config, logger: Logger): SecureContextProvider | null {
+export function setupTls(config: Config, logger: Logger, options: { quietLoads?: boolean } = {}): SecureContextProvider | null {
   if (!config.tls.required && !fs.existsSync(config.tls.cert)) return null;
-  const provider = new SecureContextProvider(config.tls, logger);
+  const provider = new SecureContextProvider(config.tls, logger, { quietLoads: options.quietLoads ?? false });
   provider.watch();
   return provider;
 }
 
 /** The front door's hook: wrap a socket whose first byte is a TLS ClientHello. */
-export function createTlsUpgrader(provider: SecureContextProvider, config: Config, onFailure?: (reason: TlsFailureReason) => void): TlsUpgrader {
-  return (socket, logger) =>
+export function createTlsUpgrader(provider: SecureContextProvider, config: Config): TlsUpgrader {
+  return (socket, logger, onFailure) =>
     wrapTlsSocket(socket, provider, {
       handshakeTimeoutMs: config.limits.handshakeTimeoutMs,
       verifyClient: config.tls.verifyClient,
       logger,
-      onFailure: (err) => {
-        logger.info(`SSL/TLS handshake failed: ${err.message}`);
-        // A client gone mid-handshake is not counted: it refused nothing of ours, and when our
-        // own handshake deadline closed it the front door has already counted handshake_timeout.
-        const reason = tlsFailureReason(err);
-        if (reason !== 'tls_closed') onFailure?.(reason);
-      },
+      onFailure,
     });
 }

@@ -12,7 +12,10 @@ export interface WrapTlsOptions {
   logger?: Logger;
   /** Called once the handshake is done and, under --verify-client, the client certificate verified. */
   onSecure?: (socket: tls.TLSSocket) => void;
-  /** Called once if the handshake fails, times out or the client certificate is refused. */
+  /**
+   * Called once if the handshake fails, times out or the client certificate is refused; before
+   * any listener added after this call hears of the error (node:http's 'clientError' among them).
+   */
   onFailure?: (error: Error, socket: tls.TLSSocket) => void;
 }
 
@@ -35,18 +38,6 @@ export function tlsFailureReason(error: Error): TlsFailureReason {
 }
 
 const CLOSED_DURING_HANDSHAKE = 'connection closed during the tls handshake';
-
-/** Sockets whose handshake failed: already logged and counted here, never an HTTP request. */
-const failedHandshakes = new WeakSet<object>();
-
-/**
- * True for a socket from wrapTlsSocket whose handshake failed. node:http also sees the
- * handshake error (as 'clientError') because the socket is handed to it at once; it must not
- * log or count it a second time as a bad HTTP request.
- */
-export function tlsHandshakeFailed(socket: object): boolean {
-  return failedHandshakes.has(socket);
-}
 
 /**
  * The first byte of a TLS ClientHello: 0x16 is a TLS record of type handshake; 0x80 is the
@@ -79,7 +70,6 @@ export function wrapTlsSocket(socket: Duplex, contexts: SecureContextSource, opt
   const fail = (error: Error): void => {
     if (settled) return;
     settled = true;
-    failedHandshakes.add(secure);
     clearTimeout(timer);
     options.logger?.debug(`tls: handshake failed: ${error.message}`);
     options.onFailure?.(error, secure);

@@ -55,6 +55,8 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
   private fixedTarget: TargetSpec | null;
   private reportedTarget: TargetSpec | null = null;
   private child: ChildProcess | null = null;
+  /** The last spawn failed (ENOENT, EACCES): its close event is not an exit of the program. */
+  private spawnFailed = false;
   /** Process groups of every run so far: a run's forked helpers may outlive its leader. */
   private readonly groups = new Set<number>();
   private childGone: Promise<void> = Promise.resolve();
@@ -229,7 +231,10 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
         resolve();
       });
       child.once('error', (err: NodeJS.ErrnoException) => {
-        const message = `could not start the wrapped program '${this.command[0]}': ${err.code ?? err.message}`;
+        // Node still reports a 'close' for a child that never ran; it is not an exit to log.
+        this.spawnFailed = true;
+        const reason = err.code === 'ENOENT' ? 'not found' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message);
+        const message = `could not start the wrapped program '${this.command[0]}': ${reason}`;
         if (this.spawnCount === 1) reject(new WrapError(message, err));
         else this.logger.error(message);
       });
@@ -243,7 +248,8 @@ export class WrappedProgram extends EventEmitter<WrappedProgramEvents> {
     // Forget groups with no member left, so a recycled pid is never signalled later.
     for (const pgid of this.groups) if (!groupAlive(pgid)) this.groups.delete(pgid);
     if (this.stopping) return;
-    this.logger.info(`Wrapped command exited (or daemon). Returned ${rc}`);
+    if (this.spawnFailed) this.spawnFailed = false;
+    else this.logger.info(`Wrapped command exited (or daemon). Returned ${rc}`);
     this.emit('exit', rc);
     switch (this.mode) {
       case 'exit':

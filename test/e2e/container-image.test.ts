@@ -10,7 +10,6 @@
  * (podman's defaults ask for more and fail).
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -19,8 +18,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { WebSocket } from 'ws';
-import { eventually } from '../helpers/cli.js';
-import { freePort } from '../helpers/programs.js';
+import { eventually } from '../support/cli-program.js';
+import { freePort, run, type Finished } from '../support/programs.js';
 import { launchChromium } from '../support/browser.js';
 import { lineMatching, readmeBlock, REPO_ROOT, shellLines, substitute } from '../support/doc-blocks.js';
 import { CertFactory } from '../support/openssl-certs.js';
@@ -32,12 +31,6 @@ const SIZE_TARGET_MB = 150;
 /** The entry point's --drain-timeout and the README's `podman stop -t`. */
 const DRAIN_S = 10;
 const CHROMIUM = '/usr/bin/chromium';
-
-interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 function unavailable(): string | null {
   const pathDirs = (process.env['PATH'] ?? '').split(':');
@@ -82,22 +75,7 @@ const ENV: NodeJS.ProcessEnv = { ...process.env, CONTAINERS_CONF: containersConf
 
 /** Runs a shell script from the repository root (the build context), as a user would. */
 function shell(script: string, timeoutMs = 60_000): Promise<Finished> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-ec', script], { cwd: REPO_ROOT, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`did not finish within ${timeoutMs} ms: ${script}\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return run('sh', ['-ec', script], ENV, timeoutMs, REPO_ROOT);
 }
 
 async function mustRun(script: string, timeoutMs?: number): Promise<string> {

@@ -5,14 +5,13 @@
  * a bundler, and an install on a machine without a C compiler.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { eventually } from '../helpers/cli.js';
-import { freePort, start, type Running } from '../helpers/programs.js';
+import { eventually } from '../support/cli-program.js';
+import { freePort, run, start, type Finished, type Running } from '../support/programs.js';
 import { launchChromium } from '../support/browser.js';
 import { lineMatching, readmeBlock, REPO_ROOT, shellLines, substitute } from '../support/doc-blocks.js';
 import { startEchoTarget, type TcpTarget } from '../support/targets.js';
@@ -27,12 +26,6 @@ const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'ut
 };
 const TARBALL = `${pkg.name}-${pkg.version}.tgz`;
 
-interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wsfy-npm-'));
 fs.chmodSync(work, 0o755);
 /** Where commands run: nothing of the checkout around. */
@@ -40,22 +33,7 @@ const elsewhere = path.join(work, 'elsewhere');
 fs.mkdirSync(elsewhere);
 
 function shell(script: string, env: NodeJS.ProcessEnv, cwd = elsewhere, timeoutMs = 300_000): Promise<Finished> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-ec', script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`did not finish within ${timeoutMs} ms: ${script}\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return run('sh', ['-ec', script], env, timeoutMs, cwd);
 }
 
 async function mustRun(script: string, env: NodeJS.ProcessEnv, cwd?: string, timeoutMs?: number): Promise<string> {

@@ -11,8 +11,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, it } from 'node:test';
 import { findPreloadLibrary, packageRoot } from '../../src/wrap/preload-library.js';
-import { CLI, eventually, wsExchange } from '../helpers/cli.js';
-import { freePort, requireTool, start, tempDir, type Running } from '../helpers/programs.js';
+import { CLI, eventually, wsExchange } from '../support/cli-program.js';
+import { freePort, requireTool, start, tempDir, type Running } from '../support/programs.js';
 
 const running: Running[] = [];
 const servers: net.Server[] = [];

@@ -354,10 +354,12 @@ describe('lifecycle', () => {
 
   it('--timeout stops accepting after N seconds and exits 0 once the live session ends', async () => {
     const echo = await startEchoTarget();
-    const proxy = await startProxy(['--timeout', '2', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+    // 5 s: the session must open before the deadline, and under --workers on a loaded 2-core
+    // machine the workers alone took over 2 s to start listening.
+    const proxy = await startProxy(['--timeout', '5', '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
     try {
       const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
-      await proxy.waitForOutput(/listener exit due to --timeout 2/, 8_000);
+      await proxy.waitForOutput(/listener exit due to --timeout 5/, 12_000);
       await assert.rejects(openClient(`ws://127.0.0.1:${proxy.port}/`), /ECONNREFUSED/);
       const back = receiveBytes(ws, 3);
       ws.send(Buffer.from('yes'));

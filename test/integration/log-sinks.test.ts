@@ -11,6 +11,7 @@ import { FileSink } from '../../src/log/file-sink.js';
 import { formatJsonLine } from '../../src/log/json-format.js';
 import { Logger } from '../../src/log/logger.js';
 import { formatSyslogMessage, SyslogSink } from '../../src/log/syslog-sink.js';
+import { waitFor } from '../support/wait.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'wsfy-log-'));
@@ -68,7 +69,7 @@ test('syslog over UDP: a real listener receives the RFC 5424 header, and the leg
     logger.info('hello\nworld');
     const legacySink = await SyslogSink.open({ target: { kind: 'udp', host: '127.0.0.1', port }, legacy: true, facility: 'daemon' });
     new Logger([legacySink]).warn('from a daemon');
-    await waitFor(() => received.length >= 2);
+    await waitFor(() => received.length >= 2, { timeoutMs: 3000 });
     const first = received.find((b) => b.toString().startsWith('<14>'))!.toString('latin1');
     const m = RFC5424.exec(first);
     assert.ok(m, first);
@@ -113,7 +114,7 @@ test('syslog to a real unix datagram socket (python3 listener) gets one datagram
     const logger = new Logger([sink]);
     logger.info('first line');
     logger.error('größe');
-    await waitFor(() => got.length >= 2);
+    await waitFor(() => got.length >= 2, { timeoutMs: 3000 });
     assert.match(got[0]!, new RegExp(`^<14>websockify\\[${process.pid}\\]: \\[.*\\] first line$`));
     // error (3) + user (8) = 11; non-ASCII goes as UTF-8 with a BOM, no trailing newline on datagrams.
     assert.match(got[1]!, new RegExp(`^<11>websockify\\[${process.pid}\\]: \uFEFF\\[.*\\] größe$`));
@@ -133,7 +134,7 @@ test('syslog to a unix stream socket falls back from datagram and ends each mess
   try {
     const sink = await SyslogSink.open({ target: { kind: 'unix', path: sockPath }, legacy: false, facility: 'user', hostname: 'h' });
     new Logger([sink]).info('over a stream');
-    await waitFor(() => data.endsWith('\n'));
+    await waitFor(() => data.endsWith('\n'), { timeoutMs: 3000 });
     assert.match(data, /^<14>1 \S+Z h websockify \d+ - - \[.*\] over a stream\n$/);
     await sink.close();
   } finally {
@@ -161,11 +162,3 @@ test('syslog header bytes match the reference format exactly', () => {
   });
   assert.equal(buf.toString('latin1'), '<15>1 2026-11-22T06:19:46Z host websockify 42 - - a b\n');
 });
-
-async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -24,7 +24,7 @@ function get(port: number, path: string, method = 'GET'): Promise<{ status: numb
   });
 }
 
-function summary(part: Pick<SessionSummary, 'id' | 'bytesFromClient' | 'bytesFromTarget' | 'closeCode' | 'closedBy'>): SessionSummary {
+function summary(part: Pick<SessionSummary, 'id' | 'upBytes' | 'downBytes' | 'closeCode' | 'closedBy'>): SessionSummary {
   return { client: '127.0.0.1', target: { kind: 'tcp', host: '127.0.0.1', port: 5900 }, startedAt: 0, durationMs: 10, ...part };
 }
 
@@ -36,7 +36,7 @@ function value(text: string, series: string): number {
 
 test('the metrics listener reports sessions, bytes, failures, close codes and handshake latency', async () => {
   const metrics = new Metrics();
-  let live = { fromClient: 0, toClient: 0 };
+  let live = { upBytes: 0, downBytes: 0 };
   metrics.setLiveBytes(() => live);
   let ready = true;
   const server = await startOpsListener(new OpsEndpoints({ metrics, metricsPath: null, healthPath: null, isReady: () => ready }), '127.0.0.1', 0);
@@ -48,7 +48,7 @@ test('the metrics listener reports sessions, bytes, failures, close codes and ha
     metrics.handshakeFailed('bad-token');
     metrics.handshakeFailed('bad-token');
     metrics.handshakeFailed('version');
-    live = { fromClient: 100, toClient: 5000 };
+    live = { upBytes: 100, downBytes: 5000 };
     let scrape = await get(port, '/metrics');
     assert.equal(scrape.status, 200);
     assert.match(scrape.type, /^text\/plain; version=0\.0\.4/);
@@ -56,10 +56,10 @@ test('the metrics listener reports sessions, bytes, failures, close codes and ha
     assert.equal(value(scrape.body, 'websockify_bytes_to_client_total'), 5000);
 
     // Session a closes: its bytes leave the live sum and enter the closed total; totals never drop.
-    a.onClose!(summary({ id: 1, bytesFromClient: 60, bytesFromTarget: 3000, closeCode: 1000, closedBy: 'target' }));
-    a.onClose!(summary({ id: 1, bytesFromClient: 60, bytesFromTarget: 3000, closeCode: 1000, closedBy: 'target' }));
-    b.onClose!(summary({ id: 2, bytesFromClient: 0, bytesFromTarget: 0, closeCode: 1011, closedBy: 'connect' }));
-    live = { fromClient: 40 + 7, toClient: 2000 + 11 };
+    a.onClose!(summary({ id: 1, upBytes: 60, downBytes: 3000, closeCode: 1000, closedBy: 'target' }));
+    a.onClose!(summary({ id: 1, upBytes: 60, downBytes: 3000, closeCode: 1000, closedBy: 'target' }));
+    b.onClose!(summary({ id: 2, upBytes: 0, downBytes: 0, closeCode: 1011, closedBy: 'connect' }));
+    live = { upBytes: 40 + 7, downBytes: 2000 + 11 };
     scrape = await get(port, '/metrics');
     const text = scrape.body;
     assert.equal(value(text, 'websockify_sessions_open'), 1);

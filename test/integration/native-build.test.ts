@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, it } from 'node:test';
 import { packageRoot } from '../../src/wrap/preload-library.js';
-import { freePort, run, tempDir } from '../helpers/programs.js';
+import { freePort, run, tempDir } from '../support/programs.js';
 
 const root = packageRoot();
 const t = tempDir('wsfy-native-build-');

@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { findPreloadLibrary, packageRoot } from '../../src/wrap/preload-library.js';
-import { NODE_ECHO, PY_ECHO } from '../helpers/echo-servers.js';
-import { exchange, freePort, holdPort, requireTool, run, start, tempDir, type Running } from '../helpers/programs.js';
+import { NODE_ECHO, PY_ECHO } from '../support/echo-programs.js';
+import { exchange, freePort, holdPort, requireTool, run, start, tempDir, type Running } from '../support/programs.js';
 
 let lib: string;
 const cleanups: Array<() => void | Promise<void>> = [];

@@ -8,17 +8,8 @@ import { tokenHash } from '../../src/record/session-identity.js';
 import { startProxy } from '../support/proxy-process.js';
 import { startTcpTarget } from '../support/targets.js';
 import { closeEvent, receiveBytes } from '../support/ws-client.js';
+import { waitFor } from '../support/wait.js';
 import { WebSocket } from 'ws';
-
-async function waitFor<T>(probe: () => Promise<T | null>, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function open(url: string, headers: Record<string, string>): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -67,10 +58,13 @@ test('a recorded session lands in the index with its facts: real client behind a
     ws.close(1000);
     await closeEvent(ws);
     const indexFile = path.join(dir, 'rec.index.jsonl');
-    const [entry] = await waitFor<RecordIndexEntry[]>(async () => {
-      const entries = await readIndex(indexFile);
-      return entries.length > 0 ? entries : null;
-    });
+    const [entry] = await waitFor<RecordIndexEntry[]>(
+      async () => {
+        const entries = await readIndex(indexFile);
+        return entries.length > 0 ? entries : null;
+      },
+      { timeoutMs: 10_000, what: 'the index entry' },
+    );
     assert.ok(entry);
     assert.equal(entry.file, 'rec.1');
     assert.equal(entry.record, 'complete');

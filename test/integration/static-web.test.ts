@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createStaticHandler, parseRange, type StaticHandlerOptions } from '../../src/http/static-handler.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { get } from '../support/raw-http.js';
 
 const OUTSIDE = 'OUTSIDE-SECRET-7f3a';
@@ -305,5 +306,19 @@ describe('the static web server (--web)', () => {
       assert.equal((await get(port, '/lib')).headers.location, './lib/');
       fs.rmSync(lib, { recursive: true, force: true });
     });
+  });
+  it('logs a 404 at the normal level, as the reference does, with the path and why', async () => {
+    const { logger, sink } = captureLogger();
+    const port = await serve({ logger });
+    assert.equal((await get(port, '/no-such-file.txt')).status, 404);
+    assert.equal((await get(port, '/.hidden')).status, 404);
+    const lines = sink.records.filter((r) => r.message.startsWith('web: 404'));
+    assert.deepEqual(
+      lines.map((r) => [r.level, r.message]),
+      [
+        ['info', 'web: 404 for /no-such-file.txt: no such file'],
+        ['info', 'web: 404 for /.hidden: dotfile'],
+      ],
+    );
   });
 });

@@ -10,6 +10,8 @@ import { WebSocket } from 'ws';
 import { CLI_PATH, processTree, runCli, startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { closedPort, startEchoTarget, startTcpTarget, type TcpTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+import { CertFactory } from '../support/openssl-certs.js';
+import { waitFor } from '../support/wait.js';
 
 const TWO = ['--workers', '2'];
 
@@ -171,6 +173,25 @@ describe('--workers: supervision', () => {
       assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
     } finally {
       await proxy.stop('SIGKILL');
+    }
+  });
+
+  it('logs the certificate once for the server, not once per worker, at start and on SIGHUP', async () => {
+    const certs = new CertFactory();
+    const ca = certs.ca('ca');
+    const server = certs.signed('localhost', ca, 'server');
+    const proxy = await startProxy([...TWO, '--cert', server.cert, '--key', server.key, '127.0.0.1:0', `127.0.0.1:${echo.port}`]);
+    try {
+      await proxy.waitForOutput(/worker 2 of 2 serving/);
+      assert.equal(proxy.output().match(/tls: loaded certificate/g)?.length, 1, proxy.output());
+      proxy.proc.kill('SIGHUP');
+      await proxy.waitForOutput(/tls: reloaded after/);
+      await waitFor(() => (proxy.output().match(/SIGHUP: reloading/g)?.length ?? 0) >= 2, { what: 'both workers reloading' });
+      assert.equal(proxy.output().match(/tls: reloaded after/g)?.length, 1, proxy.output());
+      assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+    } finally {
+      await proxy.stop('SIGKILL');
+      rmSync(certs.dir, { recursive: true, force: true });
     }
   });
 

@@ -14,8 +14,8 @@ import { WrapError } from '../../src/errors.js';
 import { Logger, type LogRecord } from '../../src/log/logger.js';
 import { findPreloadLibrary, packageRoot } from '../../src/wrap/preload-library.js';
 import { startWrappedProgram, type WrappedProgram } from '../../src/wrap/wrapped-program.js';
-import { NODE_ECHO, PY_ECHO } from '../helpers/echo-servers.js';
-import { exchange, groupAlive, holdPort } from '../helpers/programs.js';
+import { NODE_ECHO, PY_ECHO } from '../support/echo-programs.js';
+import { exchange, groupAlive, holdPort } from '../support/programs.js';
 
 const records: LogRecord[] = [];
 const logger = new Logger([{ write: (r) => void records.push(r) }], 'debug');
@@ -144,7 +144,8 @@ describe('wrapped program', () => {
   it('fails to start with a WrapError naming a missing program', async () => {
     await assert.rejects(
       startWrappedProgram(config(['1', '--', '/nonexistent/program']), logger, { listenPort: 1, env: process.env }),
-      (err: unknown) => err instanceof WrapError && err.code === 'WSFY_ERR_WRAP' && /nonexistent\/program.*ENOENT/.test(err.message),
+      (err: unknown) =>
+        err instanceof WrapError && err.code === 'WSFY_ERR_WRAP' && /could not start the wrapped program '\/nonexistent\/program': not found/.test(err.message),
     );
   });
 });

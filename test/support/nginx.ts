@@ -19,14 +19,10 @@ export interface Nginx {
   stop(): Promise<void>;
 }
 
-/** A port that was free a moment ago (nginx cannot report a port-0 bind back to us). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+// nginx cannot report a port-0 bind back to us, so it is given a port that was free a moment ago.
+import { freePort } from './programs.js';
+
+export { freePort };
 
 function waitForPort(port: number, proc: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -86,7 +86,7 @@ describe('the documentation', () => {
   it('names only options that exist, in src/ and docs/ (a renamed option leaves no stale mention)', () => {
     const known = new Set(OPTIONS.map((o) => o.long));
     // Flags of other commands these files also show: the `novnc` subcommand, `npm run bench`,
-    // npm, node, docker, systemctl; `--opt` and `--heart` are syntax examples.
+    // npm, node (and V8 flags set at run time), docker, systemctl; `--opt` and `--heart` are syntax examples.
     const others = new Set([
       'listen',
       'vnc',
@@ -106,7 +106,12 @@ describe('the documentation', () => {
       'min-semi-space-size',
       'max-semi-space-size',
       'always-sparkplug',
+      'interrupt-budget',
+      'ticks-before-optimization',
+      'trace-deopt',
       'no-lazy-feedback-allocation',
+      'expose-gc',
+      'no-expose-gc',
       'rm',
       'from',
       'stop-timeout',

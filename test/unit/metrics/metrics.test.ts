@@ -23,8 +23,8 @@ test('ten thousand distinct close codes make at most a few series', async () => 
       target: { kind: 'tcp', host: '127.0.0.1', port: 5900 },
       startedAt: 0,
       durationMs: 1,
-      bytesFromClient: 0,
-      bytesFromTarget: 0,
+      upBytes: 0,
+      downBytes: 0,
       closeCode: code,
       closedBy: 'client',
     });

@@ -16,8 +16,8 @@ const summary: SessionSummary = {
   target: { kind: 'tcp', host: '127.0.0.1', port: 5900 },
   startedAt: Date.UTC(2026, 0, 2, 3, 4, 5),
   durationMs: 1500,
-  bytesFromClient: 10,
-  bytesFromTarget: 20,
+  upBytes: 10,
+  downBytes: 20,
   closeCode: 1000,
   closedBy: 'client',
 };

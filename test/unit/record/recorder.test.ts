@@ -93,8 +93,8 @@ test('a recording still being written is never removed, and retention runs again
       target: null,
       startedAt: Date.now(),
       durationMs: 1,
-      bytesFromClient: 0,
-      bytesFromTarget: 5000,
+      upBytes: 0,
+      downBytes: 5000,
       closeCode: 1000,
       closedBy: 'client',
     });

@@ -4,7 +4,7 @@ import { describeTarget, type Config, type TargetSpec } from '../config/config.j
 import { HttpRejection, PluginFailure, PluginTimeout, TokenRejection, WebsockifyError } from '../errors.js';
 import type { AuthPlugin, AuthRequest } from '../plugins/auth/auth-plugin.js';
 import { builtinName } from '../plugins/plugin-names.js';
-import { extractToken, hasTokenCookie } from '../plugins/token/extract-token.js';
+import { extractToken, hasTokenCookie } from './extract-token.js';
 import { targetFromParts } from '../plugins/token/parse-target.js';
 import type { TokenPlugin } from '../plugins/token/token-plugin.js';
 import { SessionLimits } from './session-limits.js';

@@ -4,7 +4,7 @@ import { DEFAULT_LIMITS, describeTarget, type Config, type TargetSpec } from '..
 import { HttpRejection, TokenRejection, WebsockifyError } from '../../../src/errors.js';
 import { BasicHTTPAuth } from '../../../src/plugins/auth/basic-http-auth.js';
 import type { TokenPlugin } from '../../../src/plugins/token/token-plugin.js';
-import { AccessControl, accessOptionsFrom, normalizeTarget, type AccessOptions, type AccessRequest } from '../../../src/proxy/access-control.js';
+import { AccessControl, accessOptionsFrom, normalizeTarget, type AccessOptions, type AccessRequest } from '../../../src/admission/access-control.js';
 import { captureLogger } from '../../support/capture-logger.js';
 import { ExpectOrigin } from '../../../src/plugins/auth/expect-origin.js';
 

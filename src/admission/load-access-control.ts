@@ -1,7 +1,7 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { AccessControl, accessOptionsFrom } from '../proxy/access-control.js';
-import { loadAuthPlugins, loadTokenPlugin } from './load-plugins.js';
+import { AccessControl, accessOptionsFrom } from './access-control.js';
+import { loadAuthPlugins, loadTokenPlugin } from '../plugins/load-plugins.js';
 
 /**
  * Builds every plugin the Config names, once, at startup; throws a ConfigError with a clear

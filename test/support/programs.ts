@@ -1,14 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 
-/** A private temp dir removed by the returned cleanup. */
-export function tempDir(prefix = 'wsfy-test-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
+export { tempDir } from './temp-dir.js';
 
 /** Fails (not skips) with a clear message when a Debian tool the test needs is missing. */
 export function requireTool(name: string, debianPackage: string): string {
@@ -28,9 +21,9 @@ export interface Finished {
 }
 
 /** Runs a program to completion (with a time limit) and collects its output. */
-export function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 10_000): Promise<Finished> {
+export function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 10_000, cwd?: string): Promise<Finished> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HttpRejection } from '../../../src/errors.js';
-import { SessionLimits, type SessionCapKind, type SessionSlot, type SharedSessionGate } from '../../../src/proxy/session-limits.js';
+import { SessionLimits, type SessionCapKind, type SessionSlot, type SharedSessionGate } from '../../../src/admission/session-limits.js';
 
 /** A server-wide count as another process would keep it, with what was asked. */
 function sharedCounts(max: number): SharedSessionGate & { asked: string[]; held: Map<string, number> } {

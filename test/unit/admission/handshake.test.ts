@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import { HttpRejection } from '../../src/errors.js';
-import { selectSubprotocol, validateHandshake } from '../../src/proxy/handshake.js';
-import { redactPath } from '../../src/log/redact.js';
-import { formatTextLine, httpLogDate } from '../../src/log/text-format.js';
+import { HttpRejection } from '../../../src/errors.js';
+import { selectSubprotocol, validateHandshake } from '../../../src/admission/handshake.js';
+import { redactPath } from '../../../src/log/redact.js';
+import { formatTextLine, httpLogDate } from '../../../src/log/text-format.js';
 
 function request(headers: Record<string, string>, extra: Partial<IncomingMessage> = {}): IncomingMessage {
   return { method: 'GET', httpVersionMajor: 1, httpVersionMinor: 1, headers, ...extra } as IncomingMessage;

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { extractToken, hasTokenCookie, hostToken, percentDecode } from '../../../src/plugins/token/extract-token.js';
+import { extractToken, hasTokenCookie, hostToken, percentDecode } from '../../../src/admission/extract-token.js';
 
 const q = (url: string, cookie?: string) => extractToken(url, cookie === undefined ? {} : { cookie }, { hostToken: false, cookie: true });
 
