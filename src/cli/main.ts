@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   }
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
-  const access = await loadAccessControl(config, logger);
+  const access = await loadAccessControl(config, logger, workers.speaksForServer);
   const webAuthLogger = (req: IncomingMessage): Logger => connectionOf(req.socket)?.logger ?? logger;
   // The recordings player exists only behind --web-auth (docs/recording.md).
   if (requestHandler && config.webAuth && config.record !== null) {
