@@ -40,6 +40,13 @@ addresses; \`-6\`: dual-stack \`::\`), \`127.0.0.1:6080\`, \`localhost:6080\`, \
 \`::1:6080\`. No listen argument with \`--inetd\` or \`--unix-listen\`. Target argument: \`host:port\`,
 \`[::1]:5900\`, \`::1:5900\`; none with \`--unix-target\`, \`--token-plugin\` or a wrapped command.
 
+A Unix socket for a web server on the same host (docs/nginx.md): \`--unix-listen PATH
+--unix-listen-mode 660 --unix-listen-group www-data\` makes the socket readable and writable by
+its owner and by the group the web server's workers run as, and by nobody else. The group (a name
+or a numeric gid) is set with chown after the bind, so websockify must run as root or as a member
+of that group; a name that is not a group stops the start with
+\`websockify: --unix-listen-group NAME: no such group\` (exit 1).
+
 \`websockify --version\` prints \`websockify-ts X.Y.Z\` and exits 0; \`websockify --help\` lists the
 options below by section, wrapped to the terminal's width (\`$COLUMNS\` when not a terminal, else 80
 columns; never fewer than 60).

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import * as path from 'node:path';
-import { UsageError } from '../errors.js';
+import { ConfigError, UsageError } from '../errors.js';
 import type { ParsedArgv, OptionValue } from './argv-parser.js';
 import {
   DEFAULT_LIMITS,
@@ -29,6 +29,8 @@ export interface BuildContext {
   keyPassword?: string | null;
   /** The socket systemd passed (LISTEN_FDS), checked by cli/; used with --systemd-socket. */
   systemdFd?: number;
+  /** Looks a group name up (cli/ asks the system); null when there is no such group. */
+  groupId?: (name: string) => number | null;
 }
 
 /**
@@ -81,6 +83,8 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   const unixListen = str('unix-listen');
   const inetd = flag('inetd');
   if (unixListen !== null && inetd) throw new UsageError('--unix-listen and --inetd cannot be used together');
+  const unixListenGroup = str('unix-listen-group');
+  if (unixListenGroup !== null && unixListen === null) throw new UsageError('You must use --unix-listen to use --unix-listen-group');
   const systemdSocket = flag('systemd-socket');
   if (systemdSocket && (inetd || unixListen !== null)) throw new UsageError('--systemd-socket cannot be used with --inetd or --unix-listen');
   // Our -D is a re-spawned process (Node cannot fork); an inherited listening fd would not follow.
@@ -94,7 +98,7 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   } else if (inetd) {
     listen = { kind: 'fd', fd: 0, label: 'inetd' };
   } else if (unixListen !== null) {
-    listen = { kind: 'unix', path: abs(unixListen)!, mode: parseMode(str('unix-listen-mode')) };
+    listen = { kind: 'unix', path: abs(unixListen)!, mode: parseMode(str('unix-listen-mode')), gid: groupId(unixListenGroup, ctx) };
   } else {
     const first = positionals.shift();
     if (first === undefined) throw new UsageError('Too few arguments');
@@ -394,6 +398,25 @@ function parseMode(text: string | null): number {
   if (text === null) return 0o600;
   if (!/^0?[0-7]{1,3}$/.test(text.trim())) throw new UsageError('Error parsing listen unix socket mode');
   return parseInt(text.trim(), 8);
+}
+
+/**
+ * --unix-listen-group: a numeric gid is taken as is (as chgrp does, it need not be named in the
+ * group database); a name must exist, or the start stops here, before anything is bound.
+ */
+function groupId(text: string | null, ctx: BuildContext): number | null {
+  if (text === null) return null;
+  const name = text.trim();
+  if (/^\d+$/.test(name)) {
+    const gid = Number(name);
+    // (gid_t)-1 means "leave the group unchanged" to chown(2): not a group.
+    if (gid >= 0xffffffff) throw new UsageError(`--unix-listen-group ${name}: not a group id`);
+    return gid;
+  }
+  if (name === '') throw new UsageError('--unix-listen-group needs a group name or id');
+  const gid = ctx.groupId?.(name) ?? null;
+  if (gid === null) throw new ConfigError(`--unix-listen-group ${name}: no such group`);
+  return gid;
 }
 
 function seconds(value: number, name: string): number {

@@ -20,6 +20,7 @@ import { bannerText } from './banner.js';
 import { OPTIONS } from './option-table.js';
 import { helpText, helpWidth, usageText } from './usage.js';
 import { resolveKeyPassword } from './key-password.js';
+import { lookupGroupId } from './group-id.js';
 import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command.js';
 import { createWebHandler } from '../http/web-handler.js';
 import { createRecordingsHandler, withRecordings } from '../http/recordings-handler.js';
@@ -62,6 +63,7 @@ function parseCommandLine(argv: readonly string[]): Config | null {
     return buildConfig(parsed, {
       cwd,
       keyPassword: resolveKeyPassword(parsed.options, process.env, cwd),
+      groupId: lookupGroupId,
       ...systemdSocket(parsed.options.get('systemd-socket') === true),
     });
   } catch (err) {
@@ -141,7 +143,7 @@ async function main(): Promise<void> {
   }
   // Plugins are built once, before listening: a bad plugin name, source or file stops the
   // start here with a clear message (exit 1) instead of failing every connection later.
-  const access = await loadAccessControl(config, logger);
+  const access = await loadAccessControl(config, logger, workers.speaksForServer);
   const webAuthLogger = (req: IncomingMessage): Logger => connectionOf(req.socket)?.logger ?? logger;
   // The recordings player exists only behind --web-auth (docs/recording.md).
   if (requestHandler && config.webAuth && config.record !== null) {

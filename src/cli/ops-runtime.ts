@@ -117,7 +117,7 @@ export class OpsRuntime {
 
   /** After the main listener is up: the --metrics listener, and live byte counts for scrapes. */
   async start(server: WebsockifyServer, logger: Logger): Promise<void> {
-    this.reload.add('log files', () => logger.reopen());
+    this.reload.first('log files', () => logger.reopen());
     if (this.metrics) {
       this.metrics.setLiveBytes(() => {
         let upBytes = 0;

@@ -8,8 +8,11 @@ import { createHash } from 'node:crypto';
 export type ListenSpec =
   /** TCP. `host` '' means "all addresses" (0.0.0.0, or :: with preferIpv6), as the reference. */
   | { kind: 'tcp'; host: string; port: number; preferIpv6: boolean }
-  /** --unix-listen PATH with --unix-listen-mode (an existing socket file is replaced). */
-  | { kind: 'unix'; path: string; mode: number }
+  /**
+   * --unix-listen PATH with --unix-listen-mode (an existing socket file is replaced) and
+   * --unix-listen-group, resolved to a group id at start (null: the group we run as).
+   */
+  | { kind: 'unix'; path: string; mode: number; gid: number | null }
   /** An already-listening socket handed to us: fd 0 for --inetd, 3.. for systemd LISTEN_FDS. */
   | { kind: 'fd'; fd: number; label: string };
 

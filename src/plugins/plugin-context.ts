@@ -8,6 +8,11 @@ import type { Logger } from '../log/logger.js';
 export interface PluginContext {
   /** Server-wide logger; plugins never log a token, password or key. */
   logger: Logger;
+  /**
+   * False in every --workers worker but the first: a line each worker would write alike (a token
+   * file's syntax errors) is logged at debug level there, so the server says it once. Absent: true.
+   */
+  speaksForServer?: boolean;
   /** Upper bound for one outbound call (HTTP API, Redis command), in milliseconds. */
   timeoutMs: number;
 }

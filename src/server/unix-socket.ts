@@ -13,6 +13,8 @@ import { ListenError } from '../errors.js';
 export interface UnixSocketSpec {
   path: string;
   mode: number;
+  /** --unix-listen-group: the group the socket is given after the bind; null keeps ours. */
+  gid?: number | null;
 }
 
 /**
@@ -29,8 +31,26 @@ export async function bindWithMode(spec: UnixSocketSpec, bind: () => Promise<boo
   } finally {
     process.umask(previous);
   }
-  if (bound) fs.chmodSync(spec.path, spec.mode);
+  if (bound) {
+    fs.chmodSync(spec.path, spec.mode);
+    if (spec.gid !== undefined && spec.gid !== null) giveSocketToGroup(spec.path, spec.gid);
+  }
   return bound;
+}
+
+/**
+ * --unix-listen-group: a web server's workers run as their own user (www-data), so a 0660 socket
+ * owned by our group only is EACCES for them. chown(2) after the bind, never before: the socket
+ * exists under the umask-limited mode until then, so it is never wider than asked.
+ */
+function giveSocketToGroup(socketPath: string, gid: number): void {
+  try {
+    fs.chownSync(socketPath, -1, gid);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EPERM' ? 'operation not permitted (run as root, or as a member of that group)' : (code ?? (err as Error).message);
+    throw new ListenError(`Opening socket failed: cannot give ${socketPath} to group ${gid} (--unix-listen-group): ${why}`, err);
+  }
 }
 
 /**

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OPTIONS } from '../../src/cli/option-table.js';
+import { CertFactory } from '../support/openssl-certs.js';
 import { CLI_PATH, runCli, startProxy } from '../support/proxy-process.js';
 import { closePayload, connect, encodeFrame, FrameReader, readHttpAnswer, upgradeRequest } from '../support/raw-ws.js';
 import { ipv6LoopbackAvailable, startEchoTarget, startTcpTarget, type TcpTarget } from '../support/targets.js';
@@ -235,6 +236,39 @@ describe('listen and target forms', () => {
     }
   });
 
+  it('--unix-listen-group gives the socket to a group by name or gid, and an unknown name stops the start with one line', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wsfy-unix-group-'));
+    const listenPath = path.join(dir, 'listen.sock');
+    // Root may give the socket to any group; anyone else only to a group they are in.
+    const root = process.getuid!() === 0;
+    const named = root ? 'nogroup' : String(process.getgid!());
+    const namedGid = root ? Number(spawnSync('getent', ['group', 'nogroup'], { encoding: 'utf8' }).stdout.split(':')[2]) : process.getgid!();
+    try {
+      for (const [group, gid] of [
+        [named, namedGid],
+        [String(root ? 4242 : process.getgid!()), root ? 4242 : process.getgid!()],
+      ] as Array<[string, number]>) {
+        const proxy = await startProxy(['--unix-listen', listenPath, '--unix-listen-mode', '660', '--unix-listen-group', group, `127.0.0.1:${echo.port}`], {
+          waitForListen: false,
+        });
+        try {
+          await proxy.waitForOutput(/Listen on unix socket/);
+          const st = statSync(listenPath);
+          assert.equal(st.gid, gid, `--unix-listen-group ${group}`);
+          assert.equal(st.mode & 0o777, 0o660);
+          await echoRoundTrip(`ws+unix://${listenPath}:/`);
+        } finally {
+          await proxy.stop();
+        }
+      }
+      const unknown = await runCli(['--unix-listen', listenPath, '--unix-listen-group', 'wsfy-no-such-group', `127.0.0.1:${echo.port}`]);
+      assert.equal(unknown.code, 1);
+      assert.equal(unknown.stderr, 'websockify: --unix-listen-group wsfy-no-such-group: no such group\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to start on a --unix-listen path where another server is listening, and replaces a stale socket', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'wsfy-unix-twice-'));
     const listenPath = path.join(dir, 'listen.sock');
@@ -288,6 +322,36 @@ describe('listen and target forms', () => {
 });
 
 describe('lifecycle', () => {
+  it('SIGHUP reopens the log file first, then reloads the certificate: the lines come in that order and the reload lines land in the new file', async () => {
+    const certs = new CertFactory('wsfy-hup-order-');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wsfy-hup-order-'));
+    const log = path.join(dir, 'ws.log');
+    const target = await startEchoTarget();
+    const proxy = await startProxy(['--cert', certs.selfPem('self'), '--log-file', log, '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    try {
+      renameSync(log, `${log}.1`); // what logrotate does before its postrotate signal
+      proxy.proc.kill('SIGHUP');
+      await proxy.waitForOutput(/reloaded TLS certificate/);
+      const hup = proxy.output().slice(proxy.output().indexOf('SIGHUP: reloading'));
+      const order = ['SIGHUP: reloading', 'reloaded log files', "tls: reloaded after SIGHUP certificate '", 'reloaded TLS certificate'];
+      const at = order.map((line) => hup.indexOf(line));
+      assert.ok(
+        at.every((i, k) => i >= 0 && (k === 0 || i > at[k - 1]!)),
+        `expected, in this order:\n${order.join('\n')}\ngot:\n${hup}`,
+      );
+      // The certificate's lines are in the reopened file, not in the rotated one.
+      const fresh = readFileSync(log, 'utf8');
+      assert.match(fresh, /tls: reloaded after SIGHUP certificate/);
+      assert.match(fresh, /reloaded TLS certificate/);
+      assert.doesNotMatch(readFileSync(`${log}.1`, 'utf8'), /reloaded/);
+    } finally {
+      await proxy.stop();
+      await target.close();
+      rmSync(dir, { recursive: true, force: true });
+      certs.cleanup();
+    }
+  });
+
   it('on SIGTERM closes sessions with 1001 after flushing queued bytes, and exits 0', async () => {
     const payload = Buffer.alloc(2 * 1024 * 1024, 0x5a);
     const source = await startTcpTarget((socket) => {

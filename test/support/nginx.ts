@@ -4,7 +4,7 @@
  * The server blocks under test come from the same functions docs/nginx.md was written from.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,20 +47,30 @@ function waitForPort(port: number, proc: ChildProcess, timeoutMs: number): Promi
   });
 }
 
+export interface NginxOptions {
+  /**
+   * The `user` directive: the workers run as this user (needs root), as nginx as packaged does
+   * (`user www-data;`). Default: the test's own user.
+   */
+  user?: string;
+}
+
 /**
  * Starts nginx with `server` (the text of one or more server blocks, with `{{PORT}}` for the
  * listen port and `{{DIR}}` for the temp dir) inside a minimal http block.
  */
-export async function startNginx(nginxBin: string, server: string, files: Record<string, string> = {}): Promise<Nginx> {
+export async function startNginx(nginxBin: string, server: string, files: Record<string, string> = {}, options: NginxOptions = {}): Promise<Nginx> {
   const dir = await mkdtemp(join(tmpdir(), 'wsfy-nginx-'));
+  // Unprivileged workers must reach their temp dirs (nginx gives them the dirs it creates).
+  if (options.user !== undefined) await chmod(dir, 0o711);
   for (const sub of ['logs', 'temp']) await mkdir(join(dir, sub));
   for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o600 });
   let lastError = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     // As root, workers would drop to "nobody" and lose access to the 0600 files and the proxy's
-    // 0600 Unix socket in our temp dir; keep them as the test's user.
-    const user = process.getuid?.() === 0 ? 'user root;' : '';
+    // 0600 Unix socket in our temp dir; keep them as the test's user unless asked otherwise.
+    const user = options.user !== undefined ? `user ${options.user};` : process.getuid?.() === 0 ? 'user root;' : '';
     const conf = `
 ${user}
 daemon off;

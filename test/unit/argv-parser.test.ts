@@ -98,7 +98,7 @@ describe('positional arguments', () => {
 
   it('takes no listen positional with --unix-listen or --inetd, and resolves paths against the caller directory', () => {
     const unix = config('--unix-listen', 'run/vnc.sock', '--unix-listen-mode', '660', 'h:1');
-    assert.deepEqual(unix.listen, { kind: 'unix', path: '/work/dir/run/vnc.sock', mode: 0o660 });
+    assert.deepEqual(unix.listen, { kind: 'unix', path: '/work/dir/run/vnc.sock', mode: 0o660, gid: null });
     assert.deepEqual(config('--inetd', 'h:1').listen, { kind: 'fd', fd: 0, label: 'inetd' });
     assert.deepEqual(config('6080', '--unix-target', 'sock').target, { kind: 'unix', path: '/work/dir/sock' });
     assert.throws(() => config('--unix-listen', 'a', '--unix-listen-mode', '9x', 'h:1'), { message: 'Error parsing listen unix socket mode' });

@@ -4,6 +4,10 @@ import { parseTarget } from './parse-target.js';
 export interface TokenFileLineError {
   /** 1-based line number within that file (the reference counts across files: fixed). */
   line: number;
+  /**
+   * What is wrong, in words an operator can fix the line with. Never the line's text: a line
+   * written the wrong way round (`host:5900: token`) or without the separator holds a token.
+   */
   message: string;
 }
 
@@ -35,13 +39,21 @@ export function parseTokenFile(text: string): ParsedTokenFile {
     const line = lines[i]!.trim();
     if (line === '' || line.startsWith('#')) continue;
     const parts = line.split(SEPARATOR);
-    if (parts.length !== 2 || parts[0] === '') {
-      errors.push({ line: i + 1, message: 'Syntax error' });
+    const wrong =
+      parts.length === 1
+        ? 'no ": " (a colon and a space) after the token; expected "token: host:port"'
+        : parts.length > 2
+          ? 'more than one ": " (a colon and a space); expected "token: host:port"'
+          : parts[0] === ''
+            ? 'nothing before ": "; expected "token: host:port"'
+            : null;
+    if (wrong !== null) {
+      errors.push({ line: i + 1, message: wrong });
       continue;
     }
     const target = parseTarget(parts[1]!);
     if (target === null) {
-      errors.push({ line: i + 1, message: 'Syntax error: target is not host:port or unix_socket:/path' });
+      errors.push({ line: i + 1, message: 'the target is not host:port, [ipv6]:port or unix_socket:/path' });
       continue;
     }
     targets.set(parts[0]!, target);

@@ -27,7 +27,7 @@ export class ReadOnlyTokenFile implements TokenPlugin {
 
 export async function openStore(plugin: string, source: string | null, context: PluginContext): Promise<TokenFileStore> {
   if (source === null || source === '') throw new ConfigError(`${plugin} requires --token-source FILE or DIRECTORY`);
-  const store = new TokenFileStore(source, context.logger);
+  const store = new TokenFileStore(source, context.logger, { quietSyntaxErrors: context.speaksForServer === false });
   try {
     await store.refresh();
   } catch (err) {

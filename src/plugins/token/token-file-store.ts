@@ -26,6 +26,8 @@ export class TokenFileStore {
   constructor(
     readonly source: string,
     private readonly logger: Logger,
+    /** Syntax errors at debug level: another --workers worker reports the same file. */
+    private readonly options: { quietSyntaxErrors?: boolean } = {},
   ) {}
 
   get(token: string): TargetSpec | null {
@@ -92,8 +94,11 @@ export class TokenFileStore {
       }
       const parsed = parseTokenFile(text);
       for (const error of parsed.errors) {
-        // The reference logs `Syntax error in <source> on line <n>`; we name the file itself.
-        this.logger.error(`Syntax error in ${full} on line ${error.line}`, { reason: error.message });
+        // The reference logs `Syntax error in <source> on line <n>`; we name the file itself and
+        // say what is wrong. Said once per change of the file: an unchanged file is not re-parsed.
+        const line = `Syntax error in ${full} on line ${error.line}: ${error.message}`;
+        if (this.options.quietSyntaxErrors === true) this.logger.debug(line);
+        else this.logger.error(line);
       }
       next.set(full, { signature, targets: parsed.targets });
     }

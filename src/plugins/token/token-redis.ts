@@ -1,10 +1,11 @@
 import { Redis } from 'ioredis';
 import { ConfigError, PluginFailure, PluginTimeout } from '../../errors.js';
-import type { TargetSpec } from '../../config/config.js';
+import { formatHost, type TargetSpec } from '../../config/config.js';
 import type { PluginContext } from '../plugin-context.js';
 import type { TokenPlugin } from './token-plugin.js';
 import { parseTarget, targetFromParts } from './parse-target.js';
 import { parseRedisSource, type RedisSource } from './parse-redis-source.js';
+import { connectFailureReason } from '../../proxy/connect-failure-reason.js';
 
 /** How often a lasting Redis outage is logged again (the client retries far more often). */
 const ERROR_LOG_INTERVAL_MS = 30_000;
@@ -22,6 +23,8 @@ const ERROR_LOG_INTERVAL_MS = 30_000;
  */
 export class TokenRedis implements TokenPlugin {
   private lastErrorLog = 0;
+  /** Why the client is not connected (its last connection error), for the 502 line; null once ready. */
+  private connectError: Error | null = null;
 
   private constructor(
     private readonly source: RedisSource,
@@ -29,6 +32,7 @@ export class TokenRedis implements TokenPlugin {
     private readonly context: PluginContext,
   ) {
     client.on('error', (err: Error) => this.onClientError(err));
+    client.on('ready', () => (this.connectError = null));
   }
 
   static create(source: string | null, context: PluginContext): TokenRedis {
@@ -52,7 +56,9 @@ export class TokenRedis implements TokenPlugin {
       retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
       lazyConnect: false,
     });
-    context.logger.info(`TokenRedis backend initialized (${parsed.host}:${parsed.port})`);
+    const started = `TokenRedis backend initialized (${formatHost(parsed.host)}:${parsed.port})`;
+    if (context.speaksForServer === false) context.logger.debug(started);
+    else context.logger.info(started);
     return new TokenRedis(parsed, client, context);
   }
 
@@ -68,8 +74,10 @@ export class TokenRedis implements TokenPlugin {
         this.context.logger.warn('TokenRedis: the key for a token is not a string, token not found');
         return null;
       }
-      if (/timed? ?out/i.test(message)) throw new PluginTimeout(`TokenRedis: Redis did not answer within ${this.context.timeoutMs} ms`, err);
-      throw new PluginFailure(`TokenRedis: Redis at ${this.source.host}:${this.source.port} failed: ${message}`, err);
+      if (/timed? ?out/i.test(message)) {
+        throw new PluginTimeout(`TokenRedis: token source unavailable: Redis at ${this.where()} did not answer within ${this.context.timeoutMs} ms`, err);
+      }
+      throw new PluginFailure(`TokenRedis: token source unavailable: Redis at ${this.where()}: ${this.failureReason(err as Error)}`, err);
     }
     if (raw === null) return null;
     return this.parseValue(raw);
@@ -98,10 +106,29 @@ export class TokenRedis implements TokenPlugin {
     return target;
   }
 
+  private where(): string {
+    return `${formatHost(this.source.host)}:${this.source.port}`;
+  }
+
+  /**
+   * Words an operator can act on. A command issued while the client is disconnected fails with
+   * ioredis's own bookkeeping ("Reached the max retries per request limit ... maxRetriesPerRequest",
+   * "Connection is closed"), which says nothing about Redis: the reason is the connection's last
+   * error (`Connection refused (ECONNREFUSED)`). An error Redis itself answered is its own text.
+   */
+  private failureReason(err: Error): string {
+    const cause = err.name === 'ReplyError' ? err : this.connectError;
+    if (cause === null) return 'not connected';
+    const auth = /^(WRONGPASS|NOAUTH)\b/.exec(cause.message);
+    if (auth) return `authentication failed (${auth[1]})`;
+    return cause.name === 'ReplyError' ? cause.message : connectFailureReason(cause);
+  }
+
   private onClientError(err: Error): void {
+    this.connectError = err;
     const now = Date.now();
     if (now - this.lastErrorLog < ERROR_LOG_INTERVAL_MS) return;
     this.lastErrorLog = now;
-    this.context.logger.error(`TokenRedis: Redis at ${this.source.host}:${this.source.port} unavailable: ${err.message}`);
+    this.context.logger.error(`TokenRedis: token source unavailable: Redis at ${this.where()}: ${this.failureReason(err)}`);
   }
 }

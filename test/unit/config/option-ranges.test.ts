@@ -4,7 +4,7 @@ import { parseArgv } from '../../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../../src/cli/option-table.js';
 import { buildConfig } from '../../../src/cli/build-config.js';
 import { MAX_TIMER_SECONDS, OPTION_RANGES } from '../../../src/config/option-ranges.js';
-import { UsageError } from '../../../src/errors.js';
+import { ConfigError, UsageError } from '../../../src/errors.js';
 
 /** Options some others need before they are accepted at all. */
 const COMPANIONS: Record<string, string[]> = {
@@ -74,6 +74,26 @@ describe('numeric option ranges', () => {
     for (const bad of ['4777', '1777', '07777', '778', 'rw']) {
       assert.throws(() => mode(bad), /Error parsing listen unix socket mode/, bad);
     }
+  });
+
+  it('--unix-listen-group takes a gid as is and looks a name up once; an unknown name stops the start, naming it', () => {
+    const groups: Record<string, number> = { 'www-data': 33 };
+    const gid = (...args: string[]): number | null => {
+      const c = buildConfig(parseArgv(['--unix-listen', 's', ...args, 'h:1'], OPTIONS), { cwd: '/u', groupId: (name) => groups[name] ?? null });
+      return c.listen.kind === 'unix' ? c.listen.gid : -1;
+    };
+    assert.equal(gid(), null);
+    assert.equal(gid('--unix-listen-group', 'www-data'), 33);
+    assert.equal(gid('--unix-listen-group', '4242'), 4242);
+    assert.equal(gid('--unix-listen-group=0'), 0);
+    assert.throws(
+      () => gid('--unix-listen-group', 'www-date'),
+      (err: unknown) => err instanceof ConfigError && err.message === '--unix-listen-group www-date: no such group',
+    );
+    assert.throws(() => gid('--unix-listen-group', '4294967295'), /--unix-listen-group 4294967295: not a group id/);
+    assert.throws(() => buildConfig(parseArgv(['--unix-listen-group', 'www-data', '6080', 'h:1'], OPTIONS), { cwd: '/u' }), {
+      message: 'You must use --unix-listen to use --unix-listen-group',
+    });
   });
 
   it('refuses target port 0 and keeps listen port 0 (any free port)', () => {

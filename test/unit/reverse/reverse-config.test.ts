@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { normalizeTarget } from '../../../src/admission/access-control.js';
 import { parseArgv } from '../../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../../src/cli/option-table.js';
-import { buildConfig } from '../../../src/config/build-config.js';
+import { buildConfig } from '../../../src/cli/build-config.js';
 import { describeTarget, type Config } from '../../../src/config/config.js';
 import { UsageError } from '../../../src/errors.js';
 import { parseTarget, targetFromParts } from '../../../src/plugins/token/parse-target.js';

@@ -37,3 +37,16 @@ test('a SIGHUP during a reload joins it instead of running the hooks twice at on
   await Promise.all([first, second]);
   assert.equal(calls, 1);
 });
+
+test('the log files reopen before the other reloads, even when registered after them, so their lines land in the new file', async () => {
+  const sink = new MemorySink();
+  const ran: string[] = [];
+  const hooks = new ReloadHooks();
+  hooks.add('TLS certificate', () => void ran.push('tls'));
+  hooks.first('log files', () => void ran.push('logs'));
+  hooks.add('token source', () => void ran.push('tokens'));
+  await hooks.run(new Logger([sink]));
+  assert.deepEqual(ran, ['logs', 'tls', 'tokens']);
+  assert.deepEqual(hooks.names, ['log files', 'TLS certificate', 'token source']);
+  assert.deepEqual(sink.messages(), ['reloaded log files', 'reloaded TLS certificate', 'reloaded token source']);
+});
