@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
-import { buildConfig, refusePlanned } from '../config/build-config.js';
+import { buildConfig, refusePlanned } from './build-config.js';
 import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { loadAccessControl } from '../admission/load-access-control.js';

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { parseArgv } from '../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../src/cli/option-table.js';
-import { buildConfig } from '../../src/config/build-config.js';
+import { buildConfig } from '../../src/cli/build-config.js';
 import { WrapError } from '../../src/errors.js';
 import { Logger, type LogRecord } from '../../src/log/logger.js';
 import { findPreloadLibrary, packageRoot } from '../../src/wrap/preload-library.js';

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { parseArgv } from '../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../src/cli/option-table.js';
-import { buildConfig } from '../../src/config/build-config.js';
+import { buildConfig } from '../../src/cli/build-config.js';
 import type { Config, TargetSpec } from '../../src/config/config.js';
 import type { Logger } from '../../src/log/logger.js';
 import type { Dialer } from '../../src/proxy/dial-target.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseArgv } from '../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../src/cli/option-table.js';
-import { buildConfig } from '../../src/config/build-config.js';
+import { buildConfig } from '../../src/cli/build-config.js';
 import { parseHostPort } from '../../src/config/host-port.js';
 import { UsageError } from '../../src/errors.js';
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseArgv } from '../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../src/cli/option-table.js';
-import { buildConfig } from '../../src/config/build-config.js';
+import { buildConfig } from '../../src/cli/build-config.js';
 import type { Config } from '../../src/config/config.js';
 import { minVersionFor } from '../../src/tls/secure-context-provider.js';
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { parseArgv } from '../../../src/cli/argv-parser.js';
 import { bannerText } from '../../../src/cli/banner.js';
 import { OPTIONS } from '../../../src/cli/option-table.js';
-import { buildConfig } from '../../../src/config/build-config.js';
+import { buildConfig } from '../../../src/cli/build-config.js';
 
 test('the banner names the systemd socket, not inetd, as the source under --systemd-socket', () => {
   const config = buildConfig(parseArgv(['--systemd-socket', '127.0.0.1:5900'], OPTIONS), { cwd: '/', systemdFd: 3 });

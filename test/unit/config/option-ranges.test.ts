@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { parseArgv } from '../../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../../src/cli/option-table.js';
-import { buildConfig } from '../../../src/config/build-config.js';
+import { buildConfig } from '../../../src/cli/build-config.js';
 import { MAX_TIMER_SECONDS, OPTION_RANGES } from '../../../src/config/option-ranges.js';
 import { UsageError } from '../../../src/errors.js';
 

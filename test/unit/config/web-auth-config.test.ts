@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { parseArgv } from '../../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../../src/cli/option-table.js';
 import { servesConsolePage } from '../../../src/cli/novnc-command.js';
-import { buildConfig } from '../../../src/config/build-config.js';
+import { buildConfig } from '../../../src/cli/build-config.js';
 import type { Config } from '../../../src/config/config.js';
 import { UsageError } from '../../../src/errors.js';
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { parseArgv } from '../../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../../src/cli/option-table.js';
-import { buildConfig } from '../../../src/config/build-config.js';
+import { buildConfig } from '../../../src/cli/build-config.js';
 import type { Config } from '../../../src/config/config.js';
 import { OpsEndpoints } from '../../../src/metrics/ops-endpoints.js';
 import { repoRoot } from '../../support/fixture-path.js';

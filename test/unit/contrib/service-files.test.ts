@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgv } from '../../../src/cli/argv-parser.js';
 import { OPTIONS } from '../../../src/cli/option-table.js';
-import { buildConfig } from '../../../src/config/build-config.js';
+import { buildConfig } from '../../../src/cli/build-config.js';
 import { repoRoot } from '../../support/fixture-path.js';
 
 function words(line: string): string[] {

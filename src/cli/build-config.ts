@@ -1,10 +1,19 @@
 import os from 'node:os';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
-import type { ParsedArgv, OptionValue } from '../cli/argv-parser.js';
-import { DEFAULT_LIMITS, type Config, type OpsConfig, type ListenSpec, type PluginSpec, type SslVersion, type TargetSpec, type WrapMode } from './config.js';
-import { parseHostPort } from './host-port.js';
-import { checkOptionRange } from './option-ranges.js';
+import type { ParsedArgv, OptionValue } from './argv-parser.js';
+import {
+  DEFAULT_LIMITS,
+  type Config,
+  type OpsConfig,
+  type ListenSpec,
+  type PluginSpec,
+  type SslVersion,
+  type TargetSpec,
+  type WrapMode,
+} from '../config/config.js';
+import { parseHostPort } from '../config/host-port.js';
+import { checkOptionRange } from '../config/option-ranges.js';
 import { FILE_SOURCE_TOKEN_PLUGINS, builtinName, parseUserModuleSpec } from '../plugins/plugin-names.js';
 import { TrustedProxies } from '../server/trusted-proxies.js';
 
