@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     }
   }
   if (requestHandler && config.webAuth) requestHandler = withWebAuth(requestHandler, access, webAuthLogger);
-  const ops = new OpsRuntime(config, workers.clusterMetrics);
+  const ops = await OpsRuntime.create(config, workers.clusterMetrics);
   // A password on the pages covers the metrics on the same port too (docs/security.md).
   if (config.webAuth) ops.guardMainPortMetrics((handler) => withWebAuth(handler, access, webAuthLogger));
   // --reverse-listen (docs/reverse.md): VNC servers that connect in; under --workers the primary listens.

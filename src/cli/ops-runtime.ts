@@ -9,8 +9,8 @@ import { StreamSink } from '../log/stream-sink.js';
 import { SyslogSink, type SyslogTarget } from '../log/syslog-sink.js';
 import { formatTextLine } from '../log/text-format.js';
 import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
-import { Metrics } from '../metrics/metrics.js';
-import { type MetricsSource, OpsEndpoints, opsListenerAddress, startOpsListener } from '../metrics/ops-endpoints.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { metricsEnabled, type MetricsSource, OpsEndpoints, opsListenerAddress, startOpsListener } from '../metrics/ops-endpoints.js';
 import { ReloadHooks } from '../server/reload-hooks.js';
 import { buildObserverFactory } from '../server/session-features.js';
 import type { ServerParts, WebsockifyServer } from '../server/websockify-server.js';
@@ -71,14 +71,21 @@ export class OpsRuntime {
 
   /**
    * `clusterMetrics`: under --workers, what a main-port scrape renders (the primary's sum over
-   * workers) instead of this process's own share.
+   * workers) instead of this process's own share. prom-client is loaded only when metrics are
+   * on (--metrics or --metrics-path): without them the process never reads it from disk.
    */
-  constructor(
+  static async create(config: Config, clusterMetrics: MetricsSource | null = null): Promise<OpsRuntime> {
+    const metrics = metricsEnabled(config.ops) ? new (await import('../metrics/metrics.js')).Metrics() : null;
+    return new OpsRuntime(config, metrics, clusterMetrics);
+  }
+
+  private constructor(
     private readonly config: Config,
-    clusterMetrics: MetricsSource | null = null,
+    metrics: Metrics | null,
+    clusterMetrics: MetricsSource | null,
   ) {
     const ops = config.ops;
-    this.metrics = ops.metricsListen !== null || ops.metricsPath !== null ? new Metrics() : null;
+    this.metrics = metrics;
     this.endpoints =
       ops.metricsListen !== null || ops.metricsPath !== null || ops.healthPath !== null
         ? new OpsEndpoints({ metrics: clusterMetrics ?? this.metrics, metricsPath: ops.metricsPath, healthPath: ops.healthPath, isReady: () => !this.draining })

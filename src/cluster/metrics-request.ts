@@ -2,7 +2,7 @@ import type { Worker } from 'node:cluster';
 import type http from 'node:http';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { ClusterMetrics, type WorkerMetricsJson } from '../metrics/cluster-metrics.js';
+import type { ClusterMetrics, WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import { type MetricsSource, OpsEndpoints, opsListenerAddress, startOpsListener } from '../metrics/ops-endpoints.js';
 import { IpcRequests } from './ipc-request.js';
 import { type RenderedMetrics, sendToPrimary, sendToWorker, type ToPrimary } from './messages.js';
@@ -24,14 +24,23 @@ export class ClusterScrapes {
   private readonly requests = new IpcRequests<WorkerMetricsJson | null>(0);
   private listener: http.Server | null = null;
 
-  /** `live`: the workers that serve now (each is asked on every scrape). */
-  /** `primaryFigures`: what the primary itself counts (--reverse-listen), added to the sum. */
-  constructor(
+  /**
+   * `live`: the workers that serve now (each is asked on every scrape); `primaryFigures`: what
+   * the primary itself counts (--reverse-listen), added to the sum. prom-client is loaded here,
+   * so only when metrics are on.
+   */
+  static async create(workerCount: number, live: () => Worker[], primaryFigures?: () => Promise<WorkerMetricsJson | null>): Promise<ClusterScrapes> {
+    const { ClusterMetrics } = await import('../metrics/cluster-metrics.js');
+    return new ClusterScrapes(workerCount, live, ClusterMetrics, primaryFigures);
+  }
+
+  private constructor(
     private readonly workerCount: number,
     live: () => Worker[],
+    Sum: typeof ClusterMetrics,
     primaryFigures?: () => Promise<WorkerMetricsJson | null>,
   ) {
-    this.metrics = new ClusterMetrics((timeoutMs) => this.collect(live(), timeoutMs), workerCount, undefined, primaryFigures);
+    this.metrics = new Sum((timeoutMs) => this.collect(live(), timeoutMs), workerCount, undefined, primaryFigures);
   }
 
   /**

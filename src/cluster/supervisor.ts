@@ -4,6 +4,7 @@ import type { Logger } from '../log/logger.js';
 import { bindWithMode, removeStaleSocket } from '../server/unix-socket.js';
 import { RespawnLimiter } from '../wrap/respawn-limiter.js';
 import { BANNER_ENV, type DaemonReport, GENERATION_ENV, SLOT_ENV, sendToWorker, type ToPrimary } from './messages.js';
+import { metricsEnabled } from '../metrics/ops-endpoints.js';
 import { ClusterScrapes } from './metrics-request.js';
 import type { StopSignal, SupervisorProcess } from './process-signals.js';
 import { SharedCaps } from './shared-gate.js';
@@ -48,8 +49,8 @@ export class Supervisor {
   private resolveDone!: (code: number) => void;
   /** --max-connections, --max-sessions-per-ip and --max-sessions-per-token for the whole server. */
   private readonly caps: SharedCaps<Worker>;
-  /** --metrics and the workers' --metrics-path scrapes: the sum over workers. */
-  private readonly scrapes: ClusterScrapes;
+  /** --metrics and the workers' --metrics-path scrapes: the sum over workers (null: metrics are off). */
+  private scrapes: ClusterScrapes | null = null;
   private readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
   private finished = false;
   /** --reverse-listen: this process owns the reverse listener (docs/reverse.md). */
@@ -71,11 +72,6 @@ export class Supervisor {
       restartTimer: null,
     }));
     this.caps = new SharedCaps(config.limits, count);
-    this.scrapes = new ClusterScrapes(
-      count,
-      () => this.slots.flatMap((s) => (s.worker !== null && s.listening && s.worker.isConnected() ? [s.worker] : [])),
-      () => this.reverse?.figures() ?? Promise.resolve(null),
-    );
   }
 
   async run(): Promise<number> {
@@ -85,7 +81,11 @@ export class Supervisor {
     this.installSignalHandlers();
     // Before the workers: a --metrics port that cannot be bound fails the launch at once, and
     // the banner (printed by the last worker) means scrapes are answered too.
-    if (!(await this.scrapes.listen(this.config, this.logger, () => !this.stopping && !this.stoppedAccepting))) return 1;
+    if (metricsEnabled(this.config.ops)) {
+      const live = (): Worker[] => this.slots.flatMap((s) => (s.worker !== null && s.listening && s.worker.isConnected() ? [s.worker] : []));
+      this.scrapes = await ClusterScrapes.create(this.slots.length, live, () => this.reverse?.figures() ?? Promise.resolve(null));
+      if (!(await this.scrapes.listen(this.config, this.logger, () => !this.stopping && !this.stoppedAccepting))) return 1;
+    }
     try {
       this.reverse = await startPrimaryReverse(this.config, this.logger);
     } catch (err) {
@@ -186,10 +186,11 @@ export class Supervisor {
         this.caps.give(worker, message.kind, message.key);
         break;
       case 'metrics':
-        this.scrapes.answer(message.seq, message.metrics);
+        this.scrapes?.answer(message.seq, message.metrics);
         break;
       case 'scrape':
-        this.scrapes.scrapeFor(worker, message.seq);
+        if (this.scrapes) this.scrapes.scrapeFor(worker, message.seq);
+        else sendToWorker(worker, { wsfy: 'scrape-result', seq: message.seq, result: null });
         break;
       case 'reverse-take':
       case 'reverse-ended':
@@ -252,7 +253,7 @@ export class Supervisor {
     if (this.finished) return;
     if (this.slots.some((s) => s.worker !== null || s.restartTimer !== null)) return;
     this.finished = true;
-    this.scrapes.close();
+    this.scrapes?.close();
     void this.reverse?.close();
     this.resolveDone(this.failed ? 1 : 0);
   }

@@ -1,7 +1,14 @@
 import * as http from 'node:http';
+import type { OpsConfig } from '../config/config.js';
+
 /** What a scrape renders: one process's Metrics, or the primary's sum over workers (ClusterMetrics). */
 export interface MetricsSource {
   render(): Promise<{ contentType: string; body: string }>;
+}
+
+/** Whether --metrics or --metrics-path asks for Prometheus metrics (and so for prom-client). */
+export function metricsEnabled(ops: OpsConfig): boolean {
+  return ops.metricsListen !== null || ops.metricsPath !== null;
 }
 
 export interface OpsEndpointOptions {

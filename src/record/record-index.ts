@@ -3,7 +3,7 @@ import { open, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeTarget } from '../config/config.js';
 import type { SessionSummary } from '../proxy/session-observer.js';
-import type { SessionIdentity } from './session-identity.js';
+import type { SessionIdentity } from '../admission/session-identity.js';
 
 /**
  * One finished session in the recording index (`<FILE>.index.jsonl`, docs/recording.md): one

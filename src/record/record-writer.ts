@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.js';
 import { RECORD_FOOTER, RECORD_HEADER, recordEntry } from './record-escape.js';
 import type { SessionObserver, SessionSummary } from '../proxy/session-observer.js';
 import { appendIndexEntry, indexEntry, type RecordIndexEntry } from './record-index.js';
-import type { SessionIdentity } from './session-identity.js';
+import type { SessionIdentity } from '../admission/session-identity.js';
 
 export interface RecordWriterOptions {
   /** The --record base path, already absolute; the file is `<base>.<session>` as the reference. */

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { RecordWriter } from './record-writer.js';
 import { recordIndexPath } from './record-index.js';
-import type { SessionIdentity } from './session-identity.js';
+import type { SessionIdentity } from '../admission/session-identity.js';
 
 export interface RecorderOptions {
   /** The --record base path, absolute. */

@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { OpsEndpoints, startOpsListener } from '../../src/metrics/ops-endpoints.js';
 import type { SessionSummary } from '../../src/proxy/session-observer.js';
+import { fixturePath } from '../support/fixture-path.js';
 import { startProxy } from '../support/proxy-process.js';
 import { startEchoTarget } from '../support/targets.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -212,3 +214,36 @@ function getWith(port: number, urlPath: string, headers: Record<string, string>)
     req.end();
   });
 }
+
+/** The modules every process of a proxy run loaded (test/fixtures/preload/loaded-modules.mjs), until it exits on SIGTERM. */
+async function modulesLoadedBy(args: string[]): Promise<{ text: string; processes: number }> {
+  const { dir, cleanup } = tempDir();
+  try {
+    const file = path.join(dir, 'loaded');
+    const preload = pathToFileURL(fixturePath('preload', 'loaded-modules.mjs')).href;
+    const env = { ...process.env, WSFY_LOADED_MODULES_FILE: file, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload}` };
+    const proxy = await startProxy(args, { env });
+    await proxy.stop('SIGTERM');
+    const text = readFileSync(file, 'utf8');
+    return { text, processes: text.split('\n').filter((l) => l.startsWith('pid ')).length };
+  } finally {
+    cleanup();
+  }
+}
+
+const PROM_CLIENT = `${path.sep}node_modules${path.sep}prom-client${path.sep}`;
+
+test('prom-client is loaded only when metrics are on', async () => {
+  const plain = await modulesLoadedBy(['--health-path', '/healthz', '127.0.0.1:0', '127.0.0.1:1']);
+  assert.equal(plain.processes, 1);
+  assert.ok(!plain.text.includes(PROM_CLIENT), 'prom-client loaded without --metrics or --metrics-path');
+  // The probe sees it when it is loaded (so the check above can fail).
+  const metered = await modulesLoadedBy(['--metrics-path', '/metrics', '127.0.0.1:0', '127.0.0.1:1']);
+  assert.ok(metered.text.includes(PROM_CLIENT), 'the probe did not see prom-client under --metrics-path');
+});
+
+test('under --workers neither the primary nor a worker loads prom-client without metrics', async () => {
+  const plain = await modulesLoadedBy(['--workers', '2', '127.0.0.1:0', '127.0.0.1:1']);
+  assert.equal(plain.processes, 3);
+  assert.ok(!plain.text.includes(PROM_CLIENT), 'prom-client loaded under --workers without metrics');
+});

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readIndex, type RecordIndexEntry } from '../../src/record/record-index.js';
-import { tokenHash } from '../../src/record/session-identity.js';
+import { tokenHash } from '../../src/admission/session-identity.js';
 import { startProxy } from '../support/proxy-process.js';
 import { startTcpTarget } from '../support/targets.js';
 import { closeEvent, receiveBytes } from '../support/ws-client.js';

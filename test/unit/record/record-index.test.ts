@@ -7,7 +7,7 @@ import { Logger } from '../../../src/log/logger.js';
 import type { SessionSummary } from '../../../src/proxy/session-observer.js';
 import { appendIndexEntry, indexEntry, parseIndex, readIndex, recordIndexPath } from '../../../src/record/record-index.js';
 import { RecordWriter } from '../../../src/record/record-writer.js';
-import { sessionIdentity, tokenHash } from '../../../src/record/session-identity.js';
+import { sessionIdentity, tokenHash } from '../../../src/admission/session-identity.js';
 import { MemorySink } from '../../support/memory-sink.js';
 
 const summary: SessionSummary = {
@@ -143,7 +143,7 @@ test('a RecordWriter appends its session to the index once the file is complete'
 });
 
 test('identityOf reads the verified client certificate from the TLS socket, and nothing from an unverified one', async () => {
-  const { identityOf, NO_IDENTITY } = await import('../../../src/record/session-identity.js');
+  const { identityOf, NO_IDENTITY } = await import('../../../src/admission/session-identity.js');
   const { buildConfig } = await import('../../../src/cli/build-config.js');
   const { parseArgv } = await import('../../../src/cli/argv-parser.js');
   const { OPTIONS } = await import('../../../src/cli/option-table.js');

@@ -1,11 +1,11 @@
-import { originChecked } from '../admission/access-control.js';
+import { originChecked } from './access-control.js';
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Config } from '../config/config.js';
-import { extractToken } from '../admission/extract-token.js';
+import { extractToken } from './extract-token.js';
 
 /** Who a session was, as far as the proxy checked it; every field null when unknown. */
 export interface SessionIdentity {
