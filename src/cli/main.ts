@@ -208,6 +208,21 @@ async function main(): Promise<void> {
   } catch (err) {
     await failLogged((err as Error).message);
   }
+  // Signals are handled before the banner: whoever reads it (a test, a supervisor) may send
+  // SIGTERM at once and must get the orderly exit, not the default kill.
+  const served = serve(lifecycle, {
+    config,
+    server,
+    logger,
+    drain: () => ops.drain(server, logger),
+    reload: () => void ops.reload.run(logger),
+    worker: isWorkerProcess(process.env),
+  });
+  // After the sessions: the held reverse servers nobody paired with.
+  served.closeOnExit(async () => reverse?.close());
+  served.closeOnExit(() => access.close());
+  served.closeOnExit(() => ops.stop());
+
   const banner = bannerText(config, address, tls !== null);
   // Under --workers, one banner for the server: the worker started last prints it, when every
   // worker listens.
@@ -221,19 +236,6 @@ async function main(): Promise<void> {
     logger.info(`running in the background as pid ${process.pid}`);
     reportDaemonReady(banner);
   }
-
-  const served = serve(lifecycle, {
-    config,
-    server,
-    logger,
-    drain: () => ops.drain(server, logger),
-    reload: () => void ops.reload.run(logger),
-    worker: isWorkerProcess(process.env),
-  });
-  // After the sessions: the held reverse servers nobody paired with.
-  served.closeOnExit(async () => reverse?.close());
-  served.closeOnExit(() => access.close());
-  served.closeOnExit(() => ops.stop());
 
   // Wrap mode: the program starts once we listen (the reference's started()), so it binds the
   // port we really got; exit mode ends us with the program's own exit code.

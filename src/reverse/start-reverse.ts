@@ -1,12 +1,10 @@
 import type tls from 'node:tls';
-import { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { TokenPlugin } from '../plugins/token/token-plugin.js';
 import { ConfigError } from '../errors.js';
 import { loadTokenPlugin } from '../plugins/load-plugins.js';
 import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
-import { ReverseCounters } from '../metrics/metrics.js';
 import { PrimaryReverseService, WorkerReverseBroker, type ReverseToWorker } from './reverse-cluster.js';
 import { localBroker, type ReverseBroker } from './reverse-pairing.js';
 import { ReverseListeners } from './reverse-listener.js';
@@ -81,6 +79,8 @@ export async function startPrimaryReverse(config: Config, logger: Logger): Promi
     config.tokenPlugin !== null && !config.reverse.allowAnyId
       ? await loadTokenPlugin(config.tokenPlugin, { logger, timeoutMs: config.limits.pluginTimeoutMs })
       : null;
+  // prom-client is loaded only when a reverse listener is asked for (it is not, by default).
+  const [{ Registry }, { ReverseCounters }] = await Promise.all([import('prom-client'), import('../metrics/metrics.js')]);
   const registry = new Registry();
   const counters = new ReverseCounters([registry]);
   let side: ReverseSide;
