@@ -10,6 +10,7 @@ import { CertFactory } from '../support/openssl-certs.js';
 import { CLI_PATH, runCli, startProxy } from '../support/proxy-process.js';
 import { closePayload, connect, encodeFrame, FrameReader, readHttpAnswer, upgradeRequest } from '../support/raw-ws.js';
 import { ipv6LoopbackAvailable, startEchoTarget, startTcpTarget, type TcpTarget } from '../support/targets.js';
+import { waitFor } from '../support/wait.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
 import { WebSocket } from 'ws';
 
@@ -331,13 +332,24 @@ describe('lifecycle', () => {
     try {
       renameSync(log, `${log}.1`); // what logrotate does before its postrotate signal
       proxy.proc.kill('SIGHUP');
-      await proxy.waitForOutput(/reloaded TLS certificate/);
-      const hup = proxy.output().slice(proxy.output().indexOf('SIGHUP: reloading'));
-      const order = ['SIGHUP: reloading', 'reloaded log files', "tls: reloaded after SIGHUP certificate '", 'reloaded TLS certificate'];
-      const at = order.map((line) => hup.indexOf(line));
+      // Under --workers every worker reloads and their lines interleave; only the first worker
+      // prints the certificate's line. Its own three lines still come in order, so the check is:
+      // some log reopen before the certificate's line, some "reloaded TLS certificate" after it.
+      const certLine = "tls: reloaded after SIGHUP certificate '";
+      const hupOutput = (): string => proxy.output().slice(proxy.output().indexOf('SIGHUP: reloading'));
+      await waitFor(
+        () => {
+          const hup = hupOutput();
+          const cert = hup.indexOf(certLine);
+          return cert >= 0 && hup.indexOf('reloaded TLS certificate', cert) > cert;
+        },
+        { timeoutMs: 10_000, what: 'the certificate reload lines' },
+      );
+      const hup = hupOutput();
+      const at = [hup.indexOf('SIGHUP: reloading'), hup.indexOf('reloaded log files'), hup.indexOf(certLine), hup.lastIndexOf('reloaded TLS certificate')];
       assert.ok(
         at.every((i, k) => i >= 0 && (k === 0 || i > at[k - 1]!)),
-        `expected, in this order:\n${order.join('\n')}\ngot:\n${hup}`,
+        `expected, in this order:\nSIGHUP: reloading\nreloaded log files\n${certLine}\nreloaded TLS certificate\ngot:\n${hup}`,
       );
       // The certificate's lines are in the reopened file, not in the rotated one.
       const fresh = readFileSync(log, 'utf8');
