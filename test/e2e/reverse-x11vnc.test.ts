@@ -12,15 +12,19 @@ import { waitFor } from '../support/wait.js';
 import { DESKTOP_HEIGHT, DESKTOP_WIDTH, ROOT_RGB, startDesktop, XTERM_AT, type Desktop } from '../support/x-desktop.js';
 
 /**
- * A VNC server behind NAT, for real (docs/reverse.md): x11vnc connects out to --reverse-listen
- * with the UltraVNC repeater ID (`-connect repeater=ID:<id>+host:port`), and noVNC in headless
- * chromium reaches it with an ordinary token whose target is `reverse:<id>`. The canvas must
- * match the X server's own capture.
+ * A VNC server behind NAT, for real (docs/reverse.md): x11vnc, with no listening port of its own
+ * (`-rfbport 0`), connects out to --reverse-listen with the UltraVNC repeater ID
+ * (`-connect repeater=ID:<id>+host:port`), or with no ID to a listener bound to one; Debian's
+ * noVNC, unchanged, in headless chromium reaches it with an ordinary token whose target is
+ * `reverse:<id>` (`path=websockify?token=...`). The canvas must match the X server's own capture.
  */
 const CHROMIUM = '/usr/bin/chromium';
+const DEBIAN_NOVNC = '/usr/share/novnc';
 const ARTIFACTS = path.resolve('test-artifacts');
 const WAIT_MS = 45_000;
 const ID = '418203967';
+/** The ID of the listener bound to one ID, for a server that sends none (x11vnc -connect host:port). */
+const FIXED_ID = '530917264';
 
 interface CanvasLike {
   width: number;
@@ -87,15 +91,33 @@ describe('reverse connection from x11vnc to noVNC in chromium', () => {
   let proxy: ProxyProcess;
   let reverseVnc: ChildProcess | null = null;
   const dir = tempDir('wsfy-reverse-e2e-');
+  let reversePort = 0;
+  let fixedPort = 0;
+  let logCount = 0;
 
   before(async () => {
     if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: install the Debian package chromium (scripts/system-packages.txt)`);
+    if (!fs.existsSync(path.join(DEBIAN_NOVNC, 'vnc.html'))) throw new Error(`${DEBIAN_NOVNC}/vnc.html missing: install the Debian package novnc`);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     desktop = await startDesktop('reverse-pw');
     browser = await launchChromium(CHROMIUM);
     const tokens = path.join(dir.dir, 'tokens.cfg');
-    fs.writeFileSync(tokens, `office-desk: reverse:${ID}\n`);
-    proxy = await startProxy(['--novnc', '--token-plugin', 'TokenFile', '--token-source', tokens, '--reverse-listen', '127.0.0.1:0', '127.0.0.1:0']);
+    fs.writeFileSync(tokens, `office-desk: reverse:${ID}\nplain-desk: reverse:${FIXED_ID}\n`);
+    proxy = await startProxy([
+      '--web',
+      DEBIAN_NOVNC,
+      '--token-plugin',
+      'TokenFile',
+      '--token-source',
+      tokens,
+      '--reverse-listen',
+      '127.0.0.1:0',
+      '--reverse-listen',
+      `127.0.0.1:0=${FIXED_ID}`,
+      '127.0.0.1:0',
+    ]);
+    reversePort = Number(/:(\d+)$/.exec((await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+$/m)).trim())![1]);
+    fixedPort = Number(/127\.0\.0\.1:(\d+) \(fixed id/.exec(await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+ \(fixed id/))![1]);
   });
 
   after(async () => {
@@ -110,20 +132,19 @@ describe('reverse connection from x11vnc to noVNC in chromium', () => {
     dir.cleanup();
   });
 
-  let reversePort = 0;
-  let logCount = 0;
-
-  /** x11vnc on the desktop's display, connecting out with the repeater ID; resolves once the proxy holds it. */
-  async function connectX11vnc(): Promise<void> {
+  /**
+   * x11vnc on the desktop's display, connecting out (`connect`: the -connect value); resolves once
+   * the proxy holds it. -rfbport 0: it listens nowhere, as behind NAT; -once: it exits when its
+   * viewer leaves.
+   */
+  async function connectX11vnc(connect = `repeater=ID:${ID}+127.0.0.1:${reversePort}`): Promise<void> {
     const registered = (proxy.output().match(/reverse server registered/g) ?? []).length;
     const logFile = path.join(dir.dir, `x11vnc-reverse-${++logCount}.log`);
     const log = fs.openSync(logFile, 'a');
-    // -once: it exits when its viewer leaves; its own listening port stays on localhost, unused.
-    reverseVnc = spawn(
-      'x11vnc',
-      ['-display', desktop.display, '-passwd', desktop.password, '-connect', `repeater=ID:${ID}+127.0.0.1:${reversePort}`, '-localhost', '-noxdamage', '-once'],
-      { env: { ...process.env, DISPLAY: desktop.display }, stdio: ['ignore', log, log] },
-    );
+    reverseVnc = spawn('x11vnc', ['-display', desktop.display, '-passwd', desktop.password, '-connect', connect, '-rfbport', '0', '-noxdamage', '-once'], {
+      env: { ...process.env, DISPLAY: desktop.display },
+      stdio: ['ignore', log, log],
+    });
     fs.closeSync(log);
     await waitFor(() => (proxy.output().match(/reverse server registered/g) ?? []).length > registered, {
       timeoutMs: WAIT_MS,
@@ -139,15 +160,25 @@ describe('reverse connection from x11vnc to noVNC in chromium', () => {
     return answer.status;
   }
 
+  /** Debian's vnc.html, unchanged: the token rides in its `path` setting. */
+  function novncUrl(token: string): string {
+    const query = `autoconnect=true&resize=off&path=${encodeURIComponent(`websockify?token=${token}`)}&password=${encodeURIComponent(desktop.password)}`;
+    return `http://127.0.0.1:${proxy.port}/vnc.html?${query}`;
+  }
+
+  /** Waits for x11vnc to exit (-once: when its viewer left). */
+  async function x11vncExited(): Promise<void> {
+    const vnc = reverseVnc!;
+    if (vnc.exitCode === null && vnc.signalCode === null) await new Promise((resolve) => vnc.once('exit', resolve));
+  }
+
   it('x11vnc -connect repeater=ID:... is held; the token reaches its desktop, typing reaches the xterm, a second viewer gets 409', async (t) => {
-    const line = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+/);
-    reversePort = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
     assert.equal(await upgradeStatus('office-desk'), 503, 'before x11vnc connects');
     await connectX11vnc();
 
     const page = await browser.context.newPage();
     try {
-      await page.goto(`http://127.0.0.1:${proxy.port}/vnc.html?autoconnect=1&resize=off&token=office-desk#password=${encodeURIComponent(desktop.password)}`);
+      await page.goto(novncUrl('office-desk'));
       const diff = await desktopShown(page, desktop, proxy, 'token');
       t.diagnostic(`canvas vs xwd: mean difference ${diff.toFixed(2)} per channel (0-255), sampled every 10 px`);
       const corner = await page.evaluate(() => {
@@ -173,20 +204,29 @@ describe('reverse connection from x11vnc to noVNC in chromium', () => {
     assert.match(proxy.output(), /reverse server paired with browser/);
   });
 
-  it('x11vnc restarted after its viewer left is reachable again, through the path=websockify?token= form', async () => {
-    // -once: the first x11vnc exits when its viewer leaves.
-    const first = reverseVnc!;
-    if (first.exitCode === null) await new Promise((resolve) => first.once('exit', resolve));
+  it('x11vnc restarted after its viewer left is reachable again', async () => {
+    await x11vncExited();
     await waitFor(async () => (await upgradeStatus('office-desk')) === 503, { timeoutMs: WAIT_MS, intervalMs: 200, what: 'the ID to be free again' });
     await connectX11vnc();
     const page = await browser.context.newPage();
     try {
-      const query = `autoconnect=true&resize=off&path=${encodeURIComponent('websockify?token=office-desk')}`;
-      await page.goto(`http://127.0.0.1:${proxy.port}/vnc.html?${query}#password=${encodeURIComponent(desktop.password)}`);
+      await page.goto(novncUrl('office-desk'));
       await desktopShown(page, desktop, proxy, 'restarted');
     } finally {
       await page.close();
     }
-    assert.ok(!proxy.output().includes(ID), 'the proxy logged the reverse ID in clear');
+  });
+
+  it('x11vnc -connect host:port (no ID) reaches a listener bound to one ID, and its token reaches the desktop', async () => {
+    await x11vncExited();
+    await connectX11vnc(`127.0.0.1:${fixedPort}`);
+    const page = await browser.context.newPage();
+    try {
+      await page.goto(novncUrl('plain-desk'));
+      await desktopShown(page, desktop, proxy, 'fixed-id');
+    } finally {
+      await page.close();
+    }
+    for (const id of [ID, FIXED_ID]) assert.ok(!proxy.output().includes(id), 'the proxy logged a reverse ID in clear');
   });
 });
