@@ -86,3 +86,18 @@ describe('parseTarget', () => {
     });
   }
 });
+
+describe('token file syntax errors say what is wrong, never the line', () => {
+  for (const [line, message] of [
+    ['secret-tok:127.0.0.1:5900', 'no ": " (a colon and a space) after the token; expected "token: host:port"'],
+    ['secret-tok: host: 1', 'more than one ": " (a colon and a space); expected "token: host:port"'],
+    [': host:1', 'nothing before ": "; expected "token: host:port"'],
+    ['127.0.0.1:5900: secret-tok', 'the target is not host:port, [ipv6]:port or unix_socket:/path'],
+  ] as const) {
+    it(`${JSON.stringify(line)}: ${message}`, () => {
+      const { errors } = parseTokenFile(`ok: h:1\n${line}\n`);
+      assert.deepEqual(errors, [{ line: 2, message }]);
+      assert.ok(!errors[0]!.message.includes('secret-tok'));
+    });
+  }
+});
