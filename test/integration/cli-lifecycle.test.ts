@@ -323,6 +323,28 @@ describe('listen and target forms', () => {
 });
 
 describe('lifecycle', () => {
+  it('a SIGHUP sent the moment the banner says "Listen on" reloads instead of ending the process', async () => {
+    const target = await startEchoTarget();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wsfy-hup-early-'));
+    try {
+      for (let i = 0; i < 3; i++) {
+        // A log file, as under logrotate: the banner then takes a little longer to write.
+        const proxy = await startProxy(['--log-file', path.join(dir, 'ws.log'), '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+        try {
+          proxy.proc.kill('SIGHUP');
+          await proxy.waitForOutput(/reloaded log files/);
+          await echoRoundTrip(`ws://127.0.0.1:${proxy.port}/`);
+          assert.deepEqual(await proxy.stop(), { code: 0, signal: null });
+        } finally {
+          await proxy.stop('SIGKILL');
+        }
+      }
+    } finally {
+      await target.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('SIGHUP reopens the log file first, then reloads the certificate: the lines come in that order and the reload lines land in the new file', async () => {
     const certs = new CertFactory('wsfy-hup-order-');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'wsfy-hup-order-'));
