@@ -2,19 +2,20 @@ import os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, UsageError } from '../errors.js';
 import type { ParsedArgv, OptionValue } from './argv-parser.js';
+import type { Config, OpsConfig, ReverseConfig, ListenSpec, PluginSpec, SslVersion, TargetSpec, WrapMode } from '../config/config.js';
 import {
   DEFAULT_LIMITS,
-  type Config,
-  type OpsConfig,
-  type ReverseConfig,
-  type ListenSpec,
-  type PluginSpec,
-  type SslVersion,
-  type TargetSpec,
-  type WrapMode,
-} from '../config/config.js';
+  DEFAULT_LOG_FORMAT,
+  DEFAULT_OPS,
+  DEFAULT_PROCESS,
+  DEFAULT_REVERSE,
+  DEFAULT_TLS,
+  DEFAULT_UNIX_LISTEN_MODE,
+  DEFAULT_WRAP_MODE,
+} from '../config/defaults.js';
 import { parseHostPort } from '../config/host-port.js';
 import { checkOptionRange } from '../config/option-ranges.js';
+import { checkOptionPairs, validateConfig } from '../config/validate-config.js';
 import { FILE_SOURCE_TOKEN_PLUGINS, builtinName, parseUserModuleSpec } from '../plugins/plugin-names.js';
 import { TrustedProxies } from '../server/trusted-proxies.js';
 import { isValidReverseId, parseReverseTarget, REVERSE_PREFIX } from '../reverse/reverse-id.js';
@@ -36,18 +37,24 @@ export interface BuildContext {
 /**
  * Turns parsed argv into the frozen Config. Checks run in the reference's order so the first
  * complaint a user sees is the one Python websockify would print; each is a UsageError (exit 2).
+ * An option not given takes its value from config/defaults.ts; the Config is then checked by
+ * config/validate-config.ts like any other. A number is checked against its range here too, as
+ * typed (the message shows it so, and it is refused even where its part of the Config is off).
  * Paths are made absolute here, once, so nothing breaks after -D changes directory (the
  * reference forgets --token-source and --unix-target; see docs/deviations.md).
  */
 export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   const opt = argv.options;
   const str = (name: string): string | null => (opt.has(name) ? String(opt.get(name)) : null);
-  const num = (name: string, fallback: number): number => {
-    if (!opt.has(name)) return fallback;
+  /** The number given for an option, checked against its range as typed. */
+  const given = (name: string): number => {
     const value = Number(opt.get(name));
     checkOptionRange(name, value);
     return value;
   };
+  const num = (name: string, fallback: number): number => (opt.has(name) ? given(name) : fallback);
+  /** A duration option in seconds, as the milliseconds the Config keeps. */
+  const ms = (name: string, fallbackMs: number): number => (opt.has(name) ? Math.round(given(name) * 1000) : fallbackMs);
   const flag = (name: string): boolean => opt.get(name) === true;
   const list = (name: string): string[] => {
     const value = opt.get(name);
@@ -62,34 +69,35 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
     tokenPluginName = 'TokenFile';
     tokenSource = targetConfig;
   }
-  if (tokenSource !== null && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --token-source');
-  if (flag('host-token') && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --host-token');
-  if (flag('token-cookie') && tokenPluginName === null) throw new UsageError('You must use --token-plugin to use --token-cookie');
-  if (opt.has('auth-source') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --auth-source');
-  if (flag('web-auth') && !opt.has('auth-plugin')) throw new UsageError('You must use --auth-plugin to use --web-auth');
-  if (flag('web-auth') && !opt.has('web') && !flag('novnc')) throw new UsageError('You must use --web or --novnc to use --web-auth');
-  if (flag('legacy-syslog') && !opt.has('syslog')) throw new UsageError('You must use --syslog to use --legacy-syslog');
-  if (flag('file-only') && !opt.has('web')) throw new UsageError('You must use --web to use --file-only');
-  if (flag('web-dotfiles') && !opt.has('web')) throw new UsageError('You must use --web to use --web-dotfiles');
-  if (flag('novnc') && opt.has('web')) throw new UsageError('--novnc and --web cannot be used together');
-  if ((opt.has('ssl-target-ca') || flag('ssl-target-insecure')) && !flag('ssl-target')) {
-    throw new UsageError('You must use --ssl-target to use --ssl-target-ca or --ssl-target-insecure');
-  }
-  if (opt.has('ssl-target-ca') && flag('ssl-target-insecure')) {
-    throw new UsageError('--ssl-target-ca and --ssl-target-insecure cannot be used together');
-  }
-
   const positionals = [...argv.positionals];
   const unixListen = str('unix-listen');
   const inetd = flag('inetd');
-  if (unixListen !== null && inetd) throw new UsageError('--unix-listen and --inetd cannot be used together');
   const unixListenGroup = str('unix-listen-group');
-  if (unixListenGroup !== null && unixListen === null) throw new UsageError('You must use --unix-listen to use --unix-listen-group');
   const systemdSocket = flag('systemd-socket');
-  if (systemdSocket && (inetd || unixListen !== null)) throw new UsageError('--systemd-socket cannot be used with --inetd or --unix-listen');
-  // Our -D is a re-spawned process (Node cannot fork); an inherited listening fd would not follow.
-  if (flag('daemon') && (inetd || systemdSocket))
-    throw new UsageError('-D cannot be used with --inetd or --systemd-socket (the service manager already runs us in the background)');
+  // Before the positionals, as the reference (validateConfig checks them again on the Config).
+  checkOptionPairs({
+    tokenPlugin: tokenPluginName !== null,
+    tokenSource: tokenSource !== null,
+    hostToken: flag('host-token'),
+    tokenCookie: flag('token-cookie'),
+    authPlugin: opt.has('auth-plugin'),
+    authSource: opt.has('auth-source'),
+    webAuth: flag('web-auth'),
+    web: opt.has('web'),
+    novnc: flag('novnc'),
+    legacySyslog: flag('legacy-syslog'),
+    syslog: opt.has('syslog'),
+    fileOnly: flag('file-only'),
+    webDotfiles: flag('web-dotfiles'),
+    sslTarget: flag('ssl-target'),
+    sslTargetCa: opt.has('ssl-target-ca'),
+    sslTargetInsecure: flag('ssl-target-insecure'),
+    unixListen: unixListen !== null,
+    unixListenGroup: unixListenGroup !== null,
+    inetd,
+    systemdSocket,
+    daemon: flag('daemon'),
+  });
 
   let listen: ListenSpec;
   if (systemdSocket) {
@@ -135,33 +143,24 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
   const tokenPlugin =
     tokenPluginName === null ? null : { name: absPluginName(tokenPluginName, ctx.cwd), source: absTokenSource(tokenPluginName, tokenSource, ctx.cwd) };
   const authPlugins = pairAuthPlugins(list('auth-plugin'), list('auth-source'), ctx.cwd);
-  const maxSessionsPerToken = num('max-sessions-per-token', 0);
-  const maxSessionsPerIp = num('max-sessions-per-ip', 0);
-  if (maxSessionsPerToken < 0 || maxSessionsPerIp < 0) throw new UsageError('--max-sessions-per-token and --max-sessions-per-ip must not be negative');
-
-  const handshakeTimeoutMs = seconds(num('handshake-timeout', DEFAULT_LIMITS.handshakeTimeoutMs / 1000), 'handshake-timeout');
-  const connectTimeoutMs = seconds(num('connect-timeout', DEFAULT_LIMITS.connectTimeoutMs / 1000), 'connect-timeout');
+  // Numbers are read in this order so that of several bad ones, the first refused stays the same.
+  const maxSessionsPerToken = num('max-sessions-per-token', DEFAULT_LIMITS.maxSessionsPerToken);
+  const maxSessionsPerIp = num('max-sessions-per-ip', DEFAULT_LIMITS.maxSessionsPerIp);
+  const handshakeTimeoutMs = ms('handshake-timeout', DEFAULT_LIMITS.handshakeTimeoutMs);
+  const connectTimeoutMs = ms('connect-timeout', DEFAULT_LIMITS.connectTimeoutMs);
   const maxMessageBytes = num('max-message-size', DEFAULT_LIMITS.maxMessageBytes);
-  if (maxMessageBytes < 1) throw new UsageError('--max-message-size must be at least 1 byte');
   const maxHeaderBytes = num('max-header-size', DEFAULT_LIMITS.maxHeaderBytes);
-  if (maxHeaderBytes < 1024) throw new UsageError('--max-header-size must be at least 1K');
   const maxHeaderCount = num('max-headers', DEFAULT_LIMITS.maxHeaderCount);
-  if (maxHeaderCount < 8) throw new UsageError('--max-headers must be at least 8');
   const bufferHighWaterBytes = num('buffer-size', DEFAULT_LIMITS.bufferHighWaterBytes);
-  if (bufferHighWaterBytes < 1024) throw new UsageError('--buffer-size must be at least 1K');
+  // At most --buffer-size: a larger start is lowered to it, not refused.
   const bufferStartBytes = Math.min(num('initial-buffer-size', DEFAULT_LIMITS.bufferStartBytes), bufferHighWaterBytes);
   const memoryBudgetBytes = num('memory-budget', DEFAULT_LIMITS.memoryBudgetBytes);
-  const messageTimeoutMs = Math.round(num('message-timeout', DEFAULT_LIMITS.messageTimeoutMs / 1000) * 1000);
+  const messageTimeoutMs = ms('message-timeout', DEFAULT_LIMITS.messageTimeoutMs);
   const maxConnections = num('max-connections', DEFAULT_LIMITS.maxConnections);
-  if (maxConnections < 0) throw new UsageError('--max-connections must not be negative');
-
-  const heartbeatSec = num('heartbeat', 0);
-  const heartbeatTimeoutSec = num('heartbeat-timeout', 0);
-  if (heartbeatSec < 0) throw new UsageError('--heartbeat must not be negative');
-  if (heartbeatTimeoutSec > 0 && heartbeatSec === 0) throw new UsageError('You must use --heartbeat to use --heartbeat-timeout');
-  const timeoutSec = num('timeout', 0);
-  const idleTimeoutSec = num('idle-timeout', 0);
-  if (timeoutSec < 0 || idleTimeoutSec < 0) throw new UsageError('--timeout and --idle-timeout must not be negative');
+  const heartbeatSec = num('heartbeat', DEFAULT_PROCESS.heartbeatSec);
+  const heartbeatTimeoutSec = num('heartbeat-timeout', DEFAULT_PROCESS.heartbeatTimeoutSec);
+  const timeoutSec = num('timeout', DEFAULT_PROCESS.timeoutSec);
+  const idleTimeoutSec = num('idle-timeout', DEFAULT_PROCESS.idleTimeoutSec);
 
   const workers = parseWorkers(str('workers'), flag('run-once') || wrapCommand !== null);
   const config: Config = {
@@ -177,23 +176,23 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       .filter((o) => o !== ''),
     silentTokenFailure: flag('silent-token-failure'),
     tokenCookie: flag('token-cookie'),
-    wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? 'exit') as WrapMode, loopback: flag('wrap-loopback') },
+    wrap: wrapCommand === null ? null : { command: wrapCommand, mode: (str('wrap-mode') ?? DEFAULT_WRAP_MODE) as WrapMode, loopback: flag('wrap-loopback') },
     web: opt.has('web') ? { root: abs(str('web'))!, fileOnly: flag('file-only'), dotfiles: flag('web-dotfiles') } : null,
     novnc: flag('novnc'),
     webAuth: flag('web-auth'),
     tls: {
       required: opt.has('cert') || opt.has('key') || flag('ssl-only') || flag('verify-client'),
-      cert: abs(str('cert') ?? 'self.pem')!,
+      cert: abs(str('cert') ?? DEFAULT_TLS.cert)!,
       key: abs(str('key')),
       keyPassword: ctx.keyPassword !== undefined ? ctx.keyPassword : str('key-password'),
       // A client certificate is checked only inside TLS: with --verify-client a plain ws://
       // client would be admitted with none, so plain connections are refused (docs/deviations.md).
       sslOnly: flag('ssl-only') || flag('verify-client'),
-      sslVersion: (str('ssl-version') ?? 'default') as SslVersion,
+      sslVersion: (str('ssl-version') ?? DEFAULT_TLS.sslVersion) as SslVersion,
       sslCiphers: str('ssl-ciphers'),
       verifyClient: flag('verify-client'),
       cafile: abs(str('cafile')),
-      watchIntervalMs: Math.round(num('tls-watch-interval', 2) * 1000),
+      watchIntervalMs: ms('tls-watch-interval', DEFAULT_TLS.watchIntervalMs),
     },
     record: abs(str('record')),
     traffic: flag('traffic'),
@@ -208,32 +207,33 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
       file: abs(str('log-file')),
       syslog: syslogTarget(str('syslog'), abs),
       legacySyslog: flag('legacy-syslog'),
-      format: (str('log-format') ?? 'text') as 'text' | 'json',
+      format: (str('log-format') ?? DEFAULT_LOG_FORMAT) as Config['log']['format'],
     },
-    ops: buildOpsConfig(opt, str, num, flag),
-    reverse: buildReverseConfig(list('reverse-listen'), num, flag, workers, target, tokenPluginName !== null),
+    ops: buildOpsConfig(opt, str, num, ms, flag),
+    reverse: buildReverseConfig(list('reverse-listen'), num, ms, flag),
     limits: {
       maxMessageBytes,
       handshakeTimeoutMs,
       maxHeaderBytes,
       maxHeaderCount,
+      // The request line is part of the headers: a smaller --max-header-size lowers the URI cap too.
       maxUriBytes: Math.min(DEFAULT_LIMITS.maxUriBytes, Math.floor(maxHeaderBytes / 2)),
       connectTimeoutMs,
       maxConnections,
       maxConnectionsPerIp: num('max-connections-per-ip', DEFAULT_LIMITS.maxConnectionsPerIp),
-      keepAliveTimeoutMs: seconds(num('keepalive-timeout', DEFAULT_LIMITS.keepAliveTimeoutMs / 1000), 'keepalive-timeout'),
+      keepAliveTimeoutMs: ms('keepalive-timeout', DEFAULT_LIMITS.keepAliveTimeoutMs),
       bufferHighWaterBytes,
       bufferStartBytes,
       memoryBudgetBytes,
       messageTimeoutMs,
-      shutdownTimeoutMs: seconds(num('shutdown-timeout', DEFAULT_LIMITS.shutdownTimeoutMs / 1000), 'shutdown-timeout'),
+      shutdownTimeoutMs: ms('shutdown-timeout', DEFAULT_LIMITS.shutdownTimeoutMs),
       maxSessionsPerToken,
       maxSessionsPerIp,
-      pluginTimeoutMs: seconds(num('plugin-timeout', DEFAULT_LIMITS.pluginTimeoutMs / 1000), 'plugin-timeout'),
+      pluginTimeoutMs: ms('plugin-timeout', DEFAULT_LIMITS.pluginTimeoutMs),
     },
     workers,
   };
-  return deepFreeze(config);
+  return deepFreeze(validateConfig(config));
 }
 
 /**
@@ -241,7 +241,7 @@ export function buildConfig(argv: ParsedArgv, ctx: BuildContext): Config {
  * started once) only make sense in one process, so they force 1 (docs/workers.md).
  */
 function parseWorkers(text: string | null, singleProcess: boolean): number {
-  if (text === null) return 1;
+  if (text === null) return DEFAULT_PROCESS.workers;
   const value = text.trim().toLowerCase();
   const count = value === 'auto' ? os.availableParallelism() : /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!(count >= 1 && count <= 1024)) throw new UsageError(`option --workers: invalid value: '${text}' (a number from 1 to 1024, or auto)`);
@@ -297,6 +297,7 @@ function buildOpsConfig(
   opt: Map<string, OptionValue>,
   str: (name: string) => string | null,
   num: (name: string, fallback: number) => number,
+  ms: (name: string, fallbackMs: number) => number,
   flag: (name: string) => boolean,
 ): OpsConfig {
   const trustProxy = ((opt.get('trust-proxy') as string[] | undefined) ?? [])
@@ -305,11 +306,8 @@ function buildOpsConfig(
     .filter((v) => v !== '');
   // Validates every entry now (UsageError naming the bad one), not at the first connection.
   new TrustedProxies(trustProxy);
-  const proxyProtocol = flag('proxy-protocol');
-  if (proxyProtocol && trustProxy.length === 0) throw new UsageError('You must use --trust-proxy to use --proxy-protocol');
-  const recordMaxBytes = num('max-record-size', 0);
-  if (recordMaxBytes !== 0 && recordMaxBytes < 4096) throw new UsageError('--max-record-size must be at least 4K');
-  if (recordMaxBytes !== 0 && !opt.has('record')) throw new UsageError('You must use --record to use --max-record-size');
+  const recordMaxBytes = num('max-record-size', DEFAULT_OPS.recordMaxBytes);
+  // Their defaults are not 0, so only the command line knows whether they were asked for.
   for (const name of ['record-max-age', 'record-max-total']) {
     if (opt.has(name) && !opt.has('record')) throw new UsageError(`You must use --record to use --${name}`);
   }
@@ -319,57 +317,42 @@ function buildOpsConfig(
     if (!metrics.includes(':')) throw new UsageError('--metrics takes HOST:PORT (e.g. 127.0.0.1:9090)');
     metricsListen = parseHostPort(metrics, 'listen');
   }
-  const pathOption = (name: string): string | null => {
-    const value = str(name);
-    if (value !== null && !value.startsWith('/')) throw new UsageError(`--${name} must start with /`);
-    return value;
-  };
-  const metricsPath = pathOption('metrics-path');
-  const healthPath = pathOption('health-path');
-  if (metricsPath !== null && metricsPath === healthPath) throw new UsageError('--metrics-path and --health-path must differ');
   return {
     recordMaxBytes,
-    recordBufferBytes: 8 * 1024 * 1024,
-    // Defaults that cannot fill a disk by surprise (docs/recording.md, "Retention").
-    recordMaxAgeMs: num('record-max-age', 30 * 86_400) * 1000,
-    recordMaxTotalBytes: num('record-max-total', 1024 ** 3),
+    recordBufferBytes: DEFAULT_OPS.recordBufferBytes,
+    // Not rounded to whole milliseconds: retention only compares file times with it.
+    recordMaxAgeMs: num('record-max-age', DEFAULT_OPS.recordMaxAgeMs / 1000) * 1000,
+    recordMaxTotalBytes: num('record-max-total', DEFAULT_OPS.recordMaxTotalBytes),
     trustProxy,
-    proxyProtocol,
+    proxyProtocol: flag('proxy-protocol'),
     sendProxyV2: flag('send-proxy-v2'),
     metricsListen,
-    metricsPath,
-    healthPath,
-    drainTimeoutMs: Math.round(num('drain-timeout', 0) * 1000),
+    metricsPath: str('metrics-path'),
+    healthPath: str('health-path'),
+    drainTimeoutMs: ms('drain-timeout', DEFAULT_OPS.drainTimeoutMs),
   };
 }
 
 /**
- * --reverse-listen and its limits (docs/reverse.md). Each listen is `[ADDR:]PORT[=ID]`. A
- * `reverse:ID` target needs a reverse listener; the reverse options need --reverse-listen.
+ * --reverse-listen and its limits (docs/reverse.md). Each listen is `[ADDR:]PORT[=ID]`. The
+ * reverse options need --reverse-listen; the rules between it and the target are validateConfig's.
  */
 function buildReverseConfig(
   listens: string[],
   num: (name: string, fallback: number) => number,
+  ms: (name: string, fallbackMs: number) => number,
   flag: (name: string) => boolean,
-  workers: number,
-  target: { kind: string } | null,
-  tokenPlugin: boolean,
 ): ReverseConfig | null {
-  const idTimeout = num('reverse-id-timeout', 10);
-  const idleTimeout = num('reverse-idle-timeout', 3600);
-  const maxHeld = num('reverse-max-held', 1000);
-  const maxHeldPerIp = num('reverse-max-held-per-ip', 16);
+  // Read (and range-checked) even without --reverse-listen, as they always were.
+  const idTimeoutMs = ms('reverse-id-timeout', DEFAULT_REVERSE.idTimeoutMs);
+  const idleTimeoutMs = ms('reverse-idle-timeout', DEFAULT_REVERSE.idleTimeoutMs);
+  const maxHeld = num('reverse-max-held', DEFAULT_REVERSE.maxHeld);
+  const maxHeldPerIp = num('reverse-max-held-per-ip', DEFAULT_REVERSE.maxHeldPerIp);
   if (listens.length === 0) {
-    if (target?.kind === 'reverse') throw new UsageError('You must use --reverse-listen to use a reverse:ID target');
     if (flag('reverse-allow-any-id') || flag('reverse-tls'))
       throw new UsageError('You must use --reverse-listen to use --reverse-allow-any-id or --reverse-tls');
     return null;
   }
-  if (target !== null && target.kind !== 'reverse') throw new UsageError('--reverse-listen needs a token plugin or a reverse:ID target');
-  if (target === null && !tokenPlugin) throw new UsageError('--reverse-listen needs a token plugin or a reverse:ID target');
-  // TLS state cannot travel with a socket handed to a worker (the primary owns the listener).
-  if (flag('reverse-tls') && workers > 1)
-    throw new UsageError('--reverse-tls cannot be used with --workers (yet): run the reverse listener behind a TLS terminator');
   const listen = listens.map((text) => {
     const eq = text.indexOf('=');
     const address = eq === -1 ? text : text.slice(0, eq);
@@ -382,8 +365,8 @@ function buildReverseConfig(
   return {
     listen,
     allowAnyId: flag('reverse-allow-any-id'),
-    idTimeoutMs: seconds(idTimeout, 'reverse-id-timeout'),
-    idleTimeoutMs: Math.round(idleTimeout * 1000),
+    idTimeoutMs,
+    idleTimeoutMs,
     maxHeld,
     maxHeldPerIp,
     tls: flag('reverse-tls'),
@@ -395,7 +378,7 @@ function buildReverseConfig(
  * number, so setuid, setgid and sticky bits could be asked for on a socket.
  */
 function parseMode(text: string | null): number {
-  if (text === null) return 0o600;
+  if (text === null) return DEFAULT_UNIX_LISTEN_MODE;
   if (!/^0?[0-7]{1,3}$/.test(text.trim())) throw new UsageError('Error parsing listen unix socket mode');
   return parseInt(text.trim(), 8);
 }
@@ -417,11 +400,6 @@ function groupId(text: string | null, ctx: BuildContext): number | null {
   const gid = ctx.groupId?.(name) ?? null;
   if (gid === null) throw new ConfigError(`--unix-listen-group ${name}: no such group`);
   return gid;
-}
-
-function seconds(value: number, name: string): number {
-  if (!(value > 0)) throw new UsageError(`--${name} must be greater than 0`);
-  return Math.round(value * 1000);
 }
 
 function deepFreeze<T>(value: T): T {

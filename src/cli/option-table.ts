@@ -1,3 +1,6 @@
+import { DEFAULT_LIMITS, DEFAULT_OPS, DEFAULT_PROCESS, DEFAULT_REVERSE, DEFAULT_TLS, DEFAULT_UNIX_LISTEN_MODE, DEFAULT_WRAP_MODE } from '../config/defaults.js';
+import { formatSize } from '../config/option-ranges.js';
+
 /**
  * Every command-line option, with the reference's names, so existing command lines keep working.
  * Options added by websockify-ts are marked `ours`. An option whose feature is not built yet is
@@ -40,6 +43,25 @@ export interface OptionSpec {
   repeatable?: boolean;
 }
 
+// A "(default X)" in a help text is printed from src/config/defaults.ts, never written by hand, so
+// --help and docs/cli.md cannot drift from the values. Defaults said in words (never, off, no cap)
+// are checked against it by test/unit/cli/help-defaults.test.ts.
+
+/** Milliseconds as the seconds an option takes: 10000 -> 10. */
+function seconds(ms: number): string {
+  return String(ms / 1000);
+}
+
+/** A file mode as the option takes it: 0o600 -> 0600. */
+function octal(mode: number): string {
+  return `0${mode.toString(8)}`;
+}
+
+/** A cap where 0 means none: 0 -> "0 = no cap". */
+function cap(count: number): string {
+  return count === 0 ? '0 = no cap' : String(count);
+}
+
 export const OPTIONS: readonly OptionSpec[] = [
   { long: 'help', group: 'process', short: 'h', kind: 'flag', help: 'show this help message and exit' },
   { long: 'version', group: 'process', kind: 'flag', ours: true, help: 'print the version (websockify-ts X.Y.Z) and exit' },
@@ -56,7 +78,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'stop accepting connections SECONDS after launch and exit when the last session ends',
   },
   { long: 'idle-timeout', group: 'process', kind: 'int', metavar: 'SECONDS', help: 'exit after SECONDS without any open connection' },
-  { long: 'cert', group: 'tls', kind: 'string', metavar: 'FILE', help: 'SSL certificate file (default self.pem)' },
+  { long: 'cert', group: 'tls', kind: 'string', metavar: 'FILE', help: `SSL certificate file (default ${DEFAULT_TLS.cert})` },
   { long: 'key', group: 'tls', kind: 'string', metavar: 'FILE', help: 'SSL key file (if separate from cert)' },
   { long: 'key-password', group: 'tls', kind: 'string', metavar: 'PASSWORD', help: 'SSL key password' },
   {
@@ -94,10 +116,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'check the cert, key and CA files this often and reload them on change (default 2, 0 = only on SIGHUP)',
+    help: `check the cert, key and CA files this often and reload them on change (default ${seconds(DEFAULT_TLS.watchIntervalMs)}, 0 = only on SIGHUP)`,
   },
   { long: 'unix-listen', group: 'listen', kind: 'string', metavar: 'FILE', help: 'listen on a unix domain socket instead of a TCP port' },
-  { long: 'unix-listen-mode', group: 'listen', kind: 'string', metavar: 'MODE', help: 'file mode of the --unix-listen socket, octal (default 0600)' },
+  {
+    long: 'unix-listen-mode',
+    group: 'listen',
+    kind: 'string',
+    metavar: 'MODE',
+    help: `file mode of the --unix-listen socket, octal (default ${octal(DEFAULT_UNIX_LISTEN_MODE)})`,
+  },
   {
     long: 'unix-listen-group',
     group: 'listen',
@@ -118,7 +146,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'wrap',
     kind: 'choice',
     choices: ['exit', 'ignore', 'respawn'],
-    help: 'action to take when the wrapped program exits (default exit)',
+    help: `action to take when the wrapped program exits (default ${DEFAULT_WRAP_MODE})`,
   },
   { long: 'prefer-ipv6', group: 'listen', short: '6', kind: 'flag', help: 'prefer IPv6 when resolving the listen address' },
   { long: 'libserver', group: 'process', kind: 'flag', help: 'ignored: the reference library server mode (one server here)' },
@@ -168,7 +196,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'bytes',
     metavar: 'BYTES',
     ours: true,
-    help: 'largest WebSocket message accepted from a client; larger ones close with 1009 (default 16M)',
+    help: `largest WebSocket message accepted from a client; larger ones close with 1009 (default ${formatSize(DEFAULT_LIMITS.maxMessageBytes)})`,
   },
   {
     long: 'handshake-timeout',
@@ -176,7 +204,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'time allowed from accept to a complete request, and for each later request on a keep-alive connection from its first byte (default 10)',
+    help: `time allowed from accept to a complete request, and for each later request on a keep-alive connection from its first byte (default ${seconds(DEFAULT_LIMITS.handshakeTimeoutMs)})`,
   },
   {
     long: 'keepalive-timeout',
@@ -184,7 +212,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'close a keep-alive connection idle this long between requests (default 5)',
+    help: `close a keep-alive connection idle this long between requests (default ${seconds(DEFAULT_LIMITS.keepAliveTimeoutMs)})`,
   },
   {
     long: 'max-header-size',
@@ -192,16 +220,23 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'bytes',
     metavar: 'BYTES',
     ours: true,
-    help: 'largest request line plus headers; beyond it 431 (default 16K)',
+    help: `largest request line plus headers; beyond it 431 (default ${formatSize(DEFAULT_LIMITS.maxHeaderBytes)})`,
   },
-  { long: 'max-headers', group: 'limits', kind: 'int', metavar: 'COUNT', ours: true, help: 'most request headers; beyond it 431 (default 100)' },
+  {
+    long: 'max-headers',
+    group: 'limits',
+    kind: 'int',
+    metavar: 'COUNT',
+    ours: true,
+    help: `most request headers; beyond it 431 (default ${DEFAULT_LIMITS.maxHeaderCount})`,
+  },
   {
     long: 'connect-timeout',
     group: 'limits',
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'time allowed to connect to the target; then close 1011 (default 10)',
+    help: `time allowed to connect to the target; then close 1011 (default ${seconds(DEFAULT_LIMITS.connectTimeoutMs)})`,
   },
   {
     long: 'max-connections',
@@ -209,7 +244,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     metavar: 'COUNT',
     ours: true,
-    help: 'most open client connections; beyond it 503 (default 20000, 0 = no cap)',
+    help: `most open client connections; beyond it 503 (default ${DEFAULT_LIMITS.maxConnections}, 0 = no cap)`,
   },
   {
     long: 'max-connections-per-ip',
@@ -217,7 +252,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     metavar: 'COUNT',
     ours: true,
-    help: 'most open connections from one client address, counted from accept; beyond it closed (default 256, 0 = no cap; loopback and --trust-proxy peers exempt)',
+    help: `most open connections from one client address, counted from accept; beyond it closed (default ${DEFAULT_LIMITS.maxConnectionsPerIp}, 0 = no cap; loopback and --trust-proxy peers exempt)`,
   },
   {
     long: 'message-timeout',
@@ -225,7 +260,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'a client message held whole (base64, --record, --traffic) must be complete within SECONDS, else close 1008; 0 = never (default 30)',
+    help: `a client message held whole (base64, --record, --traffic) must be complete within SECONDS, else close 1008; 0 = never (default ${seconds(DEFAULT_LIMITS.messageTimeoutMs)})`,
   },
   {
     long: 'memory-budget',
@@ -233,7 +268,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'bytes',
     metavar: 'BYTES',
     ours: true,
-    help: 'bytes all sessions of a process may hold for slow readers; past half of it the sessions holding the most pause first, 0 = none (default 256M)',
+    help: `bytes all sessions of a process may hold for slow readers; past half of it the sessions holding the most pause first, 0 = none (default ${formatSize(DEFAULT_LIMITS.memoryBudgetBytes)})`,
   },
   {
     long: 'buffer-size',
@@ -241,7 +276,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'bytes',
     metavar: 'BYTES',
     ours: true,
-    help: 'bytes queued towards a slow side before the other side is paused, once that side has shown it reads (more bytes than the kernel buffers can hold); until then --initial-buffer-size (default 1M)',
+    help: `bytes queued towards a slow side before the other side is paused, once that side has shown it reads (more bytes than the kernel buffers can hold); until then --initial-buffer-size (default ${formatSize(DEFAULT_LIMITS.bufferHighWaterBytes)})`,
   },
   {
     long: 'initial-buffer-size',
@@ -249,7 +284,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'bytes',
     metavar: 'BYTES',
     ours: true,
-    help: 'the pause threshold every session starts with, up to --buffer-size; a client that never reads holds at most this plus one 64 KiB read (default 64K)',
+    help: `the pause threshold every session starts with, up to --buffer-size; a client that never reads holds at most this plus one 64 KiB read (default ${formatSize(DEFAULT_LIMITS.bufferStartBytes)})`,
   },
   {
     long: 'wrap-loopback',
@@ -264,7 +299,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     metavar: 'N',
     ours: true,
-    help: 'serve from N processes sharing the listener, or "auto" for one per core (default 1; --run-once and wrapped programs use 1)',
+    help: `serve from N processes sharing the listener, or "auto" for one per core (default ${DEFAULT_PROCESS.workers}; --run-once and wrapped programs use 1)`,
   },
   // websockify-ts additions: operations. See docs/operations.md.
   {
@@ -289,7 +324,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'remove --record files older than SECONDS, at start, after each recording and hourly; 0 = keep (default: 2592000, 30 days)',
+    help: `remove --record files older than SECONDS, at start, after each recording and hourly; 0 = keep (default: ${seconds(DEFAULT_OPS.recordMaxAgeMs)}, ${DEFAULT_OPS.recordMaxAgeMs / 86_400_000} days)`,
   },
   {
     long: 'record-max-total',
@@ -297,7 +332,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'bytes',
     metavar: 'BYTES',
     ours: true,
-    help: 'remove the oldest --record files while they take more than BYTES together; 0 = no limit (default: 1G)',
+    help: `remove the oldest --record files while they take more than BYTES together; 0 = no limit (default: ${formatSize(DEFAULT_OPS.recordMaxTotalBytes)})`,
   },
   {
     long: 'trust-proxy',
@@ -353,7 +388,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'on SIGTERM, stop accepting and fail /readyz, then wait up to SECONDS for sessions to end before sending 1001 (default 0)',
+    help: `on SIGTERM, stop accepting and fail /readyz, then wait up to SECONDS for sessions to end before sending 1001 (default ${seconds(DEFAULT_OPS.drainTimeoutMs)})`,
   },
   {
     long: 'shutdown-timeout',
@@ -361,7 +396,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'on SIGTERM/SIGINT, time to flush queued bytes after sending 1001 (default 5)',
+    help: `on SIGTERM/SIGINT, time to flush queued bytes after sending 1001 (default ${seconds(DEFAULT_LIMITS.shutdownTimeoutMs)})`,
   },
 
   // websockify-ts additions: admission (docs/plugins.md).
@@ -380,7 +415,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     metavar: 'COUNT',
     ours: true,
-    help: 'most concurrent sessions for one token; beyond it 429 (default 0 = no cap)',
+    help: `most concurrent sessions for one token; beyond it 429 (default ${cap(DEFAULT_LIMITS.maxSessionsPerToken)})`,
   },
   {
     long: 'max-sessions-per-ip',
@@ -388,7 +423,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     metavar: 'COUNT',
     ours: true,
-    help: 'most concurrent sessions from one client address; beyond it 429 (default 0 = no cap)',
+    help: `most concurrent sessions from one client address; beyond it 429 (default ${cap(DEFAULT_LIMITS.maxSessionsPerIp)})`,
   },
   {
     long: 'plugin-timeout',
@@ -396,7 +431,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'time allowed for one token or auth plugin call (API, Redis); beyond it 504 (default 5)',
+    help: `time allowed for one token or auth plugin call (API, Redis); beyond it 504 (default ${seconds(DEFAULT_LIMITS.pluginTimeoutMs)})`,
   },
   {
     long: 'silent-token-failure',
@@ -429,7 +464,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'time a reverse server has to send its ID block (TLS handshake included); then it is closed (default 10)',
+    help: `time a reverse server has to send its ID block (TLS handshake included); then it is closed (default ${seconds(DEFAULT_REVERSE.idTimeoutMs)})`,
   },
   {
     long: 'reverse-idle-timeout',
@@ -437,7 +472,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'number',
     metavar: 'SECONDS',
     ours: true,
-    help: 'close a held reverse server no browser asked for within SECONDS (default 3600, 0 = never)',
+    help: `close a held reverse server no browser asked for within SECONDS (default ${seconds(DEFAULT_REVERSE.idleTimeoutMs)}, 0 = never)`,
   },
   {
     long: 'reverse-max-held',
@@ -445,7 +480,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     metavar: 'COUNT',
     ours: true,
-    help: 'most reverse server connections held (and sending their ID) at once; beyond it they are closed (default 1000)',
+    help: `most reverse server connections held (and sending their ID) at once; beyond it they are closed (default ${DEFAULT_REVERSE.maxHeld})`,
   },
   {
     long: 'reverse-max-held-per-ip',
@@ -453,7 +488,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     metavar: 'COUNT',
     ours: true,
-    help: 'most reverse server connections held from one address (default 16)',
+    help: `most reverse server connections held from one address (default ${DEFAULT_REVERSE.maxHeldPerIp})`,
   },
   {
     long: 'reverse-tls',

@@ -204,29 +204,8 @@ export interface OpsConfig {
   drainTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
-  maxMessageBytes: 16 * 1024 * 1024,
-  handshakeTimeoutMs: 10_000,
-  maxHeaderBytes: 16 * 1024,
-  maxHeaderCount: 100,
-  maxUriBytes: 8 * 1024,
-  connectTimeoutMs: 10_000,
-  maxConnections: 20_000,
-  maxConnectionsPerIp: 256,
-  keepAliveTimeoutMs: 5_000,
-  // Earned per direction by a reader that proves it reads; every session starts at 64 KiB (earned-threshold.ts).
-  bufferHighWaterBytes: 1024 * 1024,
-  // What a client that opens a download and never reads parks: this plus one read, ~128 KiB.
-  bufferStartBytes: 64 * 1024,
-  // 2,048 fully stalled sessions at 128 KiB; past half of it, sessions that hold the most pause first.
-  memoryBudgetBytes: 256 * 1024 * 1024,
-  // A 16 MiB message (--max-message-size) needs ~0.5 MiB/s to arrive within it.
-  messageTimeoutMs: 30_000,
-  shutdownTimeoutMs: 5_000,
-  maxSessionsPerToken: 0,
-  maxSessionsPerIp: 0,
-  pluginTimeoutMs: 5_000,
-});
+/** Kept here for the modules that import it from config.ts; the values live in defaults.ts. */
+export { DEFAULT_LIMITS } from './defaults.js';
 
 export function describeTarget(target: TargetSpec): string {
   if (target.label !== undefined) return target.label;

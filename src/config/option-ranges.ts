@@ -67,8 +67,8 @@ export const OPTION_RANGES: Readonly<Record<string, NumericRange>> = {
   'reverse-max-held-per-ip': { min: 1, max: 1_000_000, unit: 'count' },
 };
 
-function show(value: number, unit: NumericRange['unit']): string {
-  if (unit !== 'bytes') return String(value);
+/** A size as the options take and print it: 16M, 64K, 1G; bytes when no unit divides it. */
+export function formatSize(value: number): string {
   for (const [size, suffix] of [
     [GiB, 'G'],
     [MiB, 'M'],
@@ -77,6 +77,10 @@ function show(value: number, unit: NumericRange['unit']): string {
     if (value >= size && value % size === 0) return `${value / size}${suffix}`;
   }
   return String(value);
+}
+
+function show(value: number, unit: NumericRange['unit']): string {
+  return unit === 'bytes' ? formatSize(value) : String(value);
 }
 
 /** Throws a UsageError naming the option and its range when value is outside it. */
