@@ -112,6 +112,8 @@ describe('the documentation', () => {
       'no-lazy-feedback-allocation',
       'expose-gc',
       'no-expose-gc',
+      'trace-gc-nvp',
+      'no-parallel-scavenge',
       'rm',
       'from',
       'stop-timeout',
