@@ -1,17 +1,8 @@
-import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { TlsHandshakeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { SecureContextSource } from './secure-context-provider.js';
-
-/**
- * Turns a raw socket into TLS when its first byte says so (0x16 handshake record, 0x80 SSLv2
- * hello), as the reference does on the same port. Returns null to refuse the connection.
- * `onFailure` is called once if the handshake fails. Supplied by the TLS module when a
- * certificate is configured.
- */
-export type TlsUpgrader = (socket: net.Socket, logger: Logger, onFailure: (error: Error, secure: Duplex) => void) => Duplex | null;
 
 export interface WrapTlsOptions {
   /** A client that has not finished the TLS handshake by then is dropped (the reference has no limit, so a stalled handshake held it forever). */
