@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { NoticeSignal, StopSignal, SupervisorProcess, WorkerProcess } from '../cluster/process-signals.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { systemClock, type Clock, type Timer } from '../server/clock.js';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { WebsockifyServer } from '../server/websockify-server.js';
 import type { ProcessGroups } from '../wrap/wrapped-program.js';
 

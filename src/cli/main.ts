@@ -6,7 +6,7 @@ import { buildConfig, refusePlanned } from './build-config.js';
 import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { loadAccessControl } from '../admission/load-access-control.js';
-import type { ListenAddress } from '../server/listener.js';
+import type { ListenAddress } from '../listen/listener.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
 import { isWorkerProcess, setUpWorkers } from '../cluster/set-up-workers.js';
 import { findWrappedProgram } from '../wrap/find-program.js';

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { bindWithMode, removeStaleSocket } from '../server/unix-socket.js';
+import { bindWithMode, removeStaleSocket } from '../listen/unix-socket.js';
 import { RespawnLimiter } from '../wrap/respawn-limiter.js';
 import { BANNER_ENV, type DaemonReport, GENERATION_ENV, SLOT_ENV, sendToWorker, type ToPrimary } from './messages.js';
 import { metricsEnabled } from '../metrics/ops-endpoints.js';

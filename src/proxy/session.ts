@@ -10,7 +10,7 @@ import type { LiveSession } from './live-session.js';
 import { Bridge, type BridgeEnd, type BridgeHost } from './bridge.js';
 import { processBudget } from './memory-budget.js';
 import type { Dialer, DialOptions } from './dial-target.js';
-import type { Clock, Timer } from '../server/clock.js';
+import type { Clock, Timer } from '../clock.js';
 import type { ValidatedHandshake, WireMode } from '../admission/handshake.js';
 import type { SessionObserver, SessionSummary } from './session-observer.js';
 

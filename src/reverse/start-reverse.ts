@@ -8,7 +8,8 @@ import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import { PrimaryReverseService, WorkerReverseBroker, type ReverseToWorker } from './reverse-cluster.js';
 import { localBroker, type ReverseBroker } from './reverse-pairing.js';
 import { ReverseListeners } from './reverse-listener.js';
-import { ReverseRegistry, type ReverseMetrics } from './reverse-registry.js';
+import type { ReverseMetrics } from '../metrics/reverse-metrics.js';
+import { ReverseRegistry } from './reverse-registry.js';
 
 export interface ReverseSide {
   registry: ReverseRegistry;

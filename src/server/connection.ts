@@ -2,7 +2,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionsPerAddress } from './address-cap.js';
-import type { Clock, Timer } from './clock.js';
+import type { Clock, Timer } from '../clock.js';
 import type { ProxyHeader } from './proxy-protocol.js';
 
 /** Where a connection's client address came from. */

@@ -4,22 +4,14 @@ import type { Duplex } from 'node:stream';
 import type { Config } from '../config/config.js';
 import { HttpRejection, TlsHandshakeError, WebsockifyError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { looksLikeTls, tlsFailureReason } from '../tls/wrap-tls-socket.js';
+import { looksLikeTls, tlsFailureReason, type TlsUpgrader } from '../tls/wrap-tls-socket.js';
 import type { ConnectionsPerAddress } from './address-cap.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 import { attachConnection, clearDeadline, connectionOf, newConnection, type Connection } from './connection.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { acceptProxyProtocol, ProxyProtocolError, type ProxyHeader } from './proxy-protocol.js';
 import { refuse, type CountRefusal } from './refusal.js';
 import type { TrustedProxies } from './trusted-proxies.js';
-
-/**
- * Turns a raw socket into TLS when its first byte says so (0x16 handshake record, 0x80 SSLv2
- * hello), as the reference does on the same port. Returns null to refuse the connection.
- * `onFailure` is called once if the handshake fails. Supplied by the TLS module when a
- * certificate is configured.
- */
-export type TlsUpgrader = (socket: net.Socket, logger: Logger, onFailure: (error: Error, secure: Duplex) => void) => Duplex | null;
 
 export interface FrontDoorOptions {
   config: Config;

@@ -1,5 +1,5 @@
 import type { TargetSpec } from '../../config/config.js';
-import { parseReverseTarget, REVERSE_PREFIX } from '../../reverse/reverse-id.js';
+import { parseReverseTarget, REVERSE_PREFIX } from '../../config/reverse-id.js';
 
 /** The prefix the reference's lookups use for Unix-socket targets (`('unix_socket', path)`). */
 export const UNIX_SOCKET_PREFIX = 'unix_socket:';
