@@ -20,7 +20,7 @@ export type ProcessHandle = Pick<NodeJS.Process, 'on' | 'exit' | 'kill'>;
  * The server's process lifecycle: the one module that listens for signals and for the process's
  * own events, ends the process, and signals other processes. The --workers code gets the narrow
  * views it needs (cluster/process-signals.ts), the wrapped program its process groups
- * (wrap/wrapped-program.ts).
+ * (wrap/wrapped-program.ts). The IPC channel to a parent process is parent-channel.ts's.
  *
  * A signal gets one process listener, installed when something first asks for it: until then it
  * keeps its default action, so a single process killed by SIGTERM before it listens ends as
@@ -54,10 +54,6 @@ export class Lifecycle implements SupervisorProcess, WorkerProcess, ProcessGroup
 
   deliver(signal: StopSignal): void {
     this.dispatch(signal);
-  }
-
-  onMessage(handler: (message: unknown) => void): void {
-    this.proc.on('message', handler);
   }
 
   signalChild(child: ChildProcess, signal: NodeJS.Signals): void {

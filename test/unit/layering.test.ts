@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import ts from 'typescript';
 import { repoRoot } from '../support/fixture-path.js';
 
 /**
@@ -93,6 +94,63 @@ test('no module imports from a layer above its own', () => {
     }
   }
   assert.deepEqual(backEdges, [], 'move the shared piece down to the lowest layer that uses it (see LAYERS): there are no exceptions');
+});
+
+/**
+ * The process itself is touched in two files of cli/, and the code below gets narrow views of it
+ * (cluster/process-signals.ts, wrap/wrapped-program.ts's ProcessGroups): signal and exit handlers,
+ * ending the process and signalling others in lifecycle.ts; the IPC channel to the parent (a
+ * worker's primary, a -D daemon's parent) in parent-channel.ts, which also listens for its
+ * messages.
+ */
+const PROCESS_OWNERS: readonly { files: readonly string[]; members: readonly string[] }[] = [
+  { files: ['cli/parent-channel.ts'], members: ['send', 'disconnect', 'connected', 'channel'] },
+  {
+    files: ['cli/lifecycle.ts', 'cli/parent-channel.ts'],
+    members: ['on', 'once', 'off', 'addListener', 'prependListener', 'prependOnceListener', 'removeListener', 'removeAllListeners'],
+  },
+  { files: ['cli/lifecycle.ts'], members: ['emit', 'exit', 'reallyExit', 'abort', 'kill'] },
+];
+const PROCESS_MEMBERS = new Map(PROCESS_OWNERS.flatMap(({ files, members }) => members.map((member) => [member, files] as const)));
+
+/** `process.<member>` outside the files allowed to use it (code only: comments and strings do not count). */
+function processUses(file: string, text: string): string[] {
+  const found: string[] = [];
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false);
+  const visit = (node: ts.Node): void => {
+    if (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'process') {
+      const allowed = PROCESS_MEMBERS.get(node.name.text);
+      if (allowed && !allowed.includes(rel(file))) {
+        const line = source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
+        found.push(`${rel(file)}:${line} process.${node.name.text}`);
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+test('only cli/lifecycle.ts and cli/parent-channel.ts handle signals, exit, or talk to the parent process', () => {
+  const uses = sourceFiles(SRC).flatMap((file) => processUses(file, readFileSync(file, 'utf8')));
+  assert.deepEqual(uses, [], 'take a narrow view instead (cluster/process-signals.ts: SupervisorProcess, WorkerProcess, ParentChannel)');
+});
+
+test('the process check sees calls and reads of process members, not comments or strings', () => {
+  const text = [
+    "process.on('message', () => undefined);",
+    '// process.exit(1) in a comment',
+    "const words = 'process.send(x)';",
+    'if (process.connected) process.send?.(words);',
+    'worker.process.kill();',
+    'const cwd = process.cwd();',
+  ].join('\n');
+  assert.deepEqual(processUses(path.join(SRC, 'reverse', 'x.ts'), text), [
+    'reverse/x.ts:1 process.on',
+    'reverse/x.ts:4 process.connected',
+    'reverse/x.ts:4 process.send',
+  ]);
+  assert.deepEqual(processUses(path.join(SRC, 'cli', 'parent-channel.ts'), text), []);
 });
 
 test('the import reader sees static, type-only, re-export and dynamic imports', () => {
