@@ -10,7 +10,7 @@ import type { ParentChannel } from '../cluster/process-signals.js';
  * the child reports over an IPC channel that it is listening, prints the banner, and exits 0;
  * if the child fails first, the parent prints why and exits 1. Only cli/ reads these variables.
  */
-export const DAEMON_CHILD_ENV = 'WEBSOCKIFY_DAEMON_CHILD';
+const DAEMON_CHILD_ENV = 'WEBSOCKIFY_DAEMON_CHILD';
 export const DAEMON_CWD_ENV = 'WEBSOCKIFY_DAEMON_CWD';
 const READY_TIMEOUT_MS = 60_000;
 

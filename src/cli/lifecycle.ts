@@ -105,7 +105,7 @@ export class Lifecycle implements SupervisorProcess, WorkerProcess, ProcessGroup
 /** What serve() needs of the server (a test hands in its own). */
 export type ServedServer = Pick<WebsockifyServer, 'registry' | 'stopAccepting' | 'shutdown' | 'onSessionStart'>;
 
-export interface Serving {
+interface Serving {
   config: Config;
   server: ServedServer;
   logger: Logger;
@@ -119,7 +119,7 @@ export interface Serving {
   clock?: Clock;
 }
 
-export interface Served {
+interface Served {
   /** Ends the process (status `code`) once the sessions and what closeOnExit added are closed. */
   exit(why: string, code?: number): Promise<void>;
   /** Closed on exit in the order added, after the sessions and before the log. */

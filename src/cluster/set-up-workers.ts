@@ -21,7 +21,7 @@ export function isWorkerProcess(env: NodeJS.ProcessEnv): boolean {
   return cluster.isWorker && env[SLOT_ENV] !== undefined;
 }
 
-export interface WorkerSetup {
+interface WorkerSetup {
   /** In the primary: resolves with the exit status once every worker has stopped. Else null. */
   readonly primary: Promise<number> | null;
   /**

@@ -12,7 +12,7 @@ import { capacityShare, SharedCapacity, SharedSessions } from './shared-gate.js'
 const IDS_PER_GENERATION = 1_000_000;
 
 /** Who this worker is, from the environment the primary forked it with. */
-export interface WorkerIdentity {
+interface WorkerIdentity {
   slot: number;
   generation: number;
 }

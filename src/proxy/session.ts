@@ -18,7 +18,7 @@ import type { SessionObserver, SessionSummary } from './session-observer.js';
  * Writes the 101 (with the subprotocol admission chose, or none) and hands the socket to ws,
  * which calls `done` with the WebSocket; or, for a socket that died meanwhile, never calls.
  */
-export type CompleteUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string | null, done: (ws: WebSocket) => void) => void;
+type CompleteUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string | null, done: (ws: WebSocket) => void) => void;
 
 export interface SessionContext {
   config: Config;

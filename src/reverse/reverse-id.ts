@@ -14,7 +14,7 @@ export { isValidReverseId, parseReverseTarget, REVERSE_PREFIX } from '../config/
 /** The block every repeater-aware server sends first. */
 export const REPEATER_ID_BLOCK_BYTES = 250;
 
-export type IdBlockResult = { ok: true; id: string } | { ok: false; reason: string };
+type IdBlockResult = { ok: true; id: string } | { ok: false; reason: string };
 
 /**
  * Reads the 250-byte block: `ID:` then the ID, then only zero bytes. The ID ends at the first

@@ -8,7 +8,7 @@ import { parseIdBlock, REPEATER_ID_BLOCK_BYTES } from './reverse-id.js';
 import type { ReverseMetrics, ReverseRefusal } from '../metrics/reverse-metrics.js';
 import type { ReverseRegistry } from './reverse-registry.js';
 
-export interface ReverseListenerOptions {
+interface ReverseListenerOptions {
   config: ReverseConfig;
   logger: Logger;
   registry: ReverseRegistry;

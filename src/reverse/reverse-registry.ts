@@ -6,7 +6,7 @@ import type { ReverseMetrics } from '../metrics/reverse-metrics.js';
 /** Bytes a held server may send before a browser comes (the RFB banner is 12). */
 export const HELD_EARLY_BYTES_CAP = 64 * 1024;
 
-export type TakeResult = { ok: true; socket: net.Socket; early: Buffer } | { ok: false; reason: 'not_connected' | 'busy' };
+type TakeResult = { ok: true; socket: net.Socket; early: Buffer } | { ok: false; reason: 'not_connected' | 'busy' };
 
 interface Held {
   id: string;

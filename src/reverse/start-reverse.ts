@@ -11,7 +11,7 @@ import { ReverseListeners } from './reverse-listener.js';
 import type { ReverseMetrics } from '../metrics/reverse-metrics.js';
 import { ReverseRegistry } from './reverse-registry.js';
 
-export interface ReverseSide {
+interface ReverseSide {
   registry: ReverseRegistry;
   listeners: ReverseListeners;
   close(): void;
@@ -23,7 +23,7 @@ export interface ReverseSide {
  * A plugin without one (Redis, the HTTP APIs: they cannot list their targets) needs
  * --reverse-allow-any-id, said at start rather than by refusing every server later.
  */
-export function buildReverseSide(
+function buildReverseSide(
   config: Config,
   logger: Logger,
   tokenPlugin: TokenPlugin | null,

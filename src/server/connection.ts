@@ -6,7 +6,7 @@ import type { Clock, Timer } from '../clock.js';
 import type { ProxyHeader } from './proxy-protocol.js';
 
 /** Where a connection's client address came from. */
-export type AddressSource = 'peer' | 'proxy-protocol' | 'x-forwarded-for' | 'x-real-ip' | 'forwarded';
+type AddressSource = 'peer' | 'proxy-protocol' | 'x-forwarded-for' | 'x-real-ip' | 'forwarded';
 
 /**
  * What the front door knows about one accepted socket, from accept until it closes or becomes

@@ -13,7 +13,7 @@ import { acceptProxyProtocol, ProxyProtocolError, type ProxyHeader } from './pro
 import { refuse, type CountRefusal } from './refusal.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
-export interface FrontDoorOptions {
+interface FrontDoorOptions {
   config: Config;
   logger: Logger;
   registry: ConnectionRegistry;
@@ -217,6 +217,6 @@ function tlsHandshakeFailed(front: FrontDoorOptions, connection: Connection, err
 }
 
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
-export function isLoopback(address: string): boolean {
+function isLoopback(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }

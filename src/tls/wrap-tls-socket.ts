@@ -5,7 +5,7 @@ import { TlsHandshakeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { SecureContextSource } from './secure-context-provider.js';
 
-export interface WrapTlsOptions {
+interface WrapTlsOptions {
   /** A client that has not finished the TLS handshake by then is dropped (the reference has no limit, so a stalled handshake held it forever). */
   handshakeTimeoutMs: number;
   /** --verify-client: ask for a client certificate and drop the connection unless it verifies. */
@@ -21,7 +21,7 @@ export interface WrapTlsOptions {
 }
 
 /** The bounded label set of `websockify_handshake_failures_total` for TLS (docs/operations.md). */
-export type TlsFailureReason = 'tls_timeout' | 'tls_version' | 'tls_client_cert' | 'tls_closed' | 'tls_bad_hello';
+type TlsFailureReason = 'tls_timeout' | 'tls_version' | 'tls_client_cert' | 'tls_closed' | 'tls_bad_hello';
 
 /**
  * Sorts a failed handshake into a few reasons an operator can act on: a client older than the
