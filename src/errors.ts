@@ -32,7 +32,7 @@ export type ErrorCode =
   | 'WSFY_ERR_REVERSE_NOT_CONNECTED'
   | 'WSFY_ERR_REVERSE_BUSY';
 
-export interface WebsockifyErrorOptions {
+interface WebsockifyErrorOptions {
   /** HTTP status to answer with when the error happens before the upgrade. */
   httpStatus?: number;
   /** WebSocket close code to send when the error happens after the upgrade. */

@@ -37,7 +37,7 @@ export interface AccessOptions {
   pluginTimeoutMs: number;
 }
 
-export interface Admission {
+interface Admission {
   /** The target the token chose, or null when there is no token plugin (the fixed target). */
   target: TargetSpec | null;
   /** Gives back the session slots; call once when the session ends (extra calls are harmless). */
@@ -188,7 +188,7 @@ export function normalizeTarget(answer: unknown, token: string): TargetSpec | nu
 }
 
 /** The log's hint when a request's token cookie was not read (the value is never logged). */
-export const IGNORED_COOKIE_NOTE =
+const IGNORED_COOKIE_NOTE =
   'token cookie ignored: cookies are read only when the Origin is checked; add --allow-origin ORIGIN (or --token-cookie, unsafe without it)';
 
 function toRefusal(err: unknown): WebsockifyError {

@@ -12,7 +12,7 @@ export interface Admission {
   release(): void;
 }
 
-export interface AdmitContext {
+interface AdmitContext {
   config: Config;
   /** Token plugin, auth checks, Origin allow-list and session caps (docs/plugins.md). */
   access: AccessControl;
@@ -20,7 +20,7 @@ export interface AdmitContext {
   currentTarget: () => TargetSpec | null;
 }
 
-export interface ClientFacts {
+interface ClientFacts {
   clientAddress: string;
   peerCertificate: PeerCertificate | null;
 }

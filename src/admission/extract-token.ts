@@ -1,14 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
-export type TokenOrigin = 'query' | 'path' | 'cookie' | 'host';
+type TokenOrigin = 'query' | 'path' | 'cookie' | 'host';
 
-export interface ExtractedToken {
+interface ExtractedToken {
   token: string;
   /** Where it was found; logged instead of the token itself. */
   from: TokenOrigin;
 }
 
-export interface TokenSourceOptions {
+interface TokenSourceOptions {
   /** --host-token: the Host header is the only source, as in the reference. */
   hostToken: boolean;
   /**
@@ -87,7 +87,7 @@ function splitTarget(url: string): { path: string; query: string } {
   return { path, query };
 }
 
-export function queryToken(query: string): string | null {
+function queryToken(query: string): string | null {
   for (const pair of query.split('&')) {
     const eq = pair.indexOf('=');
     // parse_qs without keep_blank_values drops pairs with no `=` and pairs with empty values.

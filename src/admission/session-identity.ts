@@ -21,7 +21,7 @@ export interface SessionIdentity {
   tokenHash: string | null;
 }
 
-export interface IdentityInput {
+interface IdentityInput {
   url: string;
   headers: IncomingHttpHeaders;
   peerCertificate: PeerCertificate | null;

@@ -1,5 +1,5 @@
 import { describeTarget, formatHost, type Config } from '../config/config.js';
-import type { ListenAddress } from '../server/listener.js';
+import type { ListenAddress } from '../listen/listener.js';
 
 /** The reference's startup banner, with the address we really bound (port 0 resolved). */
 export function bannerText(config: Config, address: ListenAddress, tlsEnabled: boolean): string {

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { spawn } from 'node:child_process';
+import type { ParentChannel } from '../cluster/process-signals.js';
 
 /**
  * `-D`: Node cannot fork, so the daemon is a re-spawned copy of this process: detached (its own
@@ -9,7 +10,7 @@ import { spawn } from 'node:child_process';
  * the child reports over an IPC channel that it is listening, prints the banner, and exits 0;
  * if the child fails first, the parent prints why and exits 1. Only cli/ reads these variables.
  */
-export const DAEMON_CHILD_ENV = 'WEBSOCKIFY_DAEMON_CHILD';
+const DAEMON_CHILD_ENV = 'WEBSOCKIFY_DAEMON_CHILD';
 export const DAEMON_CWD_ENV = 'WEBSOCKIFY_DAEMON_CWD';
 const READY_TIMEOUT_MS = 60_000;
 
@@ -63,18 +64,16 @@ export function runDaemonParent(options: { argv: readonly string[]; cwd: string;
 }
 
 /** In the child, once listening: hand the banner to the parent and drop the channel. */
-export function reportDaemonReady(banner: string): void {
-  if (!process.send) return;
+export function reportDaemonReady(banner: string, parent: ParentChannel): void {
   // A --workers worker's channel leads to its primary (which passes this on), and the worker
   // needs it for as long as it runs.
-  if (cluster.isWorker) return void process.send({ type: 'ready', banner } satisfies DaemonMessage);
-  process.send({ type: 'ready', banner } satisfies DaemonMessage, () => process.disconnect?.());
+  if (cluster.isWorker) return void parent.send({ type: 'ready', banner } satisfies DaemonMessage);
+  parent.send({ type: 'ready', banner } satisfies DaemonMessage, () => parent.disconnect());
 }
 
 /** In the child, when startup failed (its stderr is /dev/null, so this is the only way out). */
-export function reportDaemonFailed(message: string): Promise<void> {
+export function reportDaemonFailed(message: string, parent: ParentChannel): Promise<void> {
   return new Promise((resolve) => {
-    if (!process.send) return resolve();
-    process.send({ type: 'failed', message } satisfies DaemonMessage, () => resolve());
+    if (!parent.send({ type: 'failed', message } satisfies DaemonMessage, resolve)) resolve();
   });
 }

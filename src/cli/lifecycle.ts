@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { NoticeSignal, StopSignal, SupervisorProcess, WorkerProcess } from '../cluster/process-signals.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { systemClock, type Clock, type Timer } from '../server/clock.js';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { WebsockifyServer } from '../server/websockify-server.js';
 import type { ProcessGroups } from '../wrap/wrapped-program.js';
 
@@ -20,7 +20,7 @@ export type ProcessHandle = Pick<NodeJS.Process, 'on' | 'exit' | 'kill'>;
  * The server's process lifecycle: the one module that listens for signals and for the process's
  * own events, ends the process, and signals other processes. The --workers code gets the narrow
  * views it needs (cluster/process-signals.ts), the wrapped program its process groups
- * (wrap/wrapped-program.ts).
+ * (wrap/wrapped-program.ts). The IPC channel to a parent process is parent-channel.ts's.
  *
  * A signal gets one process listener, installed when something first asks for it: until then it
  * keeps its default action, so a single process killed by SIGTERM before it listens ends as
@@ -54,10 +54,6 @@ export class Lifecycle implements SupervisorProcess, WorkerProcess, ProcessGroup
 
   deliver(signal: StopSignal): void {
     this.dispatch(signal);
-  }
-
-  onMessage(handler: (message: unknown) => void): void {
-    this.proc.on('message', handler);
   }
 
   signalChild(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -109,7 +105,7 @@ export class Lifecycle implements SupervisorProcess, WorkerProcess, ProcessGroup
 /** What serve() needs of the server (a test hands in its own). */
 export type ServedServer = Pick<WebsockifyServer, 'registry' | 'stopAccepting' | 'shutdown' | 'onSessionStart'>;
 
-export interface Serving {
+interface Serving {
   config: Config;
   server: ServedServer;
   logger: Logger;
@@ -123,7 +119,7 @@ export interface Serving {
   clock?: Clock;
 }
 
-export interface Served {
+interface Served {
   /** Ends the process (status `code`) once the sessions and what closeOnExit added are closed. */
   exit(why: string, code?: number): Promise<void>;
   /** Closed on exit in the order added, after the sessions and before the log. */

@@ -6,13 +6,14 @@ import { buildConfig, refusePlanned } from './build-config.js';
 import type { Config } from '../config/config.js';
 import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { loadAccessControl } from '../admission/load-access-control.js';
-import type { ListenAddress } from '../server/listener.js';
+import type { ListenAddress } from '../listen/listener.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
 import { isWorkerProcess, setUpWorkers } from '../cluster/set-up-workers.js';
 import { findWrappedProgram } from '../wrap/find-program.js';
 import { findPreloadLibrary } from '../wrap/preload-library.js';
 import { startWrappedProgram } from '../wrap/wrapped-program.js';
 import { DAEMON_CWD_ENV, isDaemonChild, reportDaemonFailed, reportDaemonReady, runDaemonParent } from './daemonize.js';
+import { processParentChannel } from './parent-channel.js';
 import { EXIT_FAILURE, EXIT_USAGE, Lifecycle, serve } from './lifecycle.js';
 import { createLogger, OpsRuntime } from './ops-runtime.js';
 import { parseArgv } from './argv-parser.js';
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
   }
   const failStartup = async (message: string): Promise<never> => {
     process.stderr.write(`websockify: ${message}\n`);
-    if (daemonChild) await reportDaemonFailed(message);
+    if (daemonChild) await reportDaemonFailed(message, processParentChannel);
     lifecycle.exit(EXIT_FAILURE);
   };
   const logger = await createLogger(config, { stderr: process.stderr, daemonChild }).catch((err: Error) => failStartup(err.message));
@@ -113,12 +114,12 @@ async function main(): Promise<void> {
   // --syslog). Only a daemon child, whose log has no stderr, also hands it to its parent.
   const failLogged = async (message: string): Promise<never> => {
     logger.error(message);
-    if (daemonChild) await reportDaemonFailed(message);
+    if (daemonChild) await reportDaemonFailed(message, processParentChannel);
     await logger.close();
     lifecycle.exit(EXIT_FAILURE);
   };
   // --workers N: this process only supervises N workers, each of which runs the rest of main().
-  const workers = setUpWorkers(config, logger, process.env, lifecycle);
+  const workers = setUpWorkers(config, logger, process.env, lifecycle, processParentChannel);
   if (workers.primary) {
     const code = await workers.primary;
     await logger.close();
@@ -166,7 +167,7 @@ async function main(): Promise<void> {
       logger,
       access.tokenPlugin,
       ops.metrics,
-      isWorkerProcess(process.env),
+      isWorkerProcess(process.env) ? processParentChannel : null,
       provider ? () => provider.current() : undefined,
     );
   } catch (err) {
@@ -193,7 +194,7 @@ async function main(): Promise<void> {
   } catch (err) {
     const message = err instanceof ListenError ? err.message : `Opening socket failed: ${(err as Error).message}`;
     logger.error(message);
-    if (daemonChild) await reportDaemonFailed(message);
+    if (daemonChild) await reportDaemonFailed(message, processParentChannel);
     lifecycle.exit(EXIT_FAILURE);
   }
   if (reverse) {
@@ -234,7 +235,7 @@ async function main(): Promise<void> {
   }
   if (daemonChild) {
     logger.info(`running in the background as pid ${process.pid}`);
-    reportDaemonReady(banner);
+    reportDaemonReady(banner, processParentChannel);
   }
 
   // Wrap mode: the program starts once we listen (the reference's started()), so it binds the

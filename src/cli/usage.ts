@@ -16,9 +16,9 @@ export const NOVNC_OPTIONS: ReadonlyArray<{ label: string; help: string }> = [
 ];
 
 /** Help is wrapped to this many columns when the terminal's width is not known. */
-export const DEFAULT_HELP_WIDTH = 80;
+const DEFAULT_HELP_WIDTH = 80;
 /** Narrower terminals still get 60 columns: below that the help column would be unreadable. */
-export const MIN_HELP_WIDTH = 60;
+const MIN_HELP_WIDTH = 60;
 
 /**
  * The width to wrap help to: the terminal's (`columns` of a TTY stdout), else $COLUMNS, else 80;
@@ -42,7 +42,7 @@ function optionLabel(spec: OptionSpec): string {
 }
 
 /** Splits `text` at spaces into lines of at most `width` characters (a longer word stands alone). */
-export function wrapWords(text: string, width: number): string[] {
+function wrapWords(text: string, width: number): string[] {
   const lines: string[] = [];
   let line = '';
   for (const word of text.split(/\s+/).filter(Boolean)) {

@@ -64,10 +64,3 @@ export function sendToWorker(worker: Worker, message: ToWorker): boolean {
   worker.send(message);
   return true;
 }
-
-/** Sends to the primary (in a worker) while the channel is open; false once it is gone. */
-export function sendToPrimary(message: ToPrimary): boolean {
-  if (!process.connected || !process.send) return false;
-  process.send(message);
-  return true;
-}

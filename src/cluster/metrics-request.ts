@@ -5,7 +5,8 @@ import type { Logger } from '../log/logger.js';
 import type { ClusterMetrics, WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import { type MetricsSource, OpsEndpoints, opsListenerAddress, startOpsListener } from '../metrics/ops-endpoints.js';
 import { IpcRequests } from './ipc-request.js';
-import { type RenderedMetrics, sendToPrimary, sendToWorker, type ToPrimary } from './messages.js';
+import { type RenderedMetrics, sendToWorker, type ToPrimary } from './messages.js';
+import type { ParentChannel } from './process-signals.js';
 
 /**
  * Metrics under --workers (docs/workers.md): the primary sums the workers' registries, asking
@@ -94,9 +95,11 @@ export class ClusterScrapes {
 export class PrimaryScrape implements MetricsSource {
   private readonly requests = new IpcRequests<RenderedMetrics | null>(MAIN_PORT_SCRAPE_TIMEOUT_MS);
 
+  constructor(private readonly primary: ParentChannel) {}
+
   async render(): Promise<RenderedMetrics> {
-    if (!process.connected || !process.send) throw new Error('the primary is gone');
-    const result = await this.requests.request((seq) => sendToPrimary({ wsfy: 'scrape', seq }));
+    if (!this.primary.connected) throw new Error('the primary is gone');
+    const result = await this.requests.request((seq) => this.primary.send({ wsfy: 'scrape', seq } satisfies ToPrimary));
     if (!result) throw new Error('the primary did not answer in time');
     return result;
   }

@@ -30,6 +30,22 @@ export interface WorkerProcess {
   watchStop(watcher: (signal: StopSignal) => void): void;
   /** Handles `signal` as if it had reached this process (the primary's 'shutdown'). */
   deliver(signal: StopSignal): void;
-  /** Messages from the primary on node:cluster's IPC channel. */
-  onMessage(handler: (message: unknown) => void): void;
+}
+
+/**
+ * The IPC channel to the process that started this one (cli/parent-channel.ts owns it): a
+ * worker's to its primary (node:cluster), a -D daemon's to its waiting parent.
+ */
+export interface ParentChannel {
+  /** False once the parent is gone, and in a process started without a channel. */
+  readonly connected: boolean;
+  /**
+   * Sends while the channel is open, and returns true; false, with nothing sent, when it is not.
+   * `sent` runs once the message has left (before a disconnect or an exit that must not lose it).
+   */
+  send(message: unknown, sent?: () => void): boolean;
+  /** Every message from the parent, with the handle (a socket) it carries, if any. */
+  onMessage(listener: (message: unknown, handle: unknown) => void): void;
+  /** Closes the channel (the parent sees it disconnect). */
+  disconnect(): void;
 }

@@ -5,7 +5,7 @@ import type { MetricsSource } from '../metrics/ops-endpoints.js';
 import type { WebsockifyServer } from '../server/websockify-server.js';
 import { BANNER_ENV, GENERATION_ENV, SLOT_ENV } from './messages.js';
 import { PrimaryScrape } from './metrics-request.js';
-import type { SupervisorProcess, WorkerProcess } from './process-signals.js';
+import type { ParentChannel, SupervisorProcess, WorkerProcess } from './process-signals.js';
 import { Supervisor } from './supervisor.js';
 import { attachWorker, type WorkerParts } from './worker.js';
 
@@ -21,7 +21,7 @@ export function isWorkerProcess(env: NodeJS.ProcessEnv): boolean {
   return cluster.isWorker && env[SLOT_ENV] !== undefined;
 }
 
-export interface WorkerSetup {
+interface WorkerSetup {
   /** In the primary: resolves with the exit status once every worker has stopped. Else null. */
   readonly primary: Promise<number> | null;
   /**
@@ -52,20 +52,28 @@ export interface WorkerSetup {
  * Called once by the CLI right after the logger exists. In the primary (config.workers > 1)
  * it forks the workers and supervises them; the caller only waits for `primary`. In a worker
  * and in a single process the caller goes on as usual and calls `attach` on its server.
+ * `parent`: this process's channel to the one that started it (a worker's primary, a -D
+ * daemon's parent).
  */
-export function setUpWorkers(config: Config, logger: Logger, env: NodeJS.ProcessEnv, proc: SupervisorProcess & WorkerProcess): WorkerSetup {
+export function setUpWorkers(
+  config: Config,
+  logger: Logger,
+  env: NodeJS.ProcessEnv,
+  proc: SupervisorProcess & WorkerProcess,
+  parent: ParentChannel,
+): WorkerSetup {
   if (isWorkerProcess(env)) {
-    const primaryScrape = config.ops.metricsPath !== null ? new PrimaryScrape() : null;
+    const primaryScrape = config.ops.metricsPath !== null ? new PrimaryScrape(parent) : null;
     const me = { slot: Number(env[SLOT_ENV]), generation: Number(env[GENERATION_ENV] ?? '0') };
     return {
       primary: null,
       speaksForServer: me.slot === 0,
       printsBanner: env[BANNER_ENV] === '1',
       clusterMetrics: primaryScrape,
-      attach: (server, log, parts) => attachWorker(config, server, log, me, parts ?? {}, primaryScrape, proc),
+      attach: (server, log, parts) => attachWorker(config, server, log, me, parts ?? {}, primaryScrape, proc, parent),
     };
   }
   if (config.workers <= 1) return { primary: null, speaksForServer: true, printsBanner: true, clusterMetrics: null, attach: () => undefined };
-  const primary = new Supervisor(config, logger, proc).run();
+  const primary = new Supervisor(config, logger, proc, parent).run();
   return { primary, speaksForServer: false, printsBanner: false, clusterMetrics: null, attach: () => undefined };
 }

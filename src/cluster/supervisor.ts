@@ -1,12 +1,12 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { bindWithMode, removeStaleSocket } from '../server/unix-socket.js';
+import { bindWithMode, removeStaleSocket } from '../listen/unix-socket.js';
 import { RespawnLimiter } from '../wrap/respawn-limiter.js';
 import { BANNER_ENV, type DaemonReport, GENERATION_ENV, SLOT_ENV, sendToWorker, type ToPrimary } from './messages.js';
 import { metricsEnabled } from '../metrics/ops-endpoints.js';
 import { ClusterScrapes } from './metrics-request.js';
-import type { StopSignal, SupervisorProcess } from './process-signals.js';
+import type { ParentChannel, StopSignal, SupervisorProcess } from './process-signals.js';
 import { SharedCaps } from './shared-gate.js';
 import { startPrimaryReverse, type PrimaryReverse } from '../reverse/start-reverse.js';
 
@@ -60,6 +60,8 @@ export class Supervisor {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly proc: SupervisorProcess,
+    /** -D: the daemon's parent, which waits for the report (passOnDaemonReport). */
+    private readonly parent: ParentChannel,
   ) {
     const count = config.workers;
     this.slots = Array.from({ length: count }, (_, index) => ({
@@ -204,9 +206,8 @@ export class Supervisor {
    * "failed". Workers report to us; the banner worker's "ready" means every worker serves.
    */
   private passOnDaemonReport(slot: Slot, report: DaemonReport): void {
-    if (!process.send) return;
-    if (report.type === 'failed') process.send(report);
-    else if (slot.index === this.slots.length - 1 && slot.generation === 0) process.send(report, () => process.disconnect?.());
+    if (report.type === 'failed') this.parent.send(report);
+    else if (slot.index === this.slots.length - 1 && slot.generation === 0) this.parent.send(report, () => this.parent.disconnect());
   }
 
   private onExit(slot: Slot, worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {

@@ -3,16 +3,16 @@ import type { Logger } from '../log/logger.js';
 import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
 import type { SessionLimits } from '../admission/session-limits.js';
 import type { WebsockifyServer } from '../server/websockify-server.js';
-import { sendToPrimary, type ToWorker } from './messages.js';
+import type { ToPrimary, ToWorker } from './messages.js';
 import { answerMetricsRequest, type PrimaryScrape } from './metrics-request.js';
-import type { WorkerProcess } from './process-signals.js';
+import type { ParentChannel, WorkerProcess } from './process-signals.js';
 import { capacityShare, SharedCapacity, SharedSessions } from './shared-gate.js';
 
 /** A restarted worker numbers its connections from the next million up (ids never repeat). */
 const IDS_PER_GENERATION = 1_000_000;
 
 /** Who this worker is, from the environment the primary forked it with. */
-export interface WorkerIdentity {
+interface WorkerIdentity {
   slot: number;
   generation: number;
 }
@@ -26,7 +26,7 @@ export interface WorkerParts {
 
 /**
  * A worker's side of --workers (docs/workers.md): joins `server` to the others (session ids,
- * the shared caps, the drain) and answers the primary's messages.
+ * the shared caps, the drain) and answers the primary's messages, which come on `primary`.
  */
 export function attachWorker(
   config: Config,
@@ -36,8 +36,10 @@ export function attachWorker(
   parts: WorkerParts,
   primaryScrape: PrimaryScrape | null,
   proc: WorkerProcess,
+  primary: ParentChannel,
 ): void {
   const count = config.workers;
+  const sendToPrimary = (message: ToPrimary): boolean => primary.send(message);
   server.registry.numberIds(me.generation * IDS_PER_GENERATION + me.slot + 1, count);
 
   let capacity: SharedCapacity | null = null;
@@ -61,7 +63,7 @@ export function attachWorker(
     signalled = true;
     sendToPrimary({ wsfy: 'signalled' });
   });
-  proc.onMessage((received) => {
+  primary.onMessage((received) => {
     const message = received as ToWorker | undefined;
     switch (message?.wsfy) {
       case 'shutdown':

@@ -1,6 +1,6 @@
 import { UsageError } from '../errors.js';
 
-export interface HostPort {
+interface HostPort {
   host: string;
   port: number;
 }

@@ -12,7 +12,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
-export interface NumericRange {
+interface NumericRange {
   min: number;
   max: number;
   /** How the bounds are shown in the error message. */

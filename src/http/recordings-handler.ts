@@ -10,16 +10,16 @@ import { createStaticHandler, type RequestHandler } from './static-handler.js';
 import { consoleAssets } from './web-handler.js';
 
 /** Where the player page is served: only with --record and --web-auth (docs/recording.md). */
-export const RECORDINGS_PREFIX = '/recordings/';
+const RECORDINGS_PREFIX = '/recordings/';
 
 /**
  * The player's Content-Security-Policy: its own scripts only, no connections anywhere but this
  * server (a recording is never sent elsewhere), data:/blob: images for noVNC's cursor.
  */
-export const PLAYER_CSP =
+const PLAYER_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 
-export interface PlayerAssets {
+interface PlayerAssets {
   /** web/recordings: the page and its script. */
   pageDir: string;
   /** The noVNC core (the @novnc/novnc package). */
@@ -28,7 +28,7 @@ export interface PlayerAssets {
   vendorDir: string;
 }
 
-export function playerAssets(): PlayerAssets {
+function playerAssets(): PlayerAssets {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const pages = [path.resolve(here, '../../../web/recordings'), path.resolve(here, '../../web/recordings')];
   const pageDir = pages.find((dir) => fs.existsSync(path.join(dir, 'index.html')));

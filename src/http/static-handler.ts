@@ -359,6 +359,6 @@ function sendError(res: ServerResponse, status: number, method: string, extra: R
   res.end(method === 'HEAD' ? undefined : body);
 }
 
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../log/logger.js';
 import { createStaticHandler, type RequestHandler, type StaticMount } from './static-handler.js';
 
 /** Where the built-in console's files live: web/novnc in the package, and the noVNC core from node_modules. */
-export interface ConsoleAssets {
+interface ConsoleAssets {
   pageDir: string;
   libDir: string;
 }
@@ -19,11 +19,11 @@ export interface ConsoleAssets {
  * elsewhere), WebSockets to any host (the form may name another proxy), and data:/blob: images
  * and sounds, which noVNC uses for the remote cursor and the bell.
  */
-export const CONSOLE_CSP =
+const CONSOLE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 
 /** URL prefix under which the noVNC core (the @novnc/novnc package) is served with --novnc. */
-export const NOVNC_LIB_PREFIX = '/novnc-lib/';
+const NOVNC_LIB_PREFIX = '/novnc-lib/';
 
 export function consoleAssets(): ConsoleAssets {
   // This file is dist/src/http/web-handler.js (or src/http/web-handler.ts); web/ sits at the

@@ -39,5 +39,3 @@ export function formatJsonRaw(text: string, time: Date = new Date()): string {
     .map((line) => JSON.stringify({ time: time.toISOString(), level: 'info', msg: line, banner: true }))
     .join('\n');
 }
-
-export type LogFormat = 'text' | 'json';

@@ -9,7 +9,7 @@ import { formatTextLine } from './text-format.js';
 
 export type SyslogTarget = { kind: 'udp'; host: string; port: number } | { kind: 'unix'; path: string };
 
-export interface SyslogOptions {
+interface SyslogOptions {
   target: SyslogTarget;
   /** Old BSD header `<PRI>ident[pid]: ` instead of RFC 5424 (--legacy-syslog). */
   legacy: boolean;
@@ -33,7 +33,7 @@ function two(n: number): string {
 }
 
 /** `2026-11-22T06:19:46Z`: UTC, no fractional seconds, as the reference. */
-export function syslogTimestamp(date: Date): string {
+function syslogTimestamp(date: Date): string {
   return (
     `${date.getUTCFullYear()}-${two(date.getUTCMonth() + 1)}-${two(date.getUTCDate())}` +
     `T${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())}Z`

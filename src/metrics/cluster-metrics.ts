@@ -4,10 +4,10 @@ import { AggregatorRegistry, Gauge, type MetricObjectWithValues, type MetricValu
 export type WorkerMetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 /** Asks every live worker for its figures; a worker that has not answered in time yields null. */
-export type CollectFromWorkers = (timeoutMs: number) => Promise<Array<WorkerMetricsJson | null>>;
+type CollectFromWorkers = (timeoutMs: number) => Promise<Array<WorkerMetricsJson | null>>;
 
 /** Long enough for a busy worker's event loop, short enough for Prometheus' default 10 s scrape timeout. */
-export const WORKER_SCRAPE_TIMEOUT_MS = 2_000;
+const WORKER_SCRAPE_TIMEOUT_MS = 2_000;
 
 /**
  * --metrics under --workers N, served by the primary (docs/workers.md). Each scrape asks every

@@ -1,9 +1,9 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SessionObserver, SessionSummary } from '../proxy/session-observer.js';
-import type { ReverseMetrics, ReverseRefusal } from '../reverse/reverse-registry.js';
+import type { ReverseMetrics, ReverseRefusal } from './reverse-metrics.js';
 
 /** Bytes of sessions still open, up (client -> target) and down, summed at scrape time by whoever owns the session registry. */
-export type LiveBytes = () => { upBytes: number; downBytes: number };
+type LiveBytes = () => { upBytes: number; downBytes: number };
 
 /**
  * The `code` label of websockify_close_codes_total. Clients choose their close code (any of

@@ -11,7 +11,7 @@ export function metricsEnabled(ops: OpsConfig): boolean {
   return ops.metricsListen !== null || ops.metricsPath !== null;
 }
 
-export interface OpsEndpointOptions {
+interface OpsEndpointOptions {
   metrics: MetricsSource | null;
   /** Main-port paths (`--metrics-path`, `--health-path`); null = not served there. */
   metricsPath: string | null;

@@ -8,7 +8,7 @@ import type { MemoryBudget } from './memory-budget.js';
 import { EarnedThreshold, provenBytes } from './earned-threshold.js';
 import { smallBinaryFrame } from './small-frame.js';
 
-export type ClosedBy = 'client' | 'target' | 'server';
+type ClosedBy = 'client' | 'target' | 'server';
 
 export interface BridgeEnd {
   closeCode: number;

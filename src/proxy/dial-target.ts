@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { TargetConnectError } from '../errors.js';
 import { describeTarget, type TargetSpec } from '../config/config.js';
-import { connectFailureReason } from './connect-failure-reason.js';
+import { connectFailureReason } from '../log/connect-failure-reason.js';
 
 /*
  * Target sockets read with Node's default 64 KiB reads, one WebSocket message per read, as the

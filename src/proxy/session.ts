@@ -10,7 +10,7 @@ import type { LiveSession } from './live-session.js';
 import { Bridge, type BridgeEnd, type BridgeHost } from './bridge.js';
 import { processBudget } from './memory-budget.js';
 import type { Dialer, DialOptions } from './dial-target.js';
-import type { Clock, Timer } from '../server/clock.js';
+import type { Clock, Timer } from '../clock.js';
 import type { ValidatedHandshake, WireMode } from '../admission/handshake.js';
 import type { SessionObserver, SessionSummary } from './session-observer.js';
 
@@ -18,7 +18,7 @@ import type { SessionObserver, SessionSummary } from './session-observer.js';
  * Writes the 101 (with the subprotocol admission chose, or none) and hands the socket to ws,
  * which calls `done` with the WebSocket; or, for a socket that died meanwhile, never calls.
  */
-export type CompleteUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string | null, done: (ws: WebSocket) => void) => void;
+type CompleteUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string | null, done: (ws: WebSocket) => void) => void;
 
 export interface SessionContext {
   config: Config;

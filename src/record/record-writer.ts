@@ -6,7 +6,7 @@ import type { SessionObserver, SessionSummary } from '../proxy/session-observer.
 import { appendIndexEntry, indexEntry, type RecordIndexEntry } from './record-index.js';
 import type { SessionIdentity } from '../admission/session-identity.js';
 
-export interface RecordWriterOptions {
+interface RecordWriterOptions {
   /** The --record base path, already absolute; the file is `<base>.<session>` as the reference. */
   basePath: string;
   session: number;

@@ -23,7 +23,7 @@ export interface RecorderOptions {
   now?: () => number;
 }
 
-export interface SweepResult {
+interface SweepResult {
   removed: string[];
   freedBytes: number;
   keptBytes: number;

@@ -20,6 +20,16 @@ export type ReverseToWorker = { wsfy: 'reverse-taken'; seq: number; id: string; 
 /** How long a worker waits for the primary's answer before refusing the browser (503). */
 const TAKE_TIMEOUT_MS = 5_000;
 
+/**
+ * What a worker's reverse side needs of its channel to the primary (cli/parent-channel.ts gives
+ * it, as a cluster ParentChannel): send a request, and hear the answers with the socket they carry.
+ */
+export interface PrimaryChannel {
+  /** False, with nothing sent, once the channel is gone. */
+  send(message: ReverseToPrimary): boolean;
+  onMessage(listener: (message: unknown, handle: unknown) => void): void;
+}
+
 /** The worker's broker: asks the primary. */
 export class WorkerReverseBroker implements ReverseBroker {
   private seq = 0;

@@ -3,11 +3,12 @@ import tls from 'node:tls';
 import { formatHost, shortIdHash, type ReverseConfig, type ReverseListen } from '../config/config.js';
 import { ListenError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { openListener } from '../server/listener.js';
+import { openListener } from '../listen/listener.js';
 import { parseIdBlock, REPEATER_ID_BLOCK_BYTES } from './reverse-id.js';
-import type { ReverseMetrics, ReverseRefusal, ReverseRegistry } from './reverse-registry.js';
+import type { ReverseMetrics, ReverseRefusal } from '../metrics/reverse-metrics.js';
+import type { ReverseRegistry } from './reverse-registry.js';
 
-export interface ReverseListenerOptions {
+interface ReverseListenerOptions {
   config: ReverseConfig;
   logger: Logger;
   registry: ReverseRegistry;

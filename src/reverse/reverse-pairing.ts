@@ -3,7 +3,8 @@ import { shortIdHash } from '../config/config.js';
 import { ReverseBusy, ReverseNotConnected } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Admission } from '../admission/admit.js';
-import type { ReverseMetrics, ReverseRegistry } from './reverse-registry.js';
+import type { ReverseMetrics } from '../metrics/reverse-metrics.js';
+import type { ReverseRegistry } from './reverse-registry.js';
 
 export type BrokerAnswer = { ok: true; socket: net.Socket } | { ok: false; reason: 'not_connected' | 'busy' };
 

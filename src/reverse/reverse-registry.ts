@@ -1,27 +1,12 @@
 import type net from 'node:net';
 import { shortIdHash } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-
-/**
- * What the reverse side reports to metrics (src/metrics/metrics.ts implements it); every method
- * is called once per event, never per byte.
- */
-export interface ReverseMetrics {
-  /** Servers held now (waiting for a browser). */
-  setHeld(count: number): void;
-  registered(): void;
-  paired(): void;
-  /** A server connection or a browser refused, by reason (docs/reverse.md, "Metrics"). */
-  refused(reason: ReverseRefusal): void;
-}
-
-export type ReverseRefusal =
-  'unknown_id' | 'malformed_id' | 'id_timeout' | 'limit_total' | 'limit_per_ip' | 'idle_timeout' | 'held_overflow' | 'tls' | 'not_connected' | 'busy';
+import type { ReverseMetrics } from '../metrics/reverse-metrics.js';
 
 /** Bytes a held server may send before a browser comes (the RFB banner is 12). */
 export const HELD_EARLY_BYTES_CAP = 64 * 1024;
 
-export type TakeResult = { ok: true; socket: net.Socket; early: Buffer } | { ok: false; reason: 'not_connected' | 'busy' };
+type TakeResult = { ok: true; socket: net.Socket; early: Buffer } | { ok: false; reason: 'not_connected' | 'busy' };
 
 interface Held {
   id: string;

@@ -5,12 +5,13 @@ import type { TokenPlugin } from '../plugins/token/token-plugin.js';
 import { ConfigError } from '../errors.js';
 import { loadTokenPlugin } from '../plugins/load-plugins.js';
 import type { WorkerMetricsJson } from '../metrics/cluster-metrics.js';
-import { PrimaryReverseService, WorkerReverseBroker, type ReverseToWorker } from './reverse-cluster.js';
+import { PrimaryReverseService, WorkerReverseBroker, type PrimaryChannel, type ReverseToWorker } from './reverse-cluster.js';
 import { localBroker, type ReverseBroker } from './reverse-pairing.js';
 import { ReverseListeners } from './reverse-listener.js';
-import { ReverseRegistry, type ReverseMetrics } from './reverse-registry.js';
+import type { ReverseMetrics } from '../metrics/reverse-metrics.js';
+import { ReverseRegistry } from './reverse-registry.js';
 
-export interface ReverseSide {
+interface ReverseSide {
   registry: ReverseRegistry;
   listeners: ReverseListeners;
   close(): void;
@@ -22,7 +23,7 @@ export interface ReverseSide {
  * A plugin without one (Redis, the HTTP APIs: they cannot list their targets) needs
  * --reverse-allow-any-id, said at start rather than by refusing every server later.
  */
-export function buildReverseSide(
+function buildReverseSide(
   config: Config,
   logger: Logger,
   tokenPlugin: TokenPlugin | null,
@@ -111,24 +112,22 @@ export interface ServerReverse {
 
 /**
  * A single process owns listener and registry and takes from it; a --workers worker asks the
- * primary (reverse-cluster.ts) and listens for its answers, which carry the socket.
+ * primary (reverse-cluster.ts) on `primary`, its channel to it (null in a single process), and
+ * listens there for its answers, which carry the socket.
  */
 export function setUpServerReverse(
   config: Config,
   logger: Logger,
   tokenPlugin: TokenPlugin | null,
   metrics: ReverseMetrics | null,
-  inWorker: boolean,
+  primary: PrimaryChannel | null,
   secureContext?: () => tls.SecureContext,
 ): ServerReverse | null {
   if (config.reverse === null) return null;
-  if (inWorker) {
-    const broker = new WorkerReverseBroker((message) => {
-      if (!process.connected || !process.send) return false;
-      process.send(message);
-      return true;
-    });
-    process.on('message', (message: ReverseToWorker | undefined, handle: unknown) => {
+  if (primary) {
+    const broker = new WorkerReverseBroker((message) => primary.send(message));
+    primary.onMessage((received, handle) => {
+      const message = received as ReverseToWorker | undefined;
       if (message?.wsfy === 'reverse-taken') broker.answer(message, handle, logger);
     });
     return { broker, listen: () => Promise.resolve([]), close: () => undefined };

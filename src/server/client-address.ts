@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
 import type { TrustedProxies } from './trusted-proxies.js';
 
-export type HeaderBag = Record<string, string | string[] | undefined>;
+type HeaderBag = Record<string, string | string[] | undefined>;
 
-export interface ClientAddress {
+interface ClientAddress {
   /** The address we believe is the real client. */
   address: string;
   /** Where it came from. */
@@ -60,7 +60,7 @@ function forwardedFor(values: string[]): string[] {
   return out;
 }
 
-export interface PeerFacts {
+interface PeerFacts {
   /**
    * The connection came with a PROXY header naming no client (v1 `UNKNOWN`, v2 `LOCAL`): the
    * trusted peer is a layer-4 balancer, not a proxy speaking HTTP, so the request's headers are

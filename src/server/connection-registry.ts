@@ -25,7 +25,7 @@ function trackedSocketOnClose(this: TrackedSocket): void {
   this[kRegistry]?.untrack(this);
 }
 
-export interface ConnectionRegistryEvents {
+interface ConnectionRegistryEvents {
   /** The last open connection has closed (--idle-timeout counts from here, --timeout exits). */
   empty: [];
   /** A connection opened while none was open. */

@@ -2,11 +2,11 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionsPerAddress } from './address-cap.js';
-import type { Clock, Timer } from './clock.js';
+import type { Clock, Timer } from '../clock.js';
 import type { ProxyHeader } from './proxy-protocol.js';
 
 /** Where a connection's client address came from. */
-export type AddressSource = 'peer' | 'proxy-protocol' | 'x-forwarded-for' | 'x-real-ip' | 'forwarded';
+type AddressSource = 'peer' | 'proxy-protocol' | 'x-forwarded-for' | 'x-real-ip' | 'forwarded';
 
 /**
  * What the front door knows about one accepted socket, from accept until it closes or becomes

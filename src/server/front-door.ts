@@ -4,24 +4,16 @@ import type { Duplex } from 'node:stream';
 import type { Config } from '../config/config.js';
 import { HttpRejection, TlsHandshakeError, WebsockifyError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { looksLikeTls, tlsFailureReason } from '../tls/wrap-tls-socket.js';
+import { looksLikeTls, tlsFailureReason, type TlsUpgrader } from '../tls/wrap-tls-socket.js';
 import type { ConnectionsPerAddress } from './address-cap.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 import { attachConnection, clearDeadline, connectionOf, newConnection, type Connection } from './connection.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { acceptProxyProtocol, ProxyProtocolError, type ProxyHeader } from './proxy-protocol.js';
 import { refuse, type CountRefusal } from './refusal.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
-/**
- * Turns a raw socket into TLS when its first byte says so (0x16 handshake record, 0x80 SSLv2
- * hello), as the reference does on the same port. Returns null to refuse the connection.
- * `onFailure` is called once if the handshake fails. Supplied by the TLS module when a
- * certificate is configured.
- */
-export type TlsUpgrader = (socket: net.Socket, logger: Logger, onFailure: (error: Error, secure: Duplex) => void) => Duplex | null;
-
-export interface FrontDoorOptions {
+interface FrontDoorOptions {
   config: Config;
   logger: Logger;
   registry: ConnectionRegistry;
@@ -225,6 +217,6 @@ function tlsHandshakeFailed(front: FrontDoorOptions, connection: Connection, err
 }
 
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
-export function isLoopback(address: string): boolean {
+function isLoopback(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }

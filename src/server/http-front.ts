@@ -9,7 +9,7 @@ import { refuse, type CountRefusal } from './refusal.js';
 
 /** Serves plain (non-upgrade) requests, e.g. the --web static server. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /** How often node:http looks for requests past their deadline (so a deadline fires up to this late). */
 const PER_REQUEST_CHECK_MS = 500;
@@ -17,7 +17,7 @@ const PER_REQUEST_CHECK_MS = 500;
 /** Methods the reference answers with 405 (master); any other method gets 501. */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
-export interface HttpFrontOptions {
+interface HttpFrontOptions {
   config: Config;
   /** For a socket the front door did not accept (none in practice); a connection logs with its own. */
   logger: Logger;

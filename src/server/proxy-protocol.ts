@@ -7,7 +7,7 @@ import { WebsockifyError } from '../errors.js';
  * We read it before anything else (before the TLS sniff), and we can send a v2 header to the
  * target so a VNC server behind us sees the real client too.
  */
-export interface ProxyEndpoint {
+interface ProxyEndpoint {
   address: string;
   port: number;
 }
@@ -29,7 +29,7 @@ const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51
 /** The spec's v1 maximum, CRLF included. */
 const V1_MAX = 107;
 /** v2 allows up to 65535 bytes of addresses and TLVs; we accept the addresses plus modest TLVs. */
-export const V2_MAX_PAYLOAD = 2048;
+const V2_MAX_PAYLOAD = 2048;
 
 type Parse = { header: ProxyHeader; length: number } | 'more';
 
@@ -152,7 +152,7 @@ function ipv6(b: Buffer): string {
  * TLS sniff and HTTP parser see the stream as if the header had never been there. Rejects on a
  * malformed or oversized header, or when `timeoutMs` passes first.
  */
-export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<ProxyHeader> {
+function readProxyHeader(socket: Socket, timeoutMs: number): Promise<ProxyHeader> {
   return new Promise<ProxyHeader>((resolve, reject) => {
     let buffered: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => finish(new ProxyProtocolError('timed out waiting for the PROXY protocol header')), timeoutMs);

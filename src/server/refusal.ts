@@ -7,7 +7,7 @@ import type { LogFields, Logger } from '../log/logger.js';
 /** Counts refusals by reason: `websockify_handshake_failures_total{reason}` (docs/operations.md). */
 export type CountRefusal = (reason: string) => void;
 
-export interface RefusalNote {
+interface RefusalNote {
   /**
    * The metric's reason label, or null for a refusal that is not counted. Default: the error's
    * code without `WSFY_ERR_`, in lower case (`WSFY_ERR_SESSION_LIMIT` -> `session_limit`).
@@ -50,6 +50,6 @@ export function refuse(to: Duplex | ServerResponse, logger: Logger, count: Count
 }
 
 /** The metric reason a code stands for, when the call site names none. */
-export function reasonOf(error: WebsockifyError): string {
+function reasonOf(error: WebsockifyError): string {
   return error.code.replace(/^WSFY_ERR_/, '').toLowerCase();
 }

@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.js';
 
-export type ReloadHook = () => void | Promise<void>;
+type ReloadHook = () => void | Promise<void>;
 
 /**
  * What SIGHUP reloads: log files first (reopened for logrotate), then whatever other modules

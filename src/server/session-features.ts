@@ -37,11 +37,11 @@ export function buildObserverFactory(config: Config, metrics: Metrics | null, st
 }
 
 /** After a write error (a full disk), new sessions go unrecorded this long, or until retention frees space. */
-export const RECORD_BACKOFF_MS = 60_000;
+const RECORD_BACKOFF_MS = 60_000;
 const RECORD_SWEEP_INTERVAL_MS = 3_600_000;
 
 /** The process's Recorder; its first retention pass runs now, at start. */
-export function startRecorder(config: Config, basePath: string, logger: Logger): Recorder {
+function startRecorder(config: Config, basePath: string, logger: Logger): Recorder {
   const recorder = new Recorder({
     basePath,
     maxAgeMs: config.ops.recordMaxAgeMs,

@@ -13,7 +13,7 @@ import { clearDeadline, connectionOf, type Connection } from './connection.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { buildProxyV2Header } from './proxy-protocol.js';
 import { pairReverse, type PairedAdmission, type ReverseBroker } from '../reverse/reverse-pairing.js';
-import type { ReverseMetrics } from '../reverse/reverse-registry.js';
+import type { ReverseMetrics } from '../metrics/reverse-metrics.js';
 import { refuse, type CountRefusal } from './refusal.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 

@@ -5,17 +5,18 @@ import type { Logger } from '../log/logger.js';
 import { AccessControl, accessOptionsFrom } from '../admission/access-control.js';
 import { dialTarget, type Dialer } from '../proxy/dial-target.js';
 import type { SessionContext } from '../proxy/session.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { connectionOf } from './connection.js';
 import { ConnectionRegistry, type LiveSession } from './connection-registry.js';
-import { createFrontDoor, type TlsUpgrader } from './front-door.js';
+import { createFrontDoor } from './front-door.js';
 import { createHttpFront, type RequestHandler } from './http-front.js';
-import { openListener, type ListenAddress, type OpenedListener } from './listener.js';
+import { openListener, type ListenAddress, type OpenedListener } from '../listen/listener.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import { ConnectionsPerAddress } from './address-cap.js';
 import type { ObserverFactory } from './session-features.js';
+import type { TlsUpgrader } from '../tls/wrap-tls-socket.js';
 import type { ReverseBroker } from '../reverse/reverse-pairing.js';
-import type { ReverseMetrics } from '../reverse/reverse-registry.js';
+import type { ReverseMetrics } from '../metrics/reverse-metrics.js';
 import { completeUpgrade, createWebSocketServer, handleUpgrade, type UpgradeContext } from './upgrade.js';
 
 export interface ServerParts {

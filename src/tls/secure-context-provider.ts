@@ -6,7 +6,7 @@ import { TlsConfigError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 
 /** What one successful load produced; kept whole so a failed reload can keep serving it. */
-export interface TlsMaterial {
+interface TlsMaterial {
   context: tls.SecureContext;
   /** Subject CN of the server certificate (the first one in the file), for log lines. */
   subject: string;
@@ -140,7 +140,7 @@ function subjectCommonName(subject: string): string {
   return cn ? cn[1]! : subject.replace(/\n/g, ', ');
 }
 
-export interface SecureContextProviderOptions {
+interface SecureContextProviderOptions {
   /** Poll interval for the cert, key and CA files; 0 turns watching off (SIGHUP still works). */
   watchIntervalMs?: number;
   /** Wait this long after the last change before reloading, so a cert and key written one after the other are read together. */

@@ -1,9 +1,8 @@
 import * as fs from 'node:fs';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import type { TlsUpgrader } from '../server/front-door.js';
 import { SecureContextProvider } from './secure-context-provider.js';
-import { wrapTlsSocket } from './wrap-tls-socket.js';
+import { wrapTlsSocket, type TlsUpgrader } from './wrap-tls-socket.js';
 
 /**
  * Decides at start whether this server speaks TLS, and loads the files if so.

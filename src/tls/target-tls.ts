@@ -5,7 +5,7 @@ import type { TargetTlsConfig } from '../config/config.js';
 import { TlsConfigError } from '../errors.js';
 
 /** --ssl-target settings, with the CA file read once at start. */
-export interface TargetTls {
+interface TargetTls {
   ca: string | null;
   insecure: boolean;
 }

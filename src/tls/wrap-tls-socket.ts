@@ -1,10 +1,11 @@
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { TlsHandshakeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { SecureContextSource } from './secure-context-provider.js';
 
-export interface WrapTlsOptions {
+interface WrapTlsOptions {
   /** A client that has not finished the TLS handshake by then is dropped (the reference has no limit, so a stalled handshake held it forever). */
   handshakeTimeoutMs: number;
   /** --verify-client: ask for a client certificate and drop the connection unless it verifies. */
@@ -20,7 +21,7 @@ export interface WrapTlsOptions {
 }
 
 /** The bounded label set of `websockify_handshake_failures_total` for TLS (docs/operations.md). */
-export type TlsFailureReason = 'tls_timeout' | 'tls_version' | 'tls_client_cert' | 'tls_closed' | 'tls_bad_hello';
+type TlsFailureReason = 'tls_timeout' | 'tls_version' | 'tls_client_cert' | 'tls_closed' | 'tls_bad_hello';
 
 /**
  * Sorts a failed handshake into a few reasons an operator can act on: a client older than the
@@ -46,6 +47,14 @@ const CLOSED_DURING_HANDSHAKE = 'connection closed during the tls handshake';
 export function looksLikeTls(firstByte: number): boolean {
   return firstByte === 0x16 || firstByte === 0x80;
 }
+
+/**
+ * What the front door (server/front-door.ts) calls to turn a raw socket into TLS when its first
+ * byte says so (0x16 handshake record, 0x80 SSLv2 hello), as the reference does on the same
+ * port. Returns null to refuse the connection. `onFailure` is called once if the handshake
+ * fails. Made by createTlsUpgrader (setup-tls.ts) when a certificate is configured.
+ */
+export type TlsUpgrader = (socket: net.Socket, logger: Logger, onFailure: (error: Error, secure: Duplex) => void) => Duplex | null;
 
 /**
  * Starts a server-side TLS handshake on an accepted socket (bytes already read from it and

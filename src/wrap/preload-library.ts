@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { WrapError } from '../errors.js';
 
 /** File name of the library scripts/build-native.sh builds from native/websockify-preload.c. */
-export const PRELOAD_LIBRARY_NAME = 'websockify-preload.so';
+const PRELOAD_LIBRARY_NAME = 'websockify-preload.so';
 
 /**
  * The package root, found from this module's own location (dist/src/wrap/ or src/wrap/), so the
@@ -27,7 +27,7 @@ export function packageRoot(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 }
 
-export function preloadLibraryPath(): string {
+function preloadLibraryPath(): string {
   return path.join(packageRoot(), 'native', 'build', PRELOAD_LIBRARY_NAME);
 }
 

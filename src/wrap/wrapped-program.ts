@@ -11,7 +11,7 @@ import { preloadEnvironment, type PreloadPlan } from './preload-environment.js';
 import { RespawnLimiter } from './respawn-limiter.js';
 
 /** How long a stopping program gets between SIGTERM and SIGKILL. */
-export const DEFAULT_STOP_GRACE_MS = 5_000;
+const DEFAULT_STOP_GRACE_MS = 5_000;
 /** sun_path is 108 bytes on Linux; "/65535.sock" and the NUL must fit after the directory. */
 const SUN_PATH_MAX = 107;
 
@@ -36,7 +36,7 @@ const realTime: RespawnClock = {
   clear: (timer) => clearTimeout(timer as NodeJS.Timeout),
 };
 
-export interface WrapRuntime {
+interface WrapRuntime {
   /**
    * The port the proxy really listens on (after listen(0) it is the bound one), which the
    * program is expected to bind too, as in the reference. Null for --unix-listen / --inetd:
@@ -59,7 +59,7 @@ export interface WrapRuntime {
   onTarget?: (target: TargetSpec | null) => void;
 }
 
-export interface WrappedProgramEvents {
+interface WrappedProgramEvents {
   spawn: [pid: number];
   exit: [code: number];
 }

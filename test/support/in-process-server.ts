@@ -5,7 +5,7 @@ import { buildConfig } from '../../src/cli/build-config.js';
 import type { Config, TargetSpec } from '../../src/config/config.js';
 import type { Logger } from '../../src/log/logger.js';
 import type { Dialer } from '../../src/proxy/dial-target.js';
-import type { Clock } from '../../src/server/clock.js';
+import type { Clock } from '../../src/clock.js';
 import type { LiveSession } from '../../src/server/connection-registry.js';
 import { WebsockifyServer, type ServerParts } from '../../src/server/websockify-server.js';
 import { captureLogger, type CaptureSink } from './capture-logger.js';

@@ -1,4 +1,4 @@
-import type { Clock, Timer } from '../../src/server/clock.js';
+import type { Clock, Timer } from '../../src/clock.js';
 
 interface Pending {
   at: number;
@@ -9,7 +9,7 @@ interface Pending {
 /**
  * A clock that moves only when the test says so: `advance(ms)` runs, in time order, every
  * timeout and interval that falls due. For the server's own deadlines and heartbeats
- * (src/server/clock.ts); sockets, node:http and ws keep real time.
+ * (src/clock.ts); sockets, node:http and ws keep real time.
  */
 export class ManualClock implements Clock {
   private time: number;

@@ -89,7 +89,7 @@ function checkTemplate(plugin: string, source: string | null): string {
 }
 
 /** `%s` becomes the (already encoded) token and `%%` a literal `%`, in one left-to-right pass. */
-export function expandTemplate(template: string, encodedToken: string): string {
+function expandTemplate(template: string, encodedToken: string): string {
   return template.replace(/%[s%]/g, (m) => (m === '%%' ? '%' : encodedToken));
 }
 

@@ -22,7 +22,7 @@ export async function containedPath(realDir: string, token: string): Promise<str
   return isDirectChild(realDir, real) ? real : null;
 }
 
-export function isPlainName(token: string): boolean {
+function isPlainName(token: string): boolean {
   return token !== '' && token !== '.' && token !== '..' && !token.includes('/') && !token.includes('\\') && !token.includes('\0') && !path.isAbsolute(token);
 }
 

@@ -38,7 +38,7 @@ function algorithmNotAllowed(): Error {
   return Object.assign(new Error('JWE algorithm not allowed'), { code: 'ERR_JOSE_ALG_NOT_ALLOWED' });
 }
 
-export interface JWTTokenApiOptions {
+interface JWTTokenApiOptions {
   /** The clock nbf/exp are checked against; tests pin it. */
   now?: () => Date;
 }

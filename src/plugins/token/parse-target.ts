@@ -1,8 +1,8 @@
 import type { TargetSpec } from '../../config/config.js';
-import { parseReverseTarget, REVERSE_PREFIX } from '../../reverse/reverse-id.js';
+import { parseReverseTarget, REVERSE_PREFIX } from '../../config/reverse-id.js';
 
 /** The prefix the reference's lookups use for Unix-socket targets (`('unix_socket', path)`). */
-export const UNIX_SOCKET_PREFIX = 'unix_socket:';
+const UNIX_SOCKET_PREFIX = 'unix_socket:';
 
 /**
  * Turns a target as written in a token file, an API body or a Redis value into a TargetSpec.

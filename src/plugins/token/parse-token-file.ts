@@ -1,7 +1,7 @@
 import type { TargetSpec } from '../../config/config.js';
 import { parseTarget } from './parse-target.js';
 
-export interface TokenFileLineError {
+interface TokenFileLineError {
   /** 1-based line number within that file (the reference counts across files: fixed). */
   line: number;
   /**
@@ -11,7 +11,7 @@ export interface TokenFileLineError {
   message: string;
 }
 
-export interface ParsedTokenFile {
+interface ParsedTokenFile {
   targets: Map<string, TargetSpec>;
   errors: TokenFileLineError[];
 }

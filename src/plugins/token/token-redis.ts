@@ -5,7 +5,7 @@ import type { PluginContext } from '../plugin-context.js';
 import type { TokenPlugin } from './token-plugin.js';
 import { parseTarget, targetFromParts } from './parse-target.js';
 import { parseRedisSource, type RedisSource } from './parse-redis-source.js';
-import { connectFailureReason } from '../../proxy/connect-failure-reason.js';
+import { connectFailureReason } from '../../log/connect-failure-reason.js';
 
 /** How often a lasting Redis outage is logged again (the client retries far more often). */
 const ERROR_LOG_INTERVAL_MS = 30_000;

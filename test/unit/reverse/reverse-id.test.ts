@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isValidReverseId, parseIdBlock, parseReverseTarget, REPEATER_ID_BLOCK_BYTES } from '../../../src/reverse/reverse-id.js';
+import { isValidReverseId, parseReverseTarget } from '../../../src/config/reverse-id.js';
+import { parseIdBlock, REPEATER_ID_BLOCK_BYTES } from '../../../src/reverse/reverse-id.js';
 
 function block(text: string | Buffer, size = REPEATER_ID_BLOCK_BYTES): Buffer {
   const out = Buffer.alloc(size);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { ReverseRegistry, HELD_EARLY_BYTES_CAP, type ReverseRefusal } from '../../../src/reverse/reverse-registry.js';
+import type { ReverseRefusal } from '../../../src/metrics/reverse-metrics.js';
+import { ReverseRegistry, HELD_EARLY_BYTES_CAP } from '../../../src/reverse/reverse-registry.js';
 import { captureLogger } from '../../support/capture-logger.js';
 import { until } from '../../support/in-process-server.js';
 

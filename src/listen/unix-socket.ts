@@ -10,7 +10,7 @@ import { ListenError } from '../errors.js';
  */
 
 /** The socket's path and its permission bits (--unix-listen-mode). */
-export interface UnixSocketSpec {
+interface UnixSocketSpec {
   path: string;
   mode: number;
   /** --unix-listen-group: the group the socket is given after the bind; null keeps ours. */

@@ -3,7 +3,9 @@
  * gai_strerror: `Failed to connect to h:p: [Errno 111] Connection refused`), followed by Node's
  * code in parentheses so the line can still be matched on the code:
  * `Failed to connect to h:p: Connection refused (ECONNREFUSED)`. Codes without words here (TLS
- * verification failures) are shown as the code alone, as before.
+ * verification failures) are shown as the code alone, as before. Pure words for log lines, so
+ * it sits with the logger: the target dial (proxy/dial-target.ts) and the Redis token source's
+ * connection line (plugins/token/token-redis.ts) both use it.
  */
 const ERRNO_WORDS: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'Connection refused',

@@ -21,9 +21,10 @@ export interface OpenedListener {
 }
 
 /**
- * Opens the listening socket. Binding a bare port takes IPv4 only (0.0.0.0), or dual-stack `::`
- * with -6, exactly as the reference; a host name is resolved and its first address used
- * (IPv4 first unless -6). Nothing wider than asked is ever opened.
+ * Opens a listening socket: the server's (server/websockify-server.ts) and each --reverse-listen
+ * address (reverse/reverse-listener.ts). Binding a bare port takes IPv4 only (0.0.0.0), or
+ * dual-stack `::` with -6, exactly as the reference; a host name is resolved and its first
+ * address used (IPv4 first unless -6). Nothing wider than asked is ever opened.
  */
 export async function openListener(spec: ListenSpec, onConnection: (socket: net.Socket) => void): Promise<OpenedListener> {
   const server = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, onConnection);
