@@ -18,9 +18,9 @@ import { checkOptionRange } from '../config/option-ranges.js';
 import { checkOptionPairs, validateConfig } from '../config/validate-config.js';
 import { FILE_SOURCE_TOKEN_PLUGINS, builtinName, parseUserModuleSpec } from '../plugins/plugin-names.js';
 import { TrustedProxies } from '../server/trusted-proxies.js';
-import { isValidReverseId, parseReverseTarget, REVERSE_PREFIX } from '../reverse/reverse-id.js';
+import { isValidReverseId, parseReverseTarget, REVERSE_PREFIX } from '../config/reverse-id.js';
 
-export interface BuildContext {
+interface BuildContext {
   /** Directory relative paths are resolved against (the caller's working directory). */
   cwd: string;
   /**

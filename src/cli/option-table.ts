@@ -7,7 +7,7 @@ import { formatSize } from '../config/option-ranges.js';
  * marked `planned`: it is recognised (so prefixes stay unambiguous and typos are caught) and
  * refused with "not yet supported", never silently ignored.
  */
-export type OptionKind = 'flag' | 'string' | 'int' | 'number' | 'bytes' | 'choice';
+type OptionKind = 'flag' | 'string' | 'int' | 'number' | 'bytes' | 'choice';
 
 /** The sections of `--help` and docs/cli.md, in the order they are shown. */
 export const OPTION_GROUPS = {

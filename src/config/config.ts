@@ -55,7 +55,7 @@ export interface TargetTlsConfig {
   insecure: boolean;
 }
 
-export interface WebConfig {
+interface WebConfig {
   root: string;
   fileOnly: boolean;
   /** --web-dotfiles: serve names starting with '.' (refused by default; the reference serves them). */

@@ -22,7 +22,7 @@ export function validateConfig(config: Config): Config {
  * --token-source, an --auth-source, --file-only) leave no trace in a Config without the option
  * they need, so from a Config those rules always hold.
  */
-export interface AskedOptions {
+interface AskedOptions {
   tokenPlugin: boolean;
   tokenSource: boolean;
   hostToken: boolean;

@@ -9,7 +9,6 @@
 import { isValidReverseId } from '../config/reverse-id.js';
 
 /** cli/build-config.ts reads these here; they live in config/, below the token plugins. */
-export { isValidReverseId, parseReverseTarget, REVERSE_PREFIX } from '../config/reverse-id.js';
 
 /** The block every repeater-aware server sends first. */
 export const REPEATER_ID_BLOCK_BYTES = 250;

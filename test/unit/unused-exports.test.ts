@@ -12,18 +12,6 @@ import { repoRoot } from '../support/fixture-path.js';
  * exception: their exports are for users of the package (package.json "exports" and "bin").
  */
 
-/**
- * Exports nobody imports yet, in files another branch is changing now: drop each `export` once
- * that work is merged, and its line here. The test fails when one of them is imported again, so
- * the list cannot go stale.
- */
-const NOT_YET_DROPPED: readonly string[] = [
-  'src/cli/build-config.ts BuildContext',
-  'src/cli/option-table.ts OptionKind',
-  'src/config/config.ts WebConfig',
-  'src/config/validate-config.ts AskedOptions',
-];
-
 const ROOT = repoRoot();
 /** Where importers live; src/ is also where the exports are checked. */
 const SCANNED = ['src', 'test', 'bench', 'scripts'];
@@ -214,16 +202,7 @@ test('the public entry points are the plugin API and the command', () => {
 test('every export of src/ is imported by another file (src/, test/, bench/, scripts/) or is public', () => {
   const started = performance.now();
   const unused = unusedExports(repositoryFiles(), publicEntryPoints()).map((entry) => entry.replace(/:\d+ /, ' '));
-  assert.deepEqual(
-    unused.filter((entry) => !NOT_YET_DROPPED.includes(entry)),
-    [],
-    'drop the `export` (or the code, if nothing uses it) of these names',
-  );
-  assert.deepEqual(
-    NOT_YET_DROPPED.filter((entry) => !unused.includes(entry)),
-    [],
-    'imported now, or gone: remove from NOT_YET_DROPPED',
-  );
+  assert.deepEqual(unused, [], 'drop the `export` (or the code, if nothing uses it) of these names');
   assert.ok(performance.now() - started < 5_000, 'the scan takes under 5 s');
 });
 
