@@ -3,12 +3,11 @@ import { strict as assert } from 'node:assert';
 import { appendFile, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { WebSocket } from 'ws';
 import { readIndex } from '../../src/record/record-index.js';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { get } from '../support/raw-http.js';
 import { startTcpTarget, type TcpTarget } from '../support/targets.js';
-import { closeEvent, receiveBytes } from '../support/ws-client.js';
+import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
 
 const AUTH = `Authorization: Basic ${Buffer.from('alice:pw').toString('base64')}\r\n`;
 
@@ -50,11 +49,7 @@ describe('the recordings player at /recordings/ (--record with --web-auth)', () 
 
   it('lists the recorded sessions and serves their files to an authenticated user', async () => {
     // A session with credentials (the WebSocket needs them too under --auth-plugin).
-    const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/`, ['binary'], { headers: { Authorization: AUTH.slice(15, -2) } });
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-    });
+    const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`, ['binary'], { headers: { Authorization: AUTH.slice(15, -2) } });
     assert.equal((await receiveBytes(ws, 7)).toString(), 'login: ');
     ws.send(Buffer.from('alice\r\n'));
     await receiveBytes(ws, 7);
@@ -139,11 +134,7 @@ describe('a proxy killed in the middle of a recording', () => {
     ];
     const headers = { Authorization: AUTH.slice(15, -2) };
     const session = async (port: number, close: boolean): Promise<void> => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/`, ['binary'], { headers });
-      await new Promise((resolve, reject) => {
-        ws.once('open', resolve);
-        ws.once('error', reject);
-      });
+      const ws = await openClient(`ws://127.0.0.1:${port}/`, ['binary'], { headers });
       await receiveBytes(ws, 12);
       ws.send(Buffer.from('x'.repeat(100)));
       await receiveBytes(ws, 100);
