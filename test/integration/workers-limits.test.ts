@@ -68,15 +68,14 @@ async function checkServerWideCap(proxy: ProxyProcess, url: string, refusal: Reg
 
   await close(held.shift()!);
   // The freed slot comes back once the worker has ended the session and told the primary.
-  let again: WebSocket | null = null;
-  const deadline = Date.now() + 5_000;
-  while (again === null) {
-    again = await openClient(url).catch((err: Error) => {
-      assert.match(err.message, /HTTP 429/);
-      if (Date.now() > deadline) throw new Error('the freed slot never came back');
-      return null;
-    });
-  }
+  const again = await waitFor(
+    () =>
+      openClient(url).catch((err: Error) => {
+        assert.match(err.message, /HTTP 429/);
+        return null;
+      }),
+    { timeoutMs: 5_000, what: 'the freed slot to come back' },
+  );
   held.push(again);
   await assert.rejects(openClient(url), /HTTP 429/, 'the cap holds again once the slot is taken');
   await whileFull?.();
