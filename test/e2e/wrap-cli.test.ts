@@ -131,8 +131,9 @@ describe('wrap mode through the CLI', () => {
     const port = await freePort();
     const cli = track(await startCli(['-v', String(port), '--', 'python3', '-c', PY_ECHO, '0.0.0.0', String(port)]));
     const pid = await wrappedPid(cli);
-    // The program is well under way (its preload library loaded, its socket bound) once it listens.
-    await cli.waitFor(/wrapped program listening on/);
+    // The program is well under way (its preload library loaded, its socket bound) once it
+    // reports its listening socket on stdout.
+    await cli.waitFor(/^LISTENING /m);
     cli.child.kill('SIGKILL');
     await exited(cli);
     await waitFor(() => !processAlive(pid), { timeoutMs: 2_000, intervalMs: 20, what: 'the wrapped program to die with the proxy' });
