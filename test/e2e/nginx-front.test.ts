@@ -14,6 +14,7 @@ import { openWebsock, echoRoundTrip, nextEvent } from '../support/websock-node.j
 import { launchChromium } from '../support/browser.js';
 import { startTelnetServer } from '../support/telnet-server.js';
 import { startDesktop, ROOT_RGB, XTERM_AT } from '../support/x-desktop.js';
+import { waitFor } from '../support/wait.js';
 
 const SOCKET_IN_DOCS = '/run/websockify/websockify.sock';
 
@@ -82,8 +83,9 @@ test('nginx -> Unix socket (docs block unix-socket): a Websock session echoes 25
   }
   // Both sessions really crossed the proxy: its summary lines count every byte each way.
   const summaries = (): number => s.proxy.output().match(/session closed .*bytes_in=262144 bytes_out=262144 close=1000/g)?.length ?? 0;
-  const deadline = Date.now() + 5000;
-  while (summaries() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => summaries() >= 2, { timeoutMs: 5000, intervalMs: 20, what: 'two summary lines' }).catch((err: Error) => {
+    throw new Error(`${err.message}\n${s.proxy.output()}`);
+  });
   assert.equal(summaries(), 2, s.proxy.output());
 });
 
@@ -287,13 +289,13 @@ test('chromium: the noVNC console under /novnc/ behind nginx basic auth (docs bl
       if (c === undefined) return null;
       return [...c.getContext('2d')!.getImageData(c.width - 5, c.height - 5, 1, 1).data].slice(0, 3);
     });
-  const deadline = Date.now() + 20_000;
-  let seen: number[] | null = null;
-  while (Date.now() < deadline) {
-    seen = await corner();
-    if (seen !== null && seen.every((v, i) => Math.abs(v - ROOT_RGB[i]!) <= 8)) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  let seen = null as number[] | null; // set by the probe below
+  const isRoot = (rgb: number[] | null): boolean => rgb !== null && rgb.every((v, i) => Math.abs(v - ROOT_RGB[i]!) <= 8);
+  await waitFor(async () => isRoot((seen = await corner())), { timeoutMs: 20_000, intervalMs: 200, what: "the desktop's root colour in the canvas" }).catch(
+    (err: Error) => {
+      throw new Error(`${err.message}: canvas corner ${String(seen)}\n${s.proxy.output()}`);
+    },
+  );
   assert.ok(
     seen !== null && seen.every((v, i) => Math.abs(v - ROOT_RGB[i]!) <= 8),
     `canvas corner ${String(seen)} is not the desktop's root colour\n${s.proxy.output()}`,
@@ -306,8 +308,7 @@ test('chromium: the noVNC console under /novnc/ behind nginx basic auth (docs bl
   await page.mouse.click(box.x + XTERM_AT.x + 40, box.y + XTERM_AT.y + 20);
   await page.keyboard.type(line, { delay: 15 });
   await page.keyboard.press('Enter');
-  const until = Date.now() + 15_000;
-  while (!desktop.typedLines().includes(line) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  await waitFor(() => desktop.typedLines().includes(line), { timeoutMs: 15_000, intervalMs: 100, what: `the xterm to receive "${line}"` });
   assert.ok(desktop.typedLines().includes(line), `the xterm never received "${line}"`);
   // The session crossed nginx into the proxy's Unix socket with the prefixed path.
   assert.match(s.proxy.output(), /Path: '\/websockify/);

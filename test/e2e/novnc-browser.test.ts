@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { CertFactory } from '../support/openssl-certs.js';
+import { waitFor } from '../support/wait.js';
 import { DESKTOP_HEIGHT, DESKTOP_WIDTH, ROOT_RGB, startDesktop, XEV_AT, XTERM_AT, type Desktop } from '../support/x-desktop.js';
 
 /**
@@ -68,14 +69,8 @@ function meanDifference(grid: number[], desktop: Desktop, step: number): number 
   return total / n;
 }
 
-async function waitUntil(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** Every wait here polls at 200 ms, for 20 s unless told: each probe reads a canvas, a file or the page. */
+const POLL = { timeoutMs: 20_000, intervalMs: 200 };
 
 describe('a real desktop in a real browser through the proxy', () => {
   let desktop: Desktop;
@@ -149,12 +144,15 @@ describe('a real desktop in a real browser through the proxy', () => {
         // The canvas must match the X server's own capture, not just exist.
         const step = 10;
         let lastDiff = Infinity;
-        await waitUntil('the canvas to show the X desktop', async () => {
-          const grid = await canvasGrid(page, step);
-          if (!grid || grid.length !== Math.ceil(DESKTOP_WIDTH / step) * Math.ceil(DESKTOP_HEIGHT / step) * 3) return false;
-          lastDiff = meanDifference(grid, desktop, step);
-          return lastDiff < 6;
-        }).catch(async (err: Error) => {
+        await waitFor(
+          async () => {
+            const grid = await canvasGrid(page, step);
+            if (!grid || grid.length !== Math.ceil(DESKTOP_WIDTH / step) * Math.ceil(DESKTOP_HEIGHT / step) * 3) return false;
+            lastDiff = meanDifference(grid, desktop, step);
+            return lastDiff < 6;
+          },
+          { ...POLL, what: 'the canvas to show the X desktop' },
+        ).catch(async (err: Error) => {
           await page.screenshot({ path: path.join(ARTIFACTS, `e2e-${slug}-failed.png`) });
           throw new Error(`${err.message} (mean difference ${lastDiff.toFixed(1)}); proxy output:\n${proxy.output()}`);
         });
@@ -174,14 +172,14 @@ describe('a real desktop in a real browser through the proxy', () => {
         // A click on the xev window reaches the X client.
         const clicksBefore = desktop.clicks();
         await page.mouse.click(box.x + XEV_AT.x + XEV_AT.width / 2, box.y + XEV_AT.y + XEV_AT.height / 2);
-        await waitUntil('xev to see the click', () => desktop.clicks() > clicksBefore, 10_000);
+        await waitFor(() => desktop.clicks() > clicksBefore, { ...POLL, timeoutMs: 10_000, what: 'xev to see the click' });
 
         // A typed line reaches the xterm (X focus follows the pointer: no window manager).
         const line = `typed via ${slug} ${Date.now() % 100000}`;
         await page.mouse.click(box.x + XTERM_AT.x + 40, box.y + XTERM_AT.y + 20);
         await page.keyboard.type(line, { delay: 15 });
         await page.keyboard.press('Enter');
-        await waitUntil(`the xterm to receive "${line}"`, () => desktop.typedLines().includes(line), 15_000);
+        await waitFor(() => desktop.typedLines().includes(line), { ...POLL, timeoutMs: 15_000, what: `the xterm to receive "${line}"` });
 
         await page.screenshot({ path: path.join(ARTIFACTS, `e2e-${slug}.png`) });
         assert.match(proxy.output(), scenario.secure ? /SSL\/TLS \(wss:\/\/\) WebSocket connection/ : /Plain non-SSL \(ws:\/\/\) WebSocket connection/);
@@ -200,12 +198,15 @@ describe('a real desktop in a real browser through the proxy', () => {
     const page = await context.newPage();
     const status = async (): Promise<string> => (await page.locator('#status').textContent()) ?? '';
     const step = (what: string, probe: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void> =>
-      waitUntil(what, probe, timeoutMs).catch(async (err: Error) => {
-        await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-console-controls-failed.png') });
-        throw new Error(
-          `${err.message}; last xterm lines: ${desktop.typedLines().slice(-3).join(' | ')}; clipboard box: ${await page.inputValue('#clipboard')}`,
-        );
-      });
+      waitFor(probe, { ...POLL, timeoutMs: timeoutMs ?? POLL.timeoutMs, what }).then(
+        () => undefined,
+        async (err: Error) => {
+          await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-console-controls-failed.png') });
+          throw new Error(
+            `${err.message}; last xterm lines: ${desktop.typedLines().slice(-3).join(' | ')}; clipboard box: ${await page.inputValue('#clipboard')}`,
+          );
+        },
+      );
     const sentToServer: Buffer[] = [];
     page.on('websocket', (ws) => ws.on('framesent', (frame) => sentToServer.push(Buffer.from(frame.payload as Buffer | string))));
     try {
@@ -299,11 +300,11 @@ describe('a real desktop in a real browser through the proxy', () => {
       assert.equal(await page.locator('#status').textContent(), 'Password required');
       await page.fill('#password', desktop.password);
       await page.click('#credentials-form button[value=ok]');
-      await waitUntil('the console to connect', async () => /^Connected/.test((await page.locator('#status').textContent()) ?? ''));
+      await waitFor(async () => /^Connected/.test((await page.locator('#status').textContent()) ?? ''), { ...POLL, what: 'the console to connect' });
       await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-password-prompt-connected.png') });
       // Disconnect shows the form again; Reconnect is offered only after a lost connection.
       await page.click('#disconnect');
-      await waitUntil('the disconnect', async () => (await page.locator('#status').textContent()) === 'Disconnected');
+      await waitFor(async () => (await page.locator('#status').textContent()) === 'Disconnected', { ...POLL, what: 'the disconnect' });
       assert.equal(await page.locator('#connect-form').isVisible(), true);
     } finally {
       await page.close();

@@ -9,6 +9,7 @@ import { parseProxyHeader } from '../../src/server/proxy-protocol.js';
 import { startProxy } from '../support/proxy-process.js';
 import { closedPort, ipv6LoopbackAvailable, startEchoTarget, startTcpTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+import { waitFor } from '../support/wait.js';
 import { WebSocket } from 'ws';
 
 function jsonLines(output: string): Array<Record<string, unknown>> {
@@ -113,12 +114,11 @@ test('--proxy-protocol behind a real haproxy (send-proxy-v2): the client address
   haproxy.on('error', (err) => assert.fail(`haproxy is needed (Debian package haproxy): ${err.message}`));
   try {
     const host = v6 ? '[::1]' : '127.0.0.1';
-    let ws: WebSocket | null = null;
-    for (let i = 0; i < 100 && !ws; i++) {
-      ws = await openClient(`ws://${host}:${front}/`).catch(() => null);
-      if (!ws) await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.ok(ws, 'could not connect through haproxy');
+    const ws = await waitFor(() => openClient(`ws://${host}:${front}/`).catch(() => null), {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      what: 'a connection through haproxy',
+    });
     const local = (ws as unknown as { _socket: net.Socket })._socket.localPort;
     ws.send(Buffer.from('hi'));
     await receiveBytes(ws, 2);

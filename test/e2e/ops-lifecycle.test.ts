@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { CLI_PATH, startProxy } from '../support/proxy-process.js';
 import { closedPort, startEchoTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+import { waitFor } from '../support/wait.js';
 
 function status(url: string): Promise<number> {
   return new Promise((resolve) => {
@@ -20,11 +21,12 @@ function status(url: string): Promise<number> {
   });
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -46,7 +48,9 @@ test('SIGHUP reopens the log file and keeps live sessions intact', async () => {
     await roundTrip(ws, 'after the reload');
     ws.close(1000);
     assert.equal((await closeEvent(ws)).code, 1000);
-    await waitFor(async () => (await readFile(path.join(dir, 'ws.log'), 'utf8').catch(() => '')).includes('session closed'));
+    await waitFor(async () => (await readFile(path.join(dir, 'ws.log'), 'utf8').catch(() => '')).includes('session closed'), {
+      what: 'a summary line in ws.log',
+    });
     assert.match(await readFile(path.join(dir, 'ws.log.1'), 'utf8'), /Listen on/);
     assert.equal(proxy.proc.exitCode, null);
   } finally {
@@ -68,7 +72,7 @@ test('SIGTERM drains: readiness fails at once, new connections are refused, live
     const closed = closeEvent(ws, 10_000);
     const sentAt = Date.now();
     proxy.proc.kill('SIGTERM');
-    await waitFor(async () => (await status(`http://${base}/readyz`)) === 503);
+    await waitFor(async () => (await status(`http://${base}/readyz`)) === 503, { what: '/readyz to answer 503' });
     assert.equal(await status(`http://${base}/healthz`), 200);
     // Still proxying during the drain; the listener no longer accepts.
     await roundTrip(ws, 'during the drain');
@@ -97,12 +101,13 @@ test('a real systemd-socket-activate hands its socket to --systemd-socket', asyn
   proc.on('error', (err) => assert.fail(`systemd-socket-activate is needed (Debian package systemd): ${err.message}`));
   try {
     // systemd-socket-activate listens first and starts us on the first connection.
-    let ws: import('ws').WebSocket | null = null;
-    for (let i = 0; i < 100 && !ws; i++) {
-      ws = await openClient(`ws://127.0.0.1:${port}/`).catch(() => null);
-      if (!ws) await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.ok(ws, `no connection through the activated socket:\n${output}`);
+    const ws = await waitFor(() => openClient(`ws://127.0.0.1:${port}/`).catch(() => null), {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      what: 'a connection through the activated socket',
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}:\n${output}`);
+    });
     await roundTrip(ws, 'activated');
     ws.close(1000);
     await closeEvent(ws);
@@ -149,12 +154,12 @@ test('-D daemonizes: the parent exits 0 after the child listens, relative paths 
     ws.close(1000);
     await closeEvent(ws);
     // --record and --log-file were relative to the caller's directory, although the daemon runs in /.
-    await waitFor(async () => (await readFile(path.join(dir, 'rec.1'), 'latin1').catch(() => '')).endsWith("'EOF'];\n"));
-    await waitFor(async () => (await readFile(path.join(dir, 'd.log'), 'utf8')).includes('session closed'));
+    await waitFor(async () => (await readFile(path.join(dir, 'rec.1'), 'latin1').catch(() => '')).endsWith("'EOF'];\n"), { what: 'the end of rec.1' });
+    await waitFor(async () => (await readFile(path.join(dir, 'd.log'), 'utf8')).includes('session closed'), { what: 'a summary line in d.log' });
   } finally {
     if (pid) process.kill(pid, 'SIGTERM');
     await target.close();
-    await new Promise((r) => setTimeout(r, 300));
+    if (pid) await waitFor(() => !processAlive(pid), { what: `the daemon (pid ${pid}) to exit` });
     await rm(dir, { recursive: true, force: true });
   }
 });
@@ -170,7 +175,7 @@ test('--syslog through the CLI: RFC 5424 lines with facility user, and facility 
   let daemonPid = 0;
   try {
     const fg = await startProxy(['--syslog', `127.0.0.1:${port}`, '127.0.0.1:0', `127.0.0.1:${target.port}`]);
-    await waitFor(() => got.some((l) => l.includes('Listen on')));
+    await waitFor(() => got.some((l) => l.includes('Listen on')), { what: 'the Listen on line over syslog' });
     const banner = got.find((l) => l.includes('Listen on'))!;
     assert.match(
       banner,
@@ -184,7 +189,7 @@ test('--syslog through the CLI: RFC 5424 lines with facility user, and facility 
     });
     const code = await new Promise((r) => parent.once('exit', r));
     assert.equal(code, 0);
-    await waitFor(() => got.some((l) => l.includes('running in the background as pid')));
+    await waitFor(() => got.some((l) => l.includes('running in the background as pid')), { what: 'the daemon line over syslog' });
     const line = got.find((l) => l.includes('running in the background as pid'))!;
     daemonPid = Number(/as pid (\d+)/.exec(line)![1]);
     // daemon (3) * 8 + info (6) = 30, legacy header with the daemon's own pid.

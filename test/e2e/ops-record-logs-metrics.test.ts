@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +9,7 @@ import { startProxy } from '../support/proxy-process.js';
 import { sendRaw, upgradeRequest } from '../support/raw-ws.js';
 import { startEchoTarget, startTcpTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+import { waitFor } from '../support/wait.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'wsfy-ops-e2e-'));
@@ -31,14 +33,6 @@ function metricValue(text: string, series: string): number {
   return Number(line.slice(series.length + 1));
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 test('--record writes FILE.<session> in the reference format through the real CLI, and --traffic prints to stdout', async () => {
   const dir = await tempDir();
   // A VNC-like target: greets first, then echoes.
@@ -56,7 +50,7 @@ test('--record writes FILE.<session> in the reference format through the real CL
     await closeEvent(ws);
     const file = path.join(dir, 'rec.1');
     await proxy.waitForOutput(/session closed/);
-    await waitFor(async () => (await readFile(file, 'latin1').catch(() => '')).endsWith("'EOF'];\n"));
+    await waitFor(async () => (await readFile(file, 'latin1').catch(() => '')).endsWith("'EOF'];\n"), { what: 'the end of the recording' });
     const text = await readFile(file, 'latin1');
     const lines = text.split('\n');
     assert.equal(lines[0], 'var VNC_frame_data = [');
@@ -113,11 +107,11 @@ test('--log-format json with --log-file: every line parses, the session line car
     // logrotate: rename, SIGUSR1, and the next line lands in a new file.
     await rename(logFile, `${logFile}.1`);
     proxy.proc.kill('SIGUSR1');
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => existsSync(logFile), { what: 'the log file reopened after SIGUSR1' });
     const ws2 = await openClient(`ws://127.0.0.1:${proxy.port}/`);
     ws2.close(1000);
     await closeEvent(ws2);
-    await waitFor(async () => (await readFile(logFile, 'utf8').catch(() => '')).includes('session closed'));
+    await waitFor(async () => (await readFile(logFile, 'utf8').catch(() => '')).includes('session closed'), { what: 'a summary line in the new log file' });
     assert.ok(!(await readFile(`${logFile}.1`, 'utf8')).includes('"session":2'));
   } finally {
     await proxy.stop();
@@ -151,7 +145,7 @@ test('--metrics: a scrape after real sessions counts them, their bytes, close co
     const noConnection = await sendRaw(proxy.port, upgradeRequest({ omit: ['Connection'] }));
     assert.equal(noConnection.status, 400);
     noConnection.socket.destroy();
-    await waitFor(() => (proxy.output().match(/session closed/g) ?? []).length >= 2);
+    await waitFor(() => (proxy.output().match(/session closed/g) ?? []).length >= 2, { what: 'two summary lines' });
     const { status, body } = await get(`http://${base}/metrics`);
     assert.equal(status, 200);
     assert.equal(metricValue(body, 'websockify_sessions_total'), 3);

@@ -11,6 +11,7 @@ import { deferCleanup } from '../support/cleanup.js';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { findTool } from '../support/system-tool.js';
 import { startTelnetServer } from '../support/telnet-server.js';
+import { waitFor } from '../support/wait.js';
 import { DESKTOP_HEIGHT, DESKTOP_WIDTH, startDesktop, XTERM_AT, type Desktop } from '../support/x-desktop.js';
 
 /**
@@ -77,22 +78,14 @@ function xwdGrid(desktop: Desktop): number[] {
   return out;
 }
 
-async function waitUntil(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
+/** Every wait here polls at 150 ms: each probe reads the index, a canvas or the screen. */
+const POLL = { timeoutMs: WAIT_MS, intervalMs: 150 };
 
 async function indexEntry(dir: string, kind: RecordIndexEntry['kind']): Promise<RecordIndexEntry> {
-  let found: RecordIndexEntry | undefined;
-  await waitUntil(`a ${kind} session in the index`, async () => {
-    found = (await readIndex(path.join(dir, 'rec.index.jsonl'))).find((e) => e.kind === kind);
-    return found !== undefined;
+  return waitFor(async () => (await readIndex(path.join(dir, 'rec.index.jsonl'))).find((e) => e.kind === kind) ?? null, {
+    ...POLL,
+    what: `a ${kind} session in the index`,
   });
-  return found!;
 }
 
 async function openInPlayer(page: Page, port: number, file: string): Promise<number> {
@@ -149,30 +142,31 @@ test('a recorded VNC session replays in the player: the last frame matches the l
   // The live session: the console shows the desktop, then a line is typed into the xterm.
   const live = await browser.context.newPage();
   await live.goto(`http://127.0.0.1:${proxy.port}/vnc.html?autoconnect=1&resize=off#password=${encodeURIComponent(desktop.password)}`);
-  let before: number[] = [];
-  await waitUntil('the live canvas to show the desktop', async () => {
-    const g = await grid(live, 'console');
-    if (g === null) return false;
-    before = g;
-    return diff(g, xwdGrid(desktop)) < 6;
-  });
+  const before = await waitFor(
+    async () => {
+      const g = await grid(live, 'console');
+      return g !== null && diff(g, xwdGrid(desktop)) < 6 && g;
+    },
+    { ...POLL, what: 'the live canvas to show the desktop' },
+  );
   const typedAt = Date.now();
   const box = (await live.locator('canvas').first().boundingBox())!;
   await live.mouse.click(box.x + XTERM_AT.x + 40, box.y + XTERM_AT.y + 20);
   const line = `recorded ${'#'.repeat(30)} ${typedAt % 100000}`;
   await live.keyboard.type(line, { delay: 10 });
   await live.keyboard.press('Enter');
-  await waitUntil('the xterm to receive the line', () => desktop.typedLines().includes(line));
-  let last: number[] = [];
-  await waitUntil('the live canvas to show the typed line', async () => {
-    const g = await grid(live, 'console');
-    if (g === null) return false;
-    last = g;
-    return diff(g, xwdGrid(desktop)) < 3 && diff(g, before) > 0.05;
-  });
-  // Stable: nothing more arrives before the session ends.
+  await waitFor(() => desktop.typedLines().includes(line), { ...POLL, what: 'the xterm to receive the line' });
+  await waitFor(
+    async () => {
+      const g = await grid(live, 'console');
+      return g !== null && diff(g, xwdGrid(desktop)) < 3 && diff(g, before) > 0.05;
+    },
+    { ...POLL, what: 'the live canvas to show the typed line' },
+  );
+  // Stable: nothing more arrives before the session ends. A fixed time: it stands for "nothing
+  // else happens", which no condition can signal.
   await new Promise((r) => setTimeout(r, 500));
-  last = (await grid(live, 'console'))!;
+  const last = (await grid(live, 'console'))!;
   await live.screenshot({ path: path.join(ARTIFACTS, 'e2e-recording-live.png') });
   await live.close();
 
@@ -248,10 +242,10 @@ test('a recorded telnet session replays its text in the terminal player', async 
   await live.goto(`http://127.0.0.1:${proxy.port}/terminal/index.html`);
   await live.waitForSelector('#status[data-state="connected"]', { timeout: WAIT_MS });
   const screen = (): Promise<string> => live.evaluate(() => (globalThis as unknown as { wstelnet: { screenText(): string } }).wstelnet.screenText());
-  await waitUntil('the bash prompt', async () => /bash-[\d.]+#\s*$/m.test(await screen()));
+  await waitFor(async () => /bash-[\d.]+#\s*$/m.test(await screen()), { ...POLL, what: 'the bash prompt' });
   await live.keyboard.type('echo audit-$((6*7))-done');
   await live.keyboard.press('Enter');
-  await waitUntil('the command output', async () => /^audit-42-done$/m.test(await screen()));
+  await waitFor(async () => /^audit-42-done$/m.test(await screen()), { ...POLL, what: 'the command output' });
   await live.keyboard.type('exit');
   await live.keyboard.press('Enter');
   await live.waitForSelector('#status[data-state="closed"]', { timeout: WAIT_MS });

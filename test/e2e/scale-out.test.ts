@@ -7,6 +7,7 @@ import { startHaproxy } from '../support/haproxy.js';
 import { startNginx } from '../support/nginx.js';
 import { startRedis, type RunningRedis } from '../support/redis-server.js';
 import { deferCleanup } from '../support/cleanup.js';
+import { waitFor } from '../support/wait.js';
 import { docBlock, substitute } from '../support/doc-blocks.js';
 import { openWebsock, echoRoundTrip, nextEvent } from '../support/websock-node.js';
 import type { Websock } from '../../web/websock/websock.js';
@@ -14,14 +15,6 @@ import type { Websock } from '../../web/websock/websock.js';
 /** Sessions an instance has started, counted from its log ("connecting to: ..." per session). */
 function sessionsOn(proxy: ProxyProcess): number {
   return proxy.output().match(/connecting to: /g)?.length ?? 0;
-}
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', tokens: 'redis' | 'static', drainTimeoutSec: number): Promise<void> {
@@ -51,7 +44,9 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
   // A refused open says what both instances (and the balancer, once there is one) saw.
   const openExplained = (target: string, balancerLog = (): string => ''): Promise<Websock> =>
     openWebsock(target).catch(async (err: Error) => {
-      await new Promise((r) => setTimeout(r, 300)); // haproxy logs a refused request just after answering it
+      // A fixed time, on the failure path only: haproxy logs a refused request just after answering
+      // it, and nothing says when; the diagnostic below wants that line.
+      await new Promise((r) => setTimeout(r, 300));
       throw new Error(`${err.message} from ${target}\n--- ${balancer}:\n${balancerLog()}\n--- A:\n${a.output()}\n--- B:\n${b.output()}`);
     });
   let query = '';
@@ -127,7 +122,11 @@ async function drainScenario(t: TestContext, balancer: 'haproxy' | 'nginx', toke
     for (const sock of first) await echoRoundTrip(sock, 4096);
   }
 
-  await waitFor(() => closes.filter((c) => c.code !== undefined).length >= 2, 'the sessions on the stopped instance to close', drainTimeoutSec * 1000 + 5000);
+  await waitFor(() => closes.filter((c) => c.code !== undefined).length >= 2, {
+    timeoutMs: drainTimeoutSec * 1000 + 5000,
+    intervalMs: 20,
+    what: 'the sessions on the stopped instance to close',
+  });
   const exit = await a.exited;
   assert.deepEqual(exit, { code: 0, signal: null }, 'the drained instance exits 0');
   const closed = closes.filter((c) => c.code !== undefined);

@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test';
 import { CLI, eventually, exited, startCli, wsExchange } from '../support/cli-program.js';
 import { NODE_ECHO, PY_ECHO } from '../support/echo-programs.js';
 import { freePort, groupAlive, holdPort, requireTool, run, start, tcpOpen, tempDir, type Running } from '../support/programs.js';
+import { waitFor } from '../support/wait.js';
 
 const running: Running[] = [];
 after(async () => {
@@ -117,6 +118,7 @@ describe('wrap mode through the CLI', () => {
     const port = await freePort();
     const cli = track(await startCli(['-v', '--shutdown-timeout', '1', String(port), '--', 'sh', '-c', 'trap "" TERM; sleep 300 & sleep 300 & wait']));
     const pgid = await wrappedPid(cli);
+    // A fixed time: sh must have set its TERM trap and started both sleeps, which nothing announces.
     await new Promise((r) => setTimeout(r, 200));
     assert.ok(groupAlive(pgid));
     cli.child.kill('SIGTERM');
@@ -129,15 +131,12 @@ describe('wrap mode through the CLI', () => {
     const port = await freePort();
     const cli = track(await startCli(['-v', String(port), '--', 'python3', '-c', PY_ECHO, '0.0.0.0', String(port)]));
     const pid = await wrappedPid(cli);
-    await new Promise((r) => setTimeout(r, 300));
+    // The program is well under way (its preload library loaded, its socket bound) once it
+    // reports its listening socket on stdout.
+    await cli.waitFor(/^LISTENING /m);
     cli.child.kill('SIGKILL');
     await exited(cli);
-    let alive = true;
-    for (let i = 0; i < 100 && alive; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      alive = processAlive(pid);
-    }
-    assert.equal(alive, false, 'the wrapped program died with the proxy');
+    await waitFor(() => !processAlive(pid), { timeoutMs: 2_000, intervalMs: 20, what: 'the wrapped program to die with the proxy' });
   });
 
   it('with -D the command returns 0, the daemon serves the wrapped program, and SIGTERM to the daemon stops the program too', async () => {
@@ -174,8 +173,11 @@ describe('wrap mode through the CLI', () => {
       assert.equal(parentOf(programPid), daemonPid);
       assert.equal(groupAlive(programPid), true);
       process.kill(daemonPid, 'SIGTERM');
-      const until = Date.now() + 5_000;
-      while ((processAlive(daemonPid) || groupAlive(programPid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => !processAlive(daemonPid) && !groupAlive(programPid), {
+        timeoutMs: 5_000,
+        intervalMs: 20,
+        what: "the daemon and the wrapped program's group to exit",
+      });
       assert.equal(processAlive(daemonPid), false, 'the daemon exited');
       assert.equal(groupAlive(programPid), false, "the wrapped program's process group is gone");
       assert.deepEqual(processesInSession(daemonPid), [], "nothing of the daemon's session is left");

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { connect, readHttpAnswer, upgradeRequest } from '../support/raw-ws.js';
 import { startEchoTarget, type TcpTarget } from '../support/targets.js';
+import { waitFor } from '../support/wait.js';
 
 // --max-connections-per-ip: connections counted per client address from accept, before any
 // request, so one address cannot take every --max-connections slot with idle connections.
@@ -55,11 +56,21 @@ describe('--max-connections-per-ip', () => {
     assert.deepEqual(await Promise.all([fate(first), fate(second), fate(third), fate(other)]), ['open', 'open', 'closed', 'open']);
 
     first.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    // The freed slot is usable: a full WebSocket upgrade from the same address succeeds.
-    const again = track(await connect(proxy.port));
-    again.write(proxyLine('203.0.113.5') + upgradeRequest());
-    assert.equal((await readHttpAnswer(again)).status, 101);
+    // The freed slot is usable: a full WebSocket upgrade from the same address succeeds, once the
+    // server has seen the socket close (a moment after the client destroyed it).
+    await waitFor(
+      async () => {
+        const again = track(await connect(proxy.port));
+        again.write(proxyLine('203.0.113.5') + upgradeRequest());
+        const status = await readHttpAnswer(again).then(
+          (answer) => answer.status,
+          () => 0,
+        );
+        if (status !== 101) again.destroy();
+        return status === 101;
+      },
+      { timeoutMs: 2_000, intervalMs: 20, what: 'the freed slot to admit an upgrade from 203.0.113.5' },
+    );
   });
 
   it('logs one line for a burst of refusals from one address', async () => {

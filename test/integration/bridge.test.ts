@@ -197,6 +197,7 @@ describe('bridging bytes between a WebSocket client and a TCP target', () => {
         step++;
         socket.write(stream.subarray(offset, offset + size));
         offset += size;
+        // Pacing, not waiting: a pause every few writes lets them arrive as separate TCP reads.
         if (step % 4 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
       }
       for (const ping of pings) {

@@ -313,7 +313,7 @@ describe('listen and target forms', () => {
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     try {
-      for (let i = 0; i < 100 && !stderr.includes('inetd'); i++) await new Promise((r) => setTimeout(r, 100));
+      await waitFor(() => stderr.includes('inetd'), { timeoutMs: 10_000, intervalMs: 100, what: 'the inetd startup line' });
       assert.match(stderr, /Listen for inetd connections/);
       await echoRoundTrip(`ws://127.0.0.1:${Number(stdout.trim())}/`);
     } finally {

@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import type { LogRecord } from '../../src/log/logger.js';
-import { startInProcessServer, until, type InProcessServer } from '../support/in-process-server.js';
+import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
 import { connect, readHttpAnswer, readToEnd, sendRaw, upgradeRequest } from '../support/raw-ws.js';
 import { closedPort } from '../support/targets.js';
+import { waitFor } from '../support/wait.js';
 
 /** The records a step wrote that carry an error code: a refusal's one line. */
 function refusalLines(server: InProcessServer, from: number): LogRecord[] {
@@ -94,12 +95,12 @@ describe('every refusal: one log line with the connection id, one count, the ans
 
   it('an upgrade after the server stopped accepting: 503 "Server shutting down", and now a line for it', async () => {
     const registry = server.server.registry;
-    await until(() => registry.openConnections === 0, 'the earlier connections to close');
+    await waitFor(() => registry.openConnections === 0, { what: 'the earlier connections to close' });
     const socket = await connect(server.port);
     const request = upgradeRequest();
     // Accepted while the server still accepts; the request completes after it stopped.
     socket.write(request.slice(0, 20));
-    await until(() => registry.openConnections === 1, 'the server to accept the connection');
+    await waitFor(() => registry.openConnections === 1, { what: 'the server to accept the connection' });
     const from = server.sink.records.length;
     // Resolves only once every connection is gone: not awaited, as main.ts does on SIGTERM.
     const stopped = server.server.stopAccepting();
@@ -119,7 +120,7 @@ describe('refusals at accept carry the connection id too', () => {
     try {
       const held = await connect(server.port);
       held.write('GET / HTTP/1.1\r\n');
-      await until(() => server.server.registry.openConnections === 1, 'the first connection to hold the one slot');
+      await waitFor(() => server.server.registry.openConnections === 1, { what: 'the first connection to hold the one slot' });
       const from = server.sink.records.length;
       const answer = await sendRaw(server.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
       assert.equal(answer.status, 503);

@@ -6,10 +6,11 @@ import { TargetConnectError } from '../../src/errors.js';
 import type { LogRecord } from '../../src/log/logger.js';
 import type { Dialer } from '../../src/proxy/dial-target.js';
 import { deferCleanup } from '../support/cleanup.js';
-import { pairedTargets, startInProcessServer, until, type InProcessOptions, type InProcessServer, type PairedTargets } from '../support/in-process-server.js';
+import { pairedTargets, startInProcessServer, type InProcessOptions, type InProcessServer, type PairedTargets } from '../support/in-process-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { closePayload, connect, encodeFrame, FrameReader, readHttpAnswer, readToEnd, upgradeRequest } from '../support/raw-ws.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+import { waitFor } from '../support/wait.js';
 
 const TARGET = '127.0.0.1:5900';
 
@@ -63,7 +64,7 @@ function readBytes(socket: net.Socket, n: number): Promise<Buffer> {
 
 /** The `session closed` line of the one session, once it has ended. */
 async function summaryOf(server: InProcessServer): Promise<LogRecord> {
-  await until(() => server.sessions.length === 1, 'the session to start');
+  await waitFor(() => server.sessions.length === 1, { what: 'the session to start' });
   await server.sessions[0]!.done;
   const lines = server.sink.records.filter((r) => r.message === 'session closed');
   assert.equal(lines.length, 1);
@@ -116,7 +117,7 @@ describe('close precedence: the side that ends first decides the code', () => {
     const { server, targets } = await setUp(t);
     const client = await rawClient(server);
     const target = await targets.next();
-    await until(() => server.sessions.length === 1, 'the session to start');
+    await waitFor(() => server.sessions.length === 1, { what: 'the session to start' });
     // The bridge is up once a byte has gone through.
     client.socket.write(encodeFrame(0x2, Buffer.from('!')));
     assert.equal((await readBytes(target, 1)).toString(), '!');
@@ -137,7 +138,7 @@ describe('close precedence: the side that ends first decides the code', () => {
     const { server, release } = await setUpHeldDial(t);
     const client = await rawClient(server);
     const clientClosed = readToEnd(client.socket);
-    await until(() => server.sessions.length === 1, 'the session to start');
+    await waitFor(() => server.sessions.length === 1, { what: 'the session to start' });
     server.sessions[0]!.close(1001, 'Server shutting down', 1_000);
     const closing = await client.frames.untilClose();
     assert.deepEqual([closing.code, closing.reason], [1001, 'Server shutting down']);
@@ -161,7 +162,7 @@ describe('bytes that come before the upgrade has finished', () => {
       const proxyEnd = await targets.dial(target, options);
       const targetEnd = await targets.next();
       await new Promise<void>((resolve) => targetEnd.end('RFB 003.008\n', resolve));
-      await until(() => proxyEnd.readableLength === 12, 'the banner to reach the proxy');
+      await waitFor(() => proxyEnd.readableLength === 12, { what: 'the banner to reach the proxy' });
       return proxyEnd;
     };
     const server = await startInProcessServer([TARGET], { dial });
@@ -245,7 +246,7 @@ describe('heartbeat and deadlines on the server clock', () => {
       await echoed;
       return pings;
     };
-    await until(() => clock.timers === 1, 'the heartbeat to start');
+    await waitFor(() => clock.timers === 1, { what: 'the heartbeat to start' });
     clock.advance(4_999);
     assert.equal(await pingsAfterEcho(), 0);
     clock.advance(1);
@@ -265,7 +266,7 @@ describe('heartbeat and deadlines on the server clock', () => {
     const answering = await openClient(server.url);
     const answeringTarget = await targets.next();
     answeringTarget.pipe(answeringTarget);
-    await until(() => clock.timers === 2, 'both heartbeats to start');
+    await waitFor(() => clock.timers === 2, { what: 'both heartbeats to start' });
 
     const pinged = new Promise((resolve) => silent.once('ping', resolve));
     const answered = new Promise((resolve) => answering.once('ping', resolve));
@@ -289,7 +290,7 @@ describe('heartbeat and deadlines on the server clock', () => {
     const stillEchoes = receiveBytes(answering, 5);
     answering.send(Buffer.from('alive'));
     assert.equal((await stillEchoes).toString(), 'alive');
-    await until(() => server.sink.records.some((r) => r.message === 'session closed'), 'the dropped session to end');
+    await waitFor(() => server.sink.records.some((r) => r.message === 'session closed'), { what: 'the dropped session to end' });
     const summary = server.sink.records.find((r) => r.message === 'session closed')!;
     assert.deepEqual([summary.session, summary.fields?.['close'], summary.fields?.['by']], [overdue[0]!.session, 1006, 'server']);
     answering.close(1000);
@@ -300,7 +301,7 @@ describe('heartbeat and deadlines on the server clock', () => {
     const clock = new ManualClock();
     const { server } = await setUp(t, [], { clock });
     const socket = await connect(server.port);
-    await until(() => clock.timers === 1, 'the deadline to be set');
+    await waitFor(() => clock.timers === 1, { what: 'the deadline to be set' });
     const closed = readToEnd(socket);
     clock.advance(server.config.limits.handshakeTimeoutMs - 1);
     assert.deepEqual(server.refusals, []);

@@ -119,6 +119,7 @@ describe('deadlines for every request on a keep-alive connection', () => {
     for (let i = 0; i < 4; i++) {
       socket.write(PAGE);
       assert.match(await firstResponse(socket), /^HTTP\/1\.1 200/, `request ${i + 1}`);
+      // A fixed pace on purpose: the requests must span more than the request deadline.
       await new Promise((resolve) => setTimeout(resolve, 700));
     }
     assert.equal(socket.destroyed, false, 'still open after 4 requests over ~3 s, longer than the request deadline');

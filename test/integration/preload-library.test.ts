@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { findPreloadLibrary, packageRoot } from '../../src/wrap/preload-library.js';
 import { NODE_ECHO, PY_ECHO } from '../support/echo-programs.js';
 import { exchange, freePort, holdPort, requireTool, run, start, tempDir, type Running } from '../support/programs.js';
+import { waitFor } from '../support/wait.js';
 
 let lib: string;
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -121,15 +122,11 @@ describe('parent watch', () => {
     const p = track(start('sh', ['-c', script], envWith({})));
     const m = await p.waitFor(/CHILD (\d+)/);
     const child = Number(m[1]);
+    // A fixed time on purpose: the parent watch must not end the child while the parent lives.
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(alive(child), 'child runs while its parent does');
     p.child.kill('SIGKILL');
-    let gone = false;
-    for (let i = 0; i < 100 && !gone; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      gone = !alive(child);
-    }
-    assert.ok(gone, 'child ended with its parent');
+    await waitFor(() => !alive(child), { timeoutMs: 2_000, intervalMs: 20, what: 'the child to end with its parent' });
   });
 });
 
@@ -297,7 +294,7 @@ print('PEER', peer, flush=True)
       ),
     );
     const sock = path.join(dir, `${port}.sock`);
-    for (let i = 0; i < 250 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => existsSync(sock), { timeoutMs: 5_000, intervalMs: 20, what: `socat's socket ${sock}` });
     assert.equal(await exchange({ path: sock }, '', /socat-here\n/), 'socat-here\n');
   });
 

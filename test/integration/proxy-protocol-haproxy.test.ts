@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { acceptProxyProtocol, buildProxyV2Header, type ProxyHeader } from '../../src/server/proxy-protocol.js';
 import { TrustedProxies } from '../../src/server/trusted-proxies.js';
+import { waitFor } from '../support/wait.js';
 
 /*
  * A real haproxy (Debian package haproxy) on ephemeral ports: it sends PROXY v1 and v2 headers
@@ -102,21 +103,25 @@ backend web
   });
   await spawned;
   // Ready once every frontend accepts.
-  const until = Date.now() + 5000;
-  for (const name of ['v1', 'v2', 'refused', 'accept']) {
-    for (;;) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const c = net.connect(ports[name]!, '127.0.0.1', () => {
-          c.destroy();
-          resolve(true);
-        });
-        c.on('error', () => resolve(false));
+  const accepts = (port: number): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => {
+        c.destroy();
+        resolve(true);
       });
-      if (ok) break;
-      if (Date.now() > until || haproxy.exitCode !== null) throw new Error(`haproxy did not start: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+      c.on('error', () => resolve(false));
+    });
+  const proc = haproxy;
+  await waitFor(
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`haproxy exited (${proc.exitCode})`);
+      for (const name of ['v1', 'v2', 'refused', 'accept']) if (!(await accepts(ports[name]!))) return false;
+      return true;
+    },
+    { timeoutMs: 5000, intervalMs: 50, what: "haproxy's frontends" },
+  ).catch((err: Error) => {
+    throw new Error(`haproxy did not start (${err.message}): ${stderr}`);
+  });
 });
 
 after(async () => {

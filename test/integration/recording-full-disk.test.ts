@@ -9,6 +9,7 @@ import { readIndex } from '../../src/record/record-index.js';
 import { startProxy } from '../support/proxy-process.js';
 import { startTcpTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+import { waitFor } from '../support/wait.js';
 
 /** A 64 KiB tmpfs: needs root (mount). Skipped, with the reason, elsewhere. */
 function mountSmallTmpfs(dir: string): string | null {
@@ -47,11 +48,11 @@ test('a full disk stops recording with one log line and the sessions go on intac
       assert.equal(sha(await receiveBytes(ws, echo.length)), sha(echo), `round ${round}: bytes from the client`);
       ws.close(1000);
       await closeEvent(ws);
-      const until = Date.now() + 10_000;
-      while (proxy.output().split('session closed').length <= round) {
-        if (Date.now() > until) throw new Error(`no summary line for session ${round}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor(() => proxy.output().split('session closed').length > round, {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+        what: `the summary line of session ${round}`,
+      });
     }
     const errors = proxy
       .output()

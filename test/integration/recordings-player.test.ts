@@ -8,6 +8,7 @@ import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { get } from '../support/raw-http.js';
 import { startTcpTarget, type TcpTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+import { waitFor } from '../support/wait.js';
 
 const AUTH = `Authorization: Basic ${Buffer.from('alice:pw').toString('base64')}\r\n`;
 
@@ -55,15 +56,17 @@ describe('the recordings player at /recordings/ (--record with --web-auth)', () 
     await receiveBytes(ws, 7);
     ws.close(1000);
     await closeEvent(ws);
-    let list: { entries: Array<{ file: string; user: string; available: boolean }>; orphans: unknown[] } = { entries: [], orphans: [] };
-    const until = Date.now() + 10_000;
-    while (list.entries.length === 0 && Date.now() < until) {
-      const res = await get(proxy.port, '/recordings/api/index.json', AUTH);
-      assert.equal(res.status, 200);
-      assert.match(res.headers['content-security-policy'] ?? '', /connect-src 'self'/);
-      list = JSON.parse(res.body.toString()) as typeof list;
-      if (list.entries.length === 0) await new Promise((r) => setTimeout(r, 20));
-    }
+    type List = { entries: Array<{ file: string; user: string; available: boolean }>; orphans: unknown[] };
+    const list = await waitFor(
+      async () => {
+        const res = await get(proxy.port, '/recordings/api/index.json', AUTH);
+        assert.equal(res.status, 200);
+        assert.match(res.headers['content-security-policy'] ?? '', /connect-src 'self'/);
+        const answer = JSON.parse(res.body.toString()) as List;
+        return answer.entries.length > 0 && answer;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, what: 'an entry in the recordings index' },
+    );
     const entry = list.entries.find((e) => e.user === 'alice');
     assert.ok(entry, JSON.stringify(list));
     assert.equal(entry.available, true);
@@ -147,12 +150,15 @@ describe('a proxy killed in the middle of a recording', () => {
     try {
       await session(first.port, true);
       await first.waitForOutput(/session closed/);
-      const until = Date.now() + 10_000;
-      while ((await readFile(path.join(dir, 'rec.index.jsonl'), 'utf8').catch(() => '')) === '' && Date.now() < until)
-        await new Promise((r) => setTimeout(r, 20));
+      const index = path.join(dir, 'rec.index.jsonl');
+      await waitFor(async () => (await readFile(index, 'utf8').catch(() => '')) !== '', { timeoutMs: 10_000, intervalMs: 20, what: 'the first index line' });
       await session(first.port, false);
       const file = path.join(dir, 'rec.2');
-      while (!(await readFile(file, 'latin1').catch(() => '')).includes('xxxx') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(async () => (await readFile(file, 'latin1').catch(() => '')).includes('xxxx'), {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+        what: 'the second session in rec.2',
+      });
       await first.stop('SIGKILL');
       // A torn index line, as a crash in the middle of an append leaves it.
       await appendFile(path.join(dir, 'rec.index.jsonl'), '{"v":1,"file":"rec.2","reco');
@@ -175,12 +181,13 @@ describe('a proxy killed in the middle of a recording', () => {
       // The next session after the crash gets its own line, readable after the torn one.
       await session(first.port, true);
       await first.waitForOutput(/session closed/);
-      const until2 = Date.now() + 10_000;
-      let entries = await readIndex(path.join(dir, 'rec.index.jsonl'));
-      while (entries.length < 2 && Date.now() < until2) {
-        await new Promise((r) => setTimeout(r, 20));
-        entries = await readIndex(path.join(dir, 'rec.index.jsonl'));
-      }
+      const entries = await waitFor(
+        async () => {
+          const read = await readIndex(path.join(dir, 'rec.index.jsonl'));
+          return read.length >= 2 && read;
+        },
+        { timeoutMs: 10_000, intervalMs: 20, what: 'two lines in the index' },
+      );
       assert.equal(entries.length, 2);
     } finally {
       await first.stop();

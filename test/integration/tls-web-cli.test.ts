@@ -131,7 +131,7 @@ describe('TLS and the web server through the built CLI', () => {
     await p.waitForOutput(/non-SSL connection received but disallowed/);
     await p.waitForOutput(/SSL\/TLS handshake failed: client certificate refused/);
     // Refused clients never got as far as a WebSocket request: alice's is the only one logged,
-    // and only her session dialled the target.
+    // and only her session dialled the target. A fixed time: it proves no further line comes.
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(p.output().match(/WebSocket connection/g)?.length, 1, p.output());
     assert.equal(p.output().match(/connecting to:/g)?.length, 1, p.output());
@@ -312,6 +312,7 @@ describe('TLS and the web server through the built CLI', () => {
     });
     socket.write('GET /big.iso HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     await firstChunk;
+    // A fixed time on purpose: the memory is measured after the download has been stalled a while.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const stalled = p.rssKiB();
     t.diagnostic(`proxy RSS ${before} KiB before, ${stalled} KiB with a 512 MiB download stalled`);

@@ -7,6 +7,7 @@ import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { startEchoTarget, type TcpTarget } from '../support/targets.js';
 import { tempDir } from '../support/temp-dir.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * --max-sessions-per-ip and --max-sessions-per-token under --workers are the server's caps,
@@ -32,14 +33,6 @@ function count(output: string, pattern: RegExp): number {
   return output.match(new RegExp(pattern.source, 'g'))?.length ?? 0;
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** An open session that echoes (so it is past admission and counted). */
 async function session(proxy: ProxyProcess, url: string): Promise<WebSocket> {
   const seen = sessionIds(proxy.output()).length;
@@ -47,7 +40,7 @@ async function session(proxy: ProxyProcess, url: string): Promise<WebSocket> {
   const back = receiveBytes(ws, 2);
   ws.send(Buffer.from('hi'));
   assert.equal((await back).toString(), 'hi');
-  await until('the session line', () => sessionIds(proxy.output()).length > seen);
+  await waitFor(() => sessionIds(proxy.output()).length > seen, { intervalMs: 50, what: 'the session line' });
   return ws;
 }
 
@@ -71,19 +64,18 @@ async function checkServerWideCap(proxy: ProxyProcess, url: string, refusal: Reg
 
   // Two more attempts: the round robin gives one to each worker; both are past the server's cap.
   for (let i = 0; i < 2; i++) await assert.rejects(openClient(url), /HTTP 429/);
-  await until('two refusal lines', () => count(proxy.output(), refusal) === 2);
+  await waitFor(() => count(proxy.output(), refusal) === 2, { intervalMs: 50, what: 'two refusal lines' });
 
   await close(held.shift()!);
   // The freed slot comes back once the worker has ended the session and told the primary.
-  let again: WebSocket | null = null;
-  const deadline = Date.now() + 5_000;
-  while (again === null) {
-    again = await openClient(url).catch((err: Error) => {
-      assert.match(err.message, /HTTP 429/);
-      if (Date.now() > deadline) throw new Error('the freed slot never came back');
-      return null;
-    });
-  }
+  const again = await waitFor(
+    () =>
+      openClient(url).catch((err: Error) => {
+        assert.match(err.message, /HTTP 429/);
+        return null;
+      }),
+    { timeoutMs: 5_000, what: 'the freed slot to come back' },
+  );
   held.push(again);
   await assert.rejects(openClient(url), /HTTP 429/, 'the cap holds again once the slot is taken');
   await whileFull?.();
@@ -143,7 +135,7 @@ describe('--workers 2: per-address and per-token caps count for the whole server
       process.kill(victim, 'SIGKILL');
       const { i, code } = await lost;
       assert.equal(code, 1006);
-      await until('worker 1 restarted', () => (workerPids(proxy.output()).get(1) ?? victim) !== victim, 10_000);
+      await waitFor(() => (workerPids(proxy.output()).get(1) ?? victim) !== victim, { timeoutMs: 10_000, intervalMs: 50, what: 'worker 1 restarted' });
       // The dead worker's slot is free; the survivor's is still held.
       const again = await session(proxy, url);
       await assert.rejects(openClient(url), /HTTP 429/);

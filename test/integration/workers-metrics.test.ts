@@ -10,6 +10,7 @@ import { CertFactory, type Pair } from '../support/openssl-certs.js';
 import { runCli, startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { startEchoTarget, type TcpTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
+import { waitFor } from '../support/wait.js';
 
 /** GET on the --metrics listener. */
 function get(port: number, path: string): Promise<{ status: number; body: string }> {
@@ -31,15 +32,21 @@ function value(text: string, series: string): number {
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
-/** Scrapes until `done` holds (the server books a session's close a moment after the client sees it). */
+/**
+ * Scrapes until `done` holds (the server books a session's close a moment after the client sees
+ * it). On timeout it returns the last scrape: the caller's assertions then say which value differs.
+ */
 async function scrapeUntil(port: number, done: (text: string) => boolean, timeoutMs = 5_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { status, body } = await get(port, '/metrics');
-    assert.equal(status, 200);
-    if (done(body) || Date.now() > deadline) return body;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  let last = { status: 0, body: '' };
+  const probe = async (): Promise<boolean> => {
+    last = await get(port, '/metrics');
+    return last.status !== 200 || done(last.body);
+  };
+  await waitFor(probe, { timeoutMs, intervalMs: 50, what: 'the scraped metrics to match' }).catch((err: Error) => {
+    if (!err.message.startsWith('timed out')) throw err;
+  });
+  assert.equal(last.status, 200);
+  return last.body;
 }
 
 async function metricsPort(proxy: ProxyProcess): Promise<number> {

@@ -2,6 +2,7 @@ import { WebSocket } from 'ws';
 import * as path from 'node:path';
 import { packageRoot } from '../../src/wrap/preload-library.js';
 import { start, type Running } from './programs.js';
+import { waitFor } from './wait.js';
 
 export const CLI = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 
@@ -52,16 +53,21 @@ export function wsExchange(
   });
 }
 
-/** Retries `fn` until it resolves (the wrapped program may still be starting). */
+/** Retries `fn` until it resolves (the wrapped program may still be starting); on timeout throws `fn`'s last error. */
 export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  let lastError: unknown;
+  const probe = async (): Promise<{ value: T } | null> => {
     try {
-      return await fn();
+      return { value: await fn() };
     } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
+      lastError = err;
+      return null;
     }
+  };
+  try {
+    return (await waitFor(probe, { timeoutMs, intervalMs: 100, what: 'the wrapped program to answer' })).value;
+  } catch (err) {
+    throw lastError ?? err;
   }
 }
 

@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './nginx.js';
+import { waitFor } from './wait.js';
 
 export interface Haproxy {
   port: number;
@@ -46,12 +47,18 @@ export async function startHaproxy(haproxyBin: string, config: string): Promise<
     proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    const deadline = Date.now() + 5000;
-    let up = false;
-    while (Date.now() < deadline && proc.exitCode === null) {
-      if ((up = await listening(port))) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // 'exited' ends the wait at once: a haproxy that failed will not listen later.
+    let up = await waitFor(async () => (proc.exitCode !== null ? 'exited' : (await listening(port)) && 'up'), {
+      timeoutMs: 5000,
+      intervalMs: 50,
+      what: `haproxy to listen on port ${port}`,
+    }).then(
+      (state) => state === 'up',
+      (err: Error) => {
+        out += `\n${err.message}`;
+        return false;
+      },
+    );
     if (up) {
       // The port may answer for another process that took it after freePort(): then haproxy
       // fails to bind and exits, and the tests would talk to a stranger (a 502 from someone

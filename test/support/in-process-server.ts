@@ -75,15 +75,6 @@ export async function startInProcessServer(args: readonly string[], options: InP
   };
 }
 
-/** Resolves once `condition` holds, checking every few milliseconds; fails naming `what` after `timeoutMs`. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
 /**
  * Targets as real TCP socket pairs on loopback: each dial connects to a listener of the test's,
  * resolves with the proxy's end, and hands the target's end to the test (`next()`), which then

@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { waitFor } from './wait.js';
 
 const execFileP = promisify(execFile);
 
@@ -24,27 +25,28 @@ import { freePort } from './programs.js';
 
 export { freePort };
 
-function waitForPort(port: number, proc: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = (): void => {
-      if (proc.exitCode !== null || proc.signalCode !== null) {
-        reject(new Error(`nginx exited (${proc.exitCode ?? proc.signalCode}) before listening`));
-        return;
-      }
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) reject(new Error(`nginx not listening on ${port} after ${timeoutMs} ms`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => {
+      s.destroy();
+      resolve(false);
+    });
   });
+}
+
+async function waitForPort(port: number, proc: ChildProcess, timeoutMs: number): Promise<void> {
+  await waitFor(
+    async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`nginx exited (${proc.exitCode ?? proc.signalCode}) before listening`);
+      return accepts(port);
+    },
+    { timeoutMs, intervalMs: 50, what: `nginx to listen on port ${port}` },
+  );
 }
 
 export interface NginxOptions {

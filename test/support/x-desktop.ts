@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { waitFor } from './wait.js';
 
 /**
  * A real X desktop for browser tests: Xvfb, x11vnc with a VNC password, a solid root colour,
@@ -56,24 +57,6 @@ export interface Desktop {
   /** The X server's own picture of the screen (xwd). */
   capture(): Pixels;
   stop(): Promise<void>;
-}
-
-function waitFor<T>(what: string, probe: () => T | null | undefined | false, timeoutMs = 15_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      let value: T | null | undefined | false;
-      try {
-        value = probe();
-      } catch {
-        value = null;
-      }
-      if (value !== null && value !== undefined && value !== false) resolve(value);
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, everyMs);
-    };
-    tick();
-  });
 }
 
 async function freePort(): Promise<number> {
@@ -166,15 +149,21 @@ export async function startDesktop(password = 'vncpass1'): Promise<Desktop> {
   });
   children.push(xev);
 
-  await waitFor('the xterm and xev windows', () => {
-    const tree = execFileSync('xwininfo', ['-root', '-tree'], { env }).toString();
-    return tree.includes('wsfy-xterm') && tree.includes('Event Tester');
+  await waitFor(
+    () => {
+      let tree: string;
+      try {
+        tree = execFileSync('xwininfo', ['-root', '-tree'], { env }).toString();
+      } catch {
+        return false; // the X server is not answering yet
+      }
+      return tree.includes('wsfy-xterm') && tree.includes('Event Tester');
+    },
+    { timeoutMs: 15_000, intervalMs: 100, what: 'the xterm and xev windows' },
+  );
+  await waitFor(() => rfbGreeting(vncPort), { timeoutMs: 15_000, intervalMs: 200, what: 'the x11vnc greeting' }).catch((err: Error) => {
+    throw new Error(`x11vnc did not start (${err.message}): ${fs.readFileSync(path.join(dir, 'desktop.log'), 'utf8')}`);
   });
-  const deadline = Date.now() + 15_000;
-  while (!(await rfbGreeting(vncPort))) {
-    if (Date.now() > deadline) throw new Error(`x11vnc did not start: ${fs.readFileSync(path.join(dir, 'desktop.log'), 'utf8')}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 
   return {
     display,

@@ -11,6 +11,7 @@ import { startEchoTarget, type TcpTarget } from '../../support/targets.js';
 import { echoSession, openSession } from '../../support/echo-session.js';
 import { startRedis } from '../../support/redis-server.js';
 import { tempDir } from '../../support/temp-dir.js';
+import { waitFor } from '../../support/wait.js';
 
 async function status(port: number, options: Parameters<typeof upgradeRequest>[0]): Promise<{ status: number; headers: Record<string, string>; body: string }> {
   const answer = await sendRaw(port, upgradeRequest(options));
@@ -99,16 +100,16 @@ describe('TokenRedis through the built CLI: Redis down and back', () => {
       second = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp.dir], {
         stdio: 'ignore',
       });
-      let ok = false;
-      for (let i = 0; i < 40 && !ok; i++) {
-        await new Promise((r) => setTimeout(r, 250));
-        spawn('redis-cli', ['-p', String(port), 'set', 'desk', `127.0.0.1:${echo.port}`], { stdio: 'ignore' });
-        ok = await echoSession(`ws://127.0.0.1:${proxy.port}/?token=desk`).then(
-          () => true,
-          () => false,
-        );
-      }
-      assert.ok(ok, 'a session succeeds once Redis is back');
+      await waitFor(
+        () => {
+          spawn('redis-cli', ['-p', String(port), 'set', 'desk', `127.0.0.1:${echo.port}`], { stdio: 'ignore' });
+          return echoSession(`ws://127.0.0.1:${proxy.port}/?token=desk`).then(
+            () => true,
+            () => false,
+          );
+        },
+        { timeoutMs: 10_000, intervalMs: 250, what: 'a session to succeed once Redis is back' },
+      );
       tmp.cleanup();
     } finally {
       await proxy.stop();
@@ -214,15 +215,14 @@ describe('concurrent-session limits through the built CLI', () => {
       assert.equal((await status(proxy.port, { path: '/?token=a' })).status, 429);
       await echoSession(`${url}/?token=b`);
       await closeA();
-      let ok = false;
-      for (let i = 0; i < 20 && !ok; i++) {
-        ok = await echoSession(`${url}/?token=a`).then(
-          () => true,
-          () => false,
-        );
-        if (!ok) await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.ok(ok, 'the slot is given back when the session ends');
+      await waitFor(
+        () =>
+          echoSession(`${url}/?token=a`).then(
+            () => true,
+            () => false,
+          ),
+        { timeoutMs: 2_000, intervalMs: 100, what: 'the slot to be given back when the session ends' },
+      );
     } finally {
       await proxy.stop();
       await echo.close();
@@ -238,15 +238,14 @@ describe('concurrent-session limits through the built CLI', () => {
       const closers = [await openSession(url), await openSession(url)];
       assert.equal((await status(proxy.port, {})).status, 429);
       await closers[0]!();
-      let ok = false;
-      for (let i = 0; i < 20 && !ok; i++) {
-        ok = await echoSession(url).then(
-          () => true,
-          () => false,
-        );
-        if (!ok) await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.ok(ok);
+      await waitFor(
+        () =>
+          echoSession(url).then(
+            () => true,
+            () => false,
+          ),
+        { timeoutMs: 2_000, intervalMs: 100, what: 'the per-address slot to be given back' },
+      );
       await closers[1]!();
     } finally {
       await proxy.stop();

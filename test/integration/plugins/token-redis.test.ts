@@ -4,6 +4,7 @@ import { ConfigError, PluginFailure, PluginTimeout } from '../../../src/errors.j
 import { TokenRedis } from '../../../src/plugins/token/token-redis.js';
 import { captureLogger } from '../../support/capture-logger.js';
 import { freePort, startRedis, type RunningRedis } from '../../support/redis-server.js';
+import { waitFor } from '../../support/wait.js';
 
 describe('TokenRedis against a real redis-server', () => {
   let redis: RunningRedis;
@@ -141,17 +142,18 @@ describe('TokenRedis when Redis goes away and comes back', () => {
       const { spawn } = await import('node:child_process');
       const second = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
       try {
-        let answer = null;
-        for (let i = 0; i < 50 && answer === null; i++) {
-          await new Promise((r) => setTimeout(r, 200));
-          try {
-            const { spawnSync } = await import('node:child_process');
-            spawnSync('redis-cli', ['-p', String(port), 'set', 'tok', 'h:2']);
-            answer = await p.lookup('tok');
-          } catch {
-            // still reconnecting
-          }
-        }
+        const { spawnSync } = await import('node:child_process');
+        const answer = await waitFor(
+          async () => {
+            try {
+              spawnSync('redis-cli', ['-p', String(port), 'set', 'tok', 'h:2']);
+              return await p.lookup('tok');
+            } catch {
+              return null; // still reconnecting
+            }
+          },
+          { timeoutMs: 10_000, intervalMs: 200, what: 'a lookup through the restarted Redis' },
+        );
         assert.deepEqual(answer, { kind: 'tcp', host: 'h', port: 2 });
       } finally {
         const exited = new Promise((r) => second.once('exit', r));

@@ -9,7 +9,7 @@ async function minorCollectionsDuring(run: () => void): Promise<number> {
   const observer = new PerformanceObserver((list) => entries.push(...list.getEntries()));
   observer.observe({ entryTypes: ['gc'] });
   run();
-  // gc entries are delivered asynchronously.
+  // gc entries are delivered asynchronously; a fixed time, as the count awaited may rightly be 0.
   await new Promise((resolve) => setTimeout(resolve, 50));
   observer.disconnect();
   return entries.filter((entry) => (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR).length;

@@ -9,6 +9,7 @@ import { appendIndexEntry, indexEntry, parseIndex, readIndex, recordIndexPath } 
 import { RecordWriter } from '../../../src/record/record-writer.js';
 import { sessionIdentity, tokenHash } from '../../../src/admission/session-identity.js';
 import { MemorySink } from '../../support/memory-sink.js';
+import { waitFor } from '../../support/wait.js';
 
 const summary: SessionSummary = {
   id: 4,
@@ -127,8 +128,7 @@ test('a RecordWriter appends its session to the index once the file is complete'
     writer.onClientMessage(Buffer.from('RFB 003.008\n'));
     writer.onClose(summary);
     await writer.whenFinished();
-    const until = Date.now() + 5000;
-    while (finished === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => finished > 0, { timeoutMs: 5000, intervalMs: 5, what: 'onFinished' });
     assert.equal(finished, 1);
     const [entry, ...rest] = await readIndex(recordIndexPath(base));
     assert.equal(rest.length, 0);

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { Logger } from '../../../src/log/logger.js';
 import { Recorder, type RecorderOptions } from '../../../src/record/recorder.js';
 import { MemorySink } from '../../support/memory-sink.js';
+import { waitFor } from '../../support/wait.js';
 
 const DAY = 86_400_000;
 
@@ -84,8 +85,7 @@ test('a recording still being written is never removed, and retention runs again
     const r = recorder(dir, sink, { maxTotalBytes: 1_000 });
     const writer = r.writerFor(1, Date.now(), new Logger([sink]), null)!;
     writer.onTargetData(Buffer.alloc(5_000, 0x62));
-    const until = Date.now() + 5000;
-    while (!(await readdir(dir)).includes('rec.1') && Date.now() < until) await new Promise((res) => setTimeout(res, 5));
+    await waitFor(async () => (await readdir(dir)).includes('rec.1'), { intervalMs: 5, what: 'rec.1 to be created' });
     assert.deepEqual((await r.sweep()).removed, []);
     writer.onClose({
       id: 1,
@@ -98,7 +98,7 @@ test('a recording still being written is never removed, and retention runs again
       closeCode: 1000,
       closedBy: 'client',
     });
-    while ((await readdir(dir)).includes('rec.1') && Date.now() < until) await new Promise((res) => setTimeout(res, 5));
+    await waitFor(async () => !(await readdir(dir)).includes('rec.1'), { intervalMs: 5, what: 'rec.1 to be swept' });
     assert.deepEqual(await readdir(dir), ['rec.index.jsonl']);
   } finally {
     await rm(dir, { recursive: true, force: true });

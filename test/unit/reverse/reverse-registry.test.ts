@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ReverseRefusal } from '../../../src/metrics/reverse-metrics.js';
 import { ReverseRegistry, HELD_EARLY_BYTES_CAP } from '../../../src/reverse/reverse-registry.js';
 import { captureLogger } from '../../support/capture-logger.js';
-import { until } from '../../support/in-process-server.js';
+import { waitFor } from '../../support/wait.js';
 
 /** Loopback socket pairs: `held` is the proxy's end, `server` the VNC server's. */
 let listener: net.Server;
@@ -55,7 +55,7 @@ describe('ReverseRegistry', () => {
     registry.register('1234', held, Buffer.from('RFB '), logger);
     assert.equal(heldGauge(), 1);
     server.write('003.008\n');
-    await until(() => held.bytesRead >= 8, 'bytes read');
+    await waitFor(() => held.bytesRead >= 8, { what: 'bytes read' });
     await new Promise((resolve) => setImmediate(resolve));
     const taken = registry.take('1234');
     assert.ok(taken.ok);
@@ -94,7 +94,7 @@ describe('ReverseRegistry', () => {
     const { held, server } = await pair();
     registry.register('55', held, Buffer.alloc(0), logger);
     server.destroy();
-    await until(() => registry.heldCount === 0, 'forgotten');
+    await waitFor(() => registry.heldCount === 0, { what: 'forgotten' });
     assert.deepEqual(registry.take('55'), { ok: false, reason: 'not_connected' });
     assert.match(sink.text(), /reverse server dropped: server went away/);
   });
