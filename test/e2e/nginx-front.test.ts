@@ -14,6 +14,7 @@ import { openWebsock, echoRoundTrip, nextEvent } from '../support/websock-node.j
 import { launchChromium } from '../support/browser.js';
 import { startTelnetServer } from '../support/telnet-server.js';
 import { startDesktop, ROOT_RGB, XTERM_AT } from '../support/x-desktop.js';
+import { canvasCorner } from '../support/desktop-canvas.js';
 import { waitFor } from '../support/wait.js';
 
 const SOCKET_IN_DOCS = '/run/websockify/websockify.sock';
@@ -282,13 +283,7 @@ test('chromium: the noVNC console under /novnc/ behind nginx basic auth (docs bl
   await page.goto(`${base}/novnc/vnc.html?${query}`);
 
   // The desktop's unmistakable root colour in the canvas corner: the framebuffer came through.
-  const corner = async (): Promise<number[] | null> =>
-    page.evaluate(() => {
-      const doc = (globalThis as unknown as { document: { querySelectorAll(q: string): Iterable<CanvasLike> } }).document;
-      const c = [...doc.querySelectorAll('canvas')].find((x) => x.width > 100);
-      if (c === undefined) return null;
-      return [...c.getContext('2d')!.getImageData(c.width - 5, c.height - 5, 1, 1).data].slice(0, 3);
-    });
+  const corner = (): Promise<number[] | null> => canvasCorner(page);
   let seen = null as number[] | null; // set by the probe below
   const isRoot = (rgb: number[] | null): boolean => rgb !== null && rgb.every((v, i) => Math.abs(v - ROOT_RGB[i]!) <= 8);
   await waitFor(async () => isRoot((seen = await corner())), { timeoutMs: 20_000, intervalMs: 200, what: "the desktop's root colour in the canvas" }).catch(
@@ -313,9 +308,3 @@ test('chromium: the noVNC console under /novnc/ behind nginx basic auth (docs bl
   // The session crossed nginx into the proxy's Unix socket with the prefixed path.
   assert.match(s.proxy.output(), /Path: '\/websockify/);
 });
-
-interface CanvasLike {
-  width: number;
-  height: number;
-  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null;
-}

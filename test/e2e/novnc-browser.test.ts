@@ -3,11 +3,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext } from 'playwright-core';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { CertFactory } from '../support/openssl-certs.js';
+import { CANVAS_STEP, canvasCorner, desktopOnCanvas } from '../support/desktop-canvas.js';
 import { waitFor } from '../support/wait.js';
-import { DESKTOP_HEIGHT, DESKTOP_WIDTH, ROOT_RGB, startDesktop, XEV_AT, XTERM_AT, type Desktop } from '../support/x-desktop.js';
+import { ROOT_RGB, startDesktop, XEV_AT, XTERM_AT, type Desktop } from '../support/x-desktop.js';
 
 /**
  * The whole chain with real parts: headless Debian chromium -> our proxy (ws:// or wss:// with
@@ -21,52 +22,6 @@ const ARTIFACTS = path.resolve('test-artifacts');
 function requireBrowserParts(): void {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: install the Debian package chromium (scripts/system-packages.txt)`);
   if (!fs.existsSync(path.join(DEBIAN_NOVNC, 'vnc.html'))) throw new Error(`${DEBIAN_NOVNC}/vnc.html missing: install the Debian package novnc`);
-}
-
-/** The little of HTMLCanvasElement the page-side code uses (no DOM lib in this build). */
-interface HTMLCanvasLike {
-  width: number;
-  height: number;
-  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> & Iterable<number> } } | null;
-}
-
-/** Samples the page's VNC canvas on a grid: [r, g, b, r, g, b, ...] row by row. */
-async function canvasGrid(page: Page, step: number): Promise<number[] | null> {
-  return page.evaluate((s) => {
-    // Runs in chromium; the tests are compiled without DOM types.
-    const doc = (globalThis as unknown as { document: { querySelectorAll(q: string): Iterable<HTMLCanvasLike> } }).document;
-    const canvases = [...doc.querySelectorAll('canvas')].filter((c) => c.width > 100);
-    const canvas = canvases[0];
-    if (!canvas) return null;
-    const ctx = canvas.getContext('2d');
-    if (!ctx) return null;
-    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    const out: number[] = [];
-    for (let y = 0; y < canvas.height; y += s) {
-      for (let x = 0; x < canvas.width; x += s) {
-        const i = (y * canvas.width + x) * 4;
-        out.push(data[i]!, data[i + 1]!, data[i + 2]!);
-      }
-    }
-    return out;
-  }, step);
-}
-
-/** Mean absolute difference per channel between the canvas and the X server's own capture. */
-function meanDifference(grid: number[], desktop: Desktop, step: number): number {
-  const shot = desktop.capture();
-  let total = 0;
-  let n = 0;
-  let i = 0;
-  for (let y = 0; y < DESKTOP_HEIGHT; y += step) {
-    for (let x = 0; x < DESKTOP_WIDTH; x += step) {
-      const [r, g, b] = shot.rgb(x, y);
-      total += Math.abs(r - grid[i]!) + Math.abs(g - grid[i + 1]!) + Math.abs(b - grid[i + 2]!);
-      n += 3;
-      i += 3;
-    }
-  }
-  return total / n;
 }
 
 /** Every wait here polls at 200 ms, for 20 s unless told: each probe reads a canvas, a file or the page. */
@@ -142,27 +97,16 @@ describe('a real desktop in a real browser through the proxy', () => {
         await page.goto(`${scheme}://127.0.0.1:${proxy.port}/vnc.html?${query}`);
 
         // The canvas must match the X server's own capture, not just exist.
-        const step = 10;
-        let lastDiff = Infinity;
-        await waitFor(
-          async () => {
-            const grid = await canvasGrid(page, step);
-            if (!grid || grid.length !== Math.ceil(DESKTOP_WIDTH / step) * Math.ceil(DESKTOP_HEIGHT / step) * 3) return false;
-            lastDiff = meanDifference(grid, desktop, step);
-            return lastDiff < 6;
+        const lastDiff = await desktopOnCanvas(page, desktop, {
+          ...POLL,
+          onTimeout: async (err, diff) => {
+            await page.screenshot({ path: path.join(ARTIFACTS, `e2e-${slug}-failed.png`) });
+            throw new Error(`${err.message} (mean difference ${diff.toFixed(1)}); proxy output:\n${proxy.output()}`);
           },
-          { ...POLL, what: 'the canvas to show the X desktop' },
-        ).catch(async (err: Error) => {
-          await page.screenshot({ path: path.join(ARTIFACTS, `e2e-${slug}-failed.png`) });
-          throw new Error(`${err.message} (mean difference ${lastDiff.toFixed(1)}); proxy output:\n${proxy.output()}`);
         });
-        t.diagnostic(`canvas vs xwd: mean difference ${lastDiff.toFixed(2)} per channel (0-255), sampled every ${step} px`);
+        t.diagnostic(`canvas vs xwd: mean difference ${lastDiff.toFixed(2)} per channel (0-255), sampled every ${CANVAS_STEP} px`);
         // And the distinctive root colour is really there (not two black screens agreeing).
-        const corner = await page.evaluate(() => {
-          const doc = (globalThis as unknown as { document: { querySelectorAll(q: string): Iterable<HTMLCanvasLike> } }).document;
-          const c = [...doc.querySelectorAll('canvas')].find((x) => x.width > 100)!;
-          return [...c.getContext('2d')!.getImageData(c.width - 5, c.height - 5, 1, 1).data].slice(0, 3);
-        });
+        const corner = (await canvasCorner(page))!;
         for (let i = 0; i < 3; i++) assert.ok(Math.abs(corner[i]! - ROOT_RGB[i]!) <= 8, `corner ${corner.join(',')} is not the root colour`);
 
         const canvas = page.locator('canvas').first();

@@ -10,6 +10,7 @@ import { sendRaw, upgradeRequest } from '../support/raw-ws.js';
 import { startEchoTarget, startTcpTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
 import { waitFor } from '../support/wait.js';
+import { requiredSeriesValue } from '../support/metrics-text.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'wsfy-ops-e2e-'));
@@ -25,12 +26,6 @@ function get(url: string): Promise<{ status: number; body: string }> {
       })
       .on('error', reject);
   });
-}
-
-function metricValue(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
-  assert.ok(line, `no ${series} in metrics`);
-  return Number(line.slice(series.length + 1));
 }
 
 test('--record writes FILE.<session> in the reference format through the real CLI, and --traffic prints to stdout', async () => {
@@ -148,14 +143,14 @@ test('--metrics: a scrape after real sessions counts them, their bytes, close co
     await waitFor(() => (proxy.output().match(/session closed/g) ?? []).length >= 2, { what: 'two summary lines' });
     const { status, body } = await get(`http://${base}/metrics`);
     assert.equal(status, 200);
-    assert.equal(metricValue(body, 'websockify_sessions_total'), 3);
-    assert.equal(metricValue(body, 'websockify_sessions_open'), 1);
-    assert.equal(metricValue(body, 'websockify_bytes_from_client_total'), 650);
-    assert.equal(metricValue(body, 'websockify_bytes_to_client_total'), 650);
-    assert.equal(metricValue(body, 'websockify_close_codes_total{code="1000"}'), 2);
-    assert.equal(metricValue(body, 'websockify_handshake_duration_seconds_count'), 3);
-    assert.equal(metricValue(body, 'websockify_handshake_failures_total{reason="version"}'), 1);
-    assert.equal(metricValue(body, 'websockify_handshake_failures_total{reason="connection_header"}'), 1);
+    assert.equal(requiredSeriesValue(body, 'websockify_sessions_total'), 3);
+    assert.equal(requiredSeriesValue(body, 'websockify_sessions_open'), 1);
+    assert.equal(requiredSeriesValue(body, 'websockify_bytes_from_client_total'), 650);
+    assert.equal(requiredSeriesValue(body, 'websockify_bytes_to_client_total'), 650);
+    assert.equal(requiredSeriesValue(body, 'websockify_close_codes_total{code="1000"}'), 2);
+    assert.equal(requiredSeriesValue(body, 'websockify_handshake_duration_seconds_count'), 3);
+    assert.equal(requiredSeriesValue(body, 'websockify_handshake_failures_total{reason="version"}'), 1);
+    assert.equal(requiredSeriesValue(body, 'websockify_handshake_failures_total{reason="connection_header"}'), 1);
     assert.equal((await get(`http://${base}/readyz`)).status, 200);
     assert.equal((await get(`http://127.0.0.1:${proxy.port}/lb-check`)).status, 200);
     open.close(1000);

@@ -13,6 +13,7 @@ import { findTool } from '../support/system-tool.js';
 import { startTelnetServer } from '../support/telnet-server.js';
 import { waitFor } from '../support/wait.js';
 import { DESKTOP_HEIGHT, DESKTOP_WIDTH, startDesktop, XTERM_AT, type Desktop } from '../support/x-desktop.js';
+import type { CanvasLike } from '../support/desktop-canvas.js';
 
 /**
  * Recordings an auditor can replay: a real desktop (Xvfb + x11vnc) used through the built-in
@@ -26,11 +27,6 @@ const STEP = 8;
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const webRoot = path.join(repoRoot, 'dist', 'web');
 
-interface CanvasLike {
-  width: number;
-  height: number;
-  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
-}
 interface PlayerApi {
   open(file: string): Promise<unknown>;
   seek(ms: number): void;

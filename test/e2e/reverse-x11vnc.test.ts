@@ -5,11 +5,12 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { launchChromium, type Browser } from '../support/browser.js';
-import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
+import { reverseListenerPort, startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { sendRaw, upgradeRequest } from '../support/raw-ws.js';
+import { CANVAS_STEP, canvasCorner, desktopOnCanvas } from '../support/desktop-canvas.js';
 import { tempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait.js';
-import { DESKTOP_HEIGHT, DESKTOP_WIDTH, ROOT_RGB, startDesktop, XTERM_AT, type Desktop } from '../support/x-desktop.js';
+import { ROOT_RGB, startDesktop, XTERM_AT, type Desktop } from '../support/x-desktop.js';
 
 /**
  * A VNC server behind NAT, for real (docs/reverse.md): x11vnc, with no listening port of its own
@@ -26,63 +27,16 @@ const ID = '418203967';
 /** The ID of the listener bound to one ID, for a server that sends none (x11vnc -connect host:port). */
 const FIXED_ID = '530917264';
 
-interface CanvasLike {
-  width: number;
-  height: number;
-  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
-}
-
-/** The page's VNC canvas sampled every `step` px, [r, g, b, ...] row by row (null before there is one). */
-function canvasGrid(page: Page, step: number): Promise<number[] | null> {
-  return page.evaluate((s) => {
-    const doc = (globalThis as unknown as { document: { querySelectorAll(q: string): Iterable<CanvasLike> } }).document;
-    const canvas = [...doc.querySelectorAll('canvas')].find((c) => c.width > 100);
-    const ctx = canvas?.getContext('2d');
-    if (!canvas || !ctx) return null;
-    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    const out: number[] = [];
-    for (let y = 0; y < canvas.height; y += s) {
-      for (let x = 0; x < canvas.width; x += s) {
-        const i = (y * canvas.width + x) * 4;
-        out.push(data[i]!, data[i + 1]!, data[i + 2]!);
-      }
-    }
-    return out;
-  }, step);
-}
-
-/** Mean absolute difference per channel between the sampled canvas and xwd's capture. */
-function meanDifference(grid: number[], desktop: Desktop, step: number): number {
-  const shot = desktop.capture();
-  let total = 0;
-  let i = 0;
-  for (let y = 0; y < DESKTOP_HEIGHT; y += step) {
-    for (let x = 0; x < DESKTOP_WIDTH; x += step) {
-      const [r, g, b] = shot.rgb(x, y);
-      total += Math.abs(r - grid[i]!) + Math.abs(g - grid[i + 1]!) + Math.abs(b - grid[i + 2]!);
-      i += 3;
-    }
-  }
-  return total / i;
-}
-
 /** Waits until the page's canvas matches xwd's capture of the desktop; returns the mean difference. */
-async function desktopShown(page: Page, desktop: Desktop, proxy: ProxyProcess, slug: string): Promise<number> {
-  const step = 10;
-  let lastDiff = Infinity;
-  await waitFor(
-    async () => {
-      const grid = await canvasGrid(page, step);
-      if (!grid || grid.length !== Math.ceil(DESKTOP_WIDTH / step) * Math.ceil(DESKTOP_HEIGHT / step) * 3) return false;
-      lastDiff = meanDifference(grid, desktop, step);
-      return lastDiff < 6;
+function desktopShown(page: Page, desktop: Desktop, proxy: ProxyProcess, slug: string): Promise<number> {
+  return desktopOnCanvas(page, desktop, {
+    timeoutMs: WAIT_MS,
+    intervalMs: 200,
+    onTimeout: async (err, lastDiff) => {
+      await page.screenshot({ path: path.join(ARTIFACTS, `e2e-reverse-${slug}-failed.png`) });
+      throw new Error(`${err.message} (mean difference ${lastDiff.toFixed(1)}); proxy output:\n${proxy.output()}`);
     },
-    { timeoutMs: WAIT_MS, intervalMs: 200, what: 'the canvas to show the X desktop' },
-  ).catch(async (err: Error) => {
-    await page.screenshot({ path: path.join(ARTIFACTS, `e2e-reverse-${slug}-failed.png`) });
-    throw new Error(`${err.message} (mean difference ${lastDiff.toFixed(1)}); proxy output:\n${proxy.output()}`);
   });
-  return lastDiff;
 }
 
 describe('reverse connection from x11vnc to noVNC in chromium', () => {
@@ -116,8 +70,8 @@ describe('reverse connection from x11vnc to noVNC in chromium', () => {
       `127.0.0.1:0=${FIXED_ID}`,
       '127.0.0.1:0',
     ]);
-    reversePort = Number(/:(\d+)$/.exec((await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+$/m)).trim())![1]);
-    fixedPort = Number(/127\.0\.0\.1:(\d+) \(fixed id/.exec(await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+ \(fixed id/))![1]);
+    reversePort = await reverseListenerPort(proxy);
+    fixedPort = await reverseListenerPort(proxy, 'fixed');
   });
 
   after(async () => {
@@ -180,12 +134,8 @@ describe('reverse connection from x11vnc to noVNC in chromium', () => {
     try {
       await page.goto(novncUrl('office-desk'));
       const diff = await desktopShown(page, desktop, proxy, 'token');
-      t.diagnostic(`canvas vs xwd: mean difference ${diff.toFixed(2)} per channel (0-255), sampled every 10 px`);
-      const corner = await page.evaluate(() => {
-        const doc = (globalThis as unknown as { document: { querySelectorAll(q: string): Iterable<CanvasLike> } }).document;
-        const c = [...doc.querySelectorAll('canvas')].find((x) => x.width > 100)!;
-        return Array.from(c.getContext('2d')!.getImageData(c.width - 5, c.height - 5, 1, 1).data).slice(0, 3);
-      });
+      t.diagnostic(`canvas vs xwd: mean difference ${diff.toFixed(2)} per channel (0-255), sampled every ${CANVAS_STEP} px`);
+      const corner = (await canvasCorner(page))!;
       for (let i = 0; i < 3; i++) assert.ok(Math.abs(corner[i]! - ROOT_RGB[i]!) <= 8, `corner ${corner.join(',')} is not the root colour`);
 
       // A typed line reaches the xterm (X focus follows the pointer: no window manager).

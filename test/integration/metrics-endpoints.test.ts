@@ -13,6 +13,7 @@ import { startProxy } from '../support/proxy-process.js';
 import { startEchoTarget } from '../support/targets.js';
 import { tempDir } from '../support/temp-dir.js';
 import { closeEvent, openClient } from '../support/ws-client.js';
+import { requiredSeriesValue } from '../support/metrics-text.js';
 
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
@@ -28,12 +29,6 @@ function get(port: number, path: string, method = 'GET'): Promise<{ status: numb
 
 function summary(part: Pick<SessionSummary, 'id' | 'upBytes' | 'downBytes' | 'closeCode' | 'closedBy'>): SessionSummary {
   return { client: '127.0.0.1', target: { kind: 'tcp', host: '127.0.0.1', port: 5900 }, startedAt: 0, durationMs: 10, ...part };
-}
-
-function value(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
-  assert.ok(line, `no series ${series} in\n${text}`);
-  return Number(line.slice(series.length + 1));
 }
 
 test('the metrics listener reports sessions, bytes, failures, close codes and handshake latency', async () => {
@@ -54,8 +49,8 @@ test('the metrics listener reports sessions, bytes, failures, close codes and ha
     let scrape = await get(port, '/metrics');
     assert.equal(scrape.status, 200);
     assert.match(scrape.type, /^text\/plain; version=0\.0\.4/);
-    assert.equal(value(scrape.body, 'websockify_sessions_open'), 3);
-    assert.equal(value(scrape.body, 'websockify_bytes_to_client_total'), 5000);
+    assert.equal(requiredSeriesValue(scrape.body, 'websockify_sessions_open'), 3);
+    assert.equal(requiredSeriesValue(scrape.body, 'websockify_bytes_to_client_total'), 5000);
 
     // Session a closes: its bytes leave the live sum and enter the closed total; totals never drop.
     a.onClose!(summary({ id: 1, upBytes: 60, downBytes: 3000, closeCode: 1000, closedBy: 'target' }));
@@ -64,19 +59,19 @@ test('the metrics listener reports sessions, bytes, failures, close codes and ha
     live = { upBytes: 40 + 7, downBytes: 2000 + 11 };
     scrape = await get(port, '/metrics');
     const text = scrape.body;
-    assert.equal(value(text, 'websockify_sessions_open'), 1);
-    assert.equal(value(text, 'websockify_sessions_total'), 3);
-    assert.equal(value(text, 'websockify_bytes_from_client_total'), 107);
-    assert.equal(value(text, 'websockify_bytes_to_client_total'), 5011);
-    assert.equal(value(text, 'websockify_handshake_failures_total{reason="bad-token"}'), 2);
-    assert.equal(value(text, 'websockify_handshake_failures_total{reason="version"}'), 1);
-    assert.equal(value(text, 'websockify_target_connect_failures_total'), 1);
-    assert.equal(value(text, 'websockify_close_codes_total{code="1000"}'), 1);
-    assert.equal(value(text, 'websockify_close_codes_total{code="1011"}'), 1);
-    assert.equal(value(text, 'websockify_handshake_duration_seconds_count'), 3);
-    assert.equal(value(text, 'websockify_handshake_duration_seconds_bucket{le="0.025"}'), 1);
-    assert.equal(value(text, 'websockify_handshake_duration_seconds_bucket{le="0.05"}'), 2);
-    assert.ok(value(text, 'process_resident_memory_bytes') > 0);
+    assert.equal(requiredSeriesValue(text, 'websockify_sessions_open'), 1);
+    assert.equal(requiredSeriesValue(text, 'websockify_sessions_total'), 3);
+    assert.equal(requiredSeriesValue(text, 'websockify_bytes_from_client_total'), 107);
+    assert.equal(requiredSeriesValue(text, 'websockify_bytes_to_client_total'), 5011);
+    assert.equal(requiredSeriesValue(text, 'websockify_handshake_failures_total{reason="bad-token"}'), 2);
+    assert.equal(requiredSeriesValue(text, 'websockify_handshake_failures_total{reason="version"}'), 1);
+    assert.equal(requiredSeriesValue(text, 'websockify_target_connect_failures_total'), 1);
+    assert.equal(requiredSeriesValue(text, 'websockify_close_codes_total{code="1000"}'), 1);
+    assert.equal(requiredSeriesValue(text, 'websockify_close_codes_total{code="1011"}'), 1);
+    assert.equal(requiredSeriesValue(text, 'websockify_handshake_duration_seconds_count'), 3);
+    assert.equal(requiredSeriesValue(text, 'websockify_handshake_duration_seconds_bucket{le="0.025"}'), 1);
+    assert.equal(requiredSeriesValue(text, 'websockify_handshake_duration_seconds_bucket{le="0.05"}'), 2);
+    assert.ok(requiredSeriesValue(text, 'process_resident_memory_bytes') > 0);
 
     assert.deepEqual(await get(port, '/healthz').then((r) => [r.status, r.body]), [200, 'ok\n']);
     assert.deepEqual(await get(port, '/readyz').then((r) => [r.status, r.body]), [200, 'ready\n']);
@@ -130,10 +125,10 @@ test('close codes chosen by clients are scraped in buckets, not as labels of the
     // Metrics are counted just before each session's summary line: wait for all five.
     for (let id = 1; id <= codes.length; id++) await proxy.waitForOutput(new RegExp(`"msg":"session closed","session":${id},`));
     const text = (await get(port, '/metrics')).body;
-    assert.equal(value(text, 'websockify_close_codes_total{code="4xxx"}'), 2);
-    assert.equal(value(text, 'websockify_close_codes_total{code="3xxx"}'), 1);
-    assert.equal(value(text, 'websockify_close_codes_total{code="1000"}'), 1);
-    assert.equal(value(text, 'websockify_close_codes_total{code="1001"}'), 1);
+    assert.equal(requiredSeriesValue(text, 'websockify_close_codes_total{code="4xxx"}'), 2);
+    assert.equal(requiredSeriesValue(text, 'websockify_close_codes_total{code="3xxx"}'), 1);
+    assert.equal(requiredSeriesValue(text, 'websockify_close_codes_total{code="1000"}'), 1);
+    assert.equal(requiredSeriesValue(text, 'websockify_close_codes_total{code="1001"}'), 1);
     assert.ok(!/code="4001"|code="4777"|code="3123"/.test(text), text);
   } finally {
     await proxy.stop();

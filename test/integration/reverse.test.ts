@@ -5,13 +5,14 @@ import net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { CertFactory } from '../support/openssl-certs.js';
-import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
+import { reverseListenerPort, startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { sendRaw, upgradeRequest } from '../support/raw-ws.js';
 import { tempDir } from '../support/temp-dir.js';
 import { waitFor as waitUntil } from '../support/wait.js';
 import { closeEvent, openClient } from '../support/ws-client.js';
+import { seriesValue } from '../support/metrics-text.js';
 
 /** IDs long and odd enough that finding one in the output means it was logged. */
 const ID_A = '73915024';
@@ -121,28 +122,14 @@ async function scrape(port: number): Promise<string> {
   return response.text();
 }
 
-/** The value of one series (`name` or `name{labels}`), 0 when absent. */
-function value(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
-/**
- * A browser: a ws client that collects every byte from the start (the first frames may come in
- * the same read as the 101, before an `open` handler's caller could add a listener).
- */
+/** A browser: a ws client that collects every byte from the start (openClient keeps what came with the 101). */
 async function openBrowser(url: string): Promise<{ ws: WebSocket; got: () => number; bytes: (total: number, timeoutMs?: number) => Promise<Buffer> }> {
-  const ws = new WebSocket(url, ['binary'], { maxPayload: 64 * 1024 * 1024 });
+  const ws = await openClient(url, ['binary'], { maxPayload: 64 * 1024 * 1024 });
   const chunks: Buffer[] = [];
   let got = 0;
   ws.on('message', (data: Buffer) => {
     chunks.push(data);
     got += data.length;
-  });
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-    ws.once('error', reject);
   });
   const bytes = async (total: number, timeoutMs = 30_000): Promise<Buffer> => {
     await waitFor(() => got >= total, `${total} bytes (got ${got})`, timeoutMs);
@@ -182,10 +169,8 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
         '/metrics',
         '127.0.0.1:0',
       ]);
-      const first = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+$/m);
-      reversePort = Number(/:(\d+)$/.exec(first.trim())![1]);
-      const fixed = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+ \(fixed id/);
-      fixedPort = Number(/127\.0\.0\.1:(\d+) \(fixed/.exec(fixed)![1]);
+      reversePort = await reverseListenerPort(proxy);
+      fixedPort = await reverseListenerPort(proxy, 'fixed');
     });
 
     after(async () => {
@@ -341,8 +326,8 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
       const start = await scrape(proxy.port);
       const server = await registerServer(proxy, reversePort, ID_C);
       const held = await scrape(proxy.port);
-      assert.equal(value(held, 'websockify_reverse_held'), 1, held);
-      assert.equal(value(held, 'websockify_reverse_registrations_total') - value(start, 'websockify_reverse_registrations_total'), 1, held);
+      assert.equal(seriesValue(held, 'websockify_reverse_held'), 1, held);
+      assert.equal(seriesValue(held, 'websockify_reverse_registrations_total') - seriesValue(start, 'websockify_reverse_registrations_total'), 1, held);
       const unknown = await connectTo(reversePort);
       unknown.write(idBlock(ID_UNKNOWN));
       await closedWithin(unknown, 2_000);
@@ -353,8 +338,8 @@ export function reverseSuite(name: string, extraArgs: readonly string[]): void {
       await closed;
       assert.equal(await upgradeStatus(proxy.port, 'tok-c'), 503);
       const end = await scrape(proxy.port);
-      const delta = (series: string): number => value(end, series) - value(start, series);
-      assert.equal(value(end, 'websockify_reverse_held'), 0, end);
+      const delta = (series: string): number => seriesValue(end, series) - seriesValue(start, series);
+      assert.equal(seriesValue(end, 'websockify_reverse_held'), 0, end);
       assert.equal(delta('websockify_reverse_pairings_total'), 1, end);
       assert.equal(delta('websockify_reverse_refusals_total{reason="unknown_id"}'), 1, end);
       assert.equal(delta('websockify_reverse_refusals_total{reason="busy"}'), 1, end);
@@ -399,8 +384,7 @@ function limitsSuite(name: string, extraArgs: readonly string[]): void {
         '/metrics',
         '127.0.0.1:0',
       ]);
-      const line = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+$/m);
-      reversePort = Number(/:(\d+)$/.exec(line.trim())![1]);
+      reversePort = await reverseListenerPort(proxy);
     });
 
     after(async () => {
@@ -427,12 +411,14 @@ function limitsSuite(name: string, extraArgs: readonly string[]): void {
       const d = await registerServer(proxy, reversePort, ids[3]!, Buffer.alloc(0), '127.0.0.1');
       const end = await scrape(proxy.port);
       assert.equal(
-        value(end, 'websockify_reverse_refusals_total{reason="limit_per_ip"}') - value(start, 'websockify_reverse_refusals_total{reason="limit_per_ip"}'),
+        seriesValue(end, 'websockify_reverse_refusals_total{reason="limit_per_ip"}') -
+          seriesValue(start, 'websockify_reverse_refusals_total{reason="limit_per_ip"}'),
         1,
         end,
       );
       assert.equal(
-        value(end, 'websockify_reverse_refusals_total{reason="limit_total"}') - value(start, 'websockify_reverse_refusals_total{reason="limit_total"}'),
+        seriesValue(end, 'websockify_reverse_refusals_total{reason="limit_total"}') -
+          seriesValue(start, 'websockify_reverse_refusals_total{reason="limit_total"}'),
         1,
         end,
       );
@@ -484,8 +470,7 @@ function tlsSuite(): void {
         '--reverse-tls',
         '127.0.0.1:0',
       ]);
-      const line = await proxy.waitForOutput(/reverse listener on 127\.0\.0\.1:\d+$/m);
-      reversePort = Number(/:(\d+)$/.exec(line.trim())![1]);
+      reversePort = await reverseListenerPort(proxy);
     });
 
     after(async () => {

@@ -11,6 +11,7 @@ import { runCli, startProxy, type ProxyProcess } from '../support/proxy-process.
 import { startEchoTarget, type TcpTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
 import { waitFor } from '../support/wait.js';
+import { seriesValue } from '../support/metrics-text.js';
 
 /** GET on the --metrics listener. */
 function get(port: number, path: string): Promise<{ status: number; body: string }> {
@@ -24,12 +25,6 @@ function get(port: number, path: string): Promise<{ status: number; body: string
       })
       .on('error', reject);
   });
-}
-
-/** A sample's value in the Prometheus text (0 when the series is absent). */
-function value(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
 /**
@@ -131,9 +126,12 @@ for (const mode of ['single process', '--workers 2'] as const) {
       // Two of each, so under --workers both workers see one (round robin).
       for (let i = 0; i < 2; i++) await sendGarbageHello(proxy.port);
       for (let i = 0; i < 2; i++) assert.match(await connectTls10(proxy.port), /PROTOCOL|VERSION|ECONNRESET/i);
-      const text = await scrapeUntil(port, (t) => value(t, hello) - value(start, hello) >= 2 && value(t, version) - value(start, version) >= 2);
-      assert.equal(value(text, hello) - value(start, hello), 2, text);
-      assert.equal(value(text, version) - value(start, version), 2, text);
+      const text = await scrapeUntil(
+        port,
+        (t) => seriesValue(t, hello) - seriesValue(start, hello) >= 2 && seriesValue(t, version) - seriesValue(start, version) >= 2,
+      );
+      assert.equal(seriesValue(text, hello) - seriesValue(start, hello), 2, text);
+      assert.equal(seriesValue(text, version) - seriesValue(start, version), 2, text);
     });
   });
 }
@@ -188,11 +186,11 @@ for (const mode of ['single process', '--workers 2'] as const) {
             ws.once('error', reject);
           });
         const start = await scrapeUntil(port, () => true);
-        assert.equal(value(start, clientCert), 0);
+        assert.equal(seriesValue(start, clientCert), 0);
         await assert.rejects(open(null), (err: NodeJS.ErrnoException) => err.message !== 'got an HTTP response');
         await assert.rejects(open(mallory), (err: NodeJS.ErrnoException) => err.message !== 'got an HTTP response');
-        const text = await scrapeUntil(port, (t) => value(t, clientCert) >= 2);
-        assert.equal(value(text, clientCert), 2, text);
+        const text = await scrapeUntil(port, (t) => seriesValue(t, clientCert) >= 2);
+        assert.equal(seriesValue(text, clientCert), 2, text);
         assert.equal(allFailures(text) - allFailures(start), 2, `only the two refusals were counted:\n${text}`);
         // A client signed by the CA still gets through, and is not counted as a failure.
         const ws = await open(alice);
@@ -203,9 +201,9 @@ for (const mode of ['single process', '--workers 2'] as const) {
         const closed = closeEvent(ws);
         ws.close(1000);
         assert.equal((await closed).code, 1000);
-        const after = await scrapeUntil(port, (t) => value(t, 'websockify_sessions_total') === 1 && value(t, 'websockify_sessions_open') === 0);
-        assert.equal(value(after, 'websockify_sessions_total'), 1, after);
-        assert.equal(value(after, clientCert), 2, after);
+        const after = await scrapeUntil(port, (t) => seriesValue(t, 'websockify_sessions_total') === 1 && seriesValue(t, 'websockify_sessions_open') === 0);
+        assert.equal(seriesValue(after, 'websockify_sessions_total'), 1, after);
+        assert.equal(seriesValue(after, clientCert), 2, after);
         assert.equal(allFailures(after) - allFailures(start), 2, after);
       } finally {
         await proxy?.stop();
@@ -227,11 +225,11 @@ describe('--workers 2 with --metrics-path: a scrape on the main port reports the
       assert.ok(ids.some((id) => id % 2 === 1) && ids.some((id) => id % 2 === 0), `sessions landed on one worker only: ${ids.join(',')}`);
       // Each scrape lands on the next worker (round robin): both must see the sum.
       for (let i = 0; i < 2; i++) {
-        const text = await scrapeUntil(proxy.port, (t) => value(t, 'websockify_sessions_open') === 0);
-        assert.equal(value(text, 'websockify_workers_reporting'), 2);
-        assert.equal(value(text, 'websockify_sessions_total'), 2);
-        assert.equal(value(text, 'websockify_bytes_from_client_total'), 5_007);
-        assert.equal(value(text, 'websockify_bytes_to_client_total'), 5_007);
+        const text = await scrapeUntil(proxy.port, (t) => seriesValue(t, 'websockify_sessions_open') === 0);
+        assert.equal(seriesValue(text, 'websockify_workers_reporting'), 2);
+        assert.equal(seriesValue(text, 'websockify_sessions_total'), 2);
+        assert.equal(seriesValue(text, 'websockify_bytes_from_client_total'), 5_007);
+        assert.equal(seriesValue(text, 'websockify_bytes_to_client_total'), 5_007);
       }
     } finally {
       await proxy.stop();
@@ -265,17 +263,20 @@ describe('--workers 2 with --metrics: one scrape reports the whole server', () =
     assert.ok(ids.some((id) => id % 2 === 1) && ids.some((id) => id % 2 === 0), `sessions landed on one worker only: ${ids.join(',')}`);
 
     const total = sizes.reduce((a, b) => a + b, 0) + 4096;
-    const text = await scrapeUntil(port, (t) => value(t, 'websockify_sessions_open') === 1 && value(t, 'websockify_bytes_to_client_total') === total);
-    assert.equal(value(text, 'websockify_workers'), 2);
-    assert.equal(value(text, 'websockify_workers_reporting'), 2);
-    assert.equal(value(text, 'websockify_sessions_total'), sizes.length + 1);
-    assert.equal(value(text, 'websockify_sessions_open'), 1);
-    assert.equal(value(text, 'websockify_bytes_from_client_total'), total);
-    assert.equal(value(text, 'websockify_bytes_to_client_total'), total);
-    assert.equal(value(text, 'websockify_close_codes_total{code="1000"}'), sizes.length);
-    assert.equal(value(text, 'websockify_handshake_duration_seconds_count'), sizes.length + 1);
+    const text = await scrapeUntil(
+      port,
+      (t) => seriesValue(t, 'websockify_sessions_open') === 1 && seriesValue(t, 'websockify_bytes_to_client_total') === total,
+    );
+    assert.equal(seriesValue(text, 'websockify_workers'), 2);
+    assert.equal(seriesValue(text, 'websockify_workers_reporting'), 2);
+    assert.equal(seriesValue(text, 'websockify_sessions_total'), sizes.length + 1);
+    assert.equal(seriesValue(text, 'websockify_sessions_open'), 1);
+    assert.equal(seriesValue(text, 'websockify_bytes_from_client_total'), total);
+    assert.equal(seriesValue(text, 'websockify_bytes_to_client_total'), total);
+    assert.equal(seriesValue(text, 'websockify_close_codes_total{code="1000"}'), sizes.length);
+    assert.equal(seriesValue(text, 'websockify_handshake_duration_seconds_count'), sizes.length + 1);
     // Process metrics are summed too: two workers' resident memory, more than either alone.
-    assert.ok(value(text, 'process_resident_memory_bytes') > 0);
+    assert.ok(seriesValue(text, 'process_resident_memory_bytes') > 0);
     const closed = closeEvent(open);
     open.close(1000);
     await closed;
@@ -291,14 +292,14 @@ describe('--workers 2 with --metrics: one scrape reports the whole server', () =
       const { status, body } = await get(port, '/metrics');
       const took = Date.now() - started;
       assert.equal(status, 200);
-      assert.equal(value(body, 'websockify_workers'), 2);
-      assert.equal(value(body, 'websockify_workers_reporting'), 1);
+      assert.equal(seriesValue(body, 'websockify_workers'), 2);
+      assert.equal(seriesValue(body, 'websockify_workers_reporting'), 1);
       assert.ok(took >= 1_500 && took < 4_000, `scrape took ${took} ms (bound: 2 s per worker)`);
     } finally {
       process.kill(pids[1]!, 'SIGCONT');
     }
     // Back: the next scrape holds both again (the late answer to the old request is dropped).
-    assert.equal(value((await get(port, '/metrics')).body, 'websockify_workers_reporting'), 2);
+    assert.equal(seriesValue((await get(port, '/metrics')).body, 'websockify_workers_reporting'), 2);
   });
 
   it('answers /healthz and /readyz, and /readyz turns 503 once SIGTERM starts the drain', async () => {

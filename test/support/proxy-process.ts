@@ -157,3 +157,9 @@ export function processTree(pid: number): number[] {
   }
   return all;
 }
+
+/** The port of a --reverse-listen listener from the proxy's output: the plain one, or (`fixed`) the one bound to an ID. */
+export async function reverseListenerPort(proxy: ProxyProcess, kind: 'plain' | 'fixed' = 'plain'): Promise<number> {
+  const line = await proxy.waitForOutput(kind === 'plain' ? /reverse listener on 127\.0\.0\.1:\d+$/m : /reverse listener on 127\.0\.0\.1:\d+ \(fixed id/);
+  return Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
+}
