@@ -166,7 +166,7 @@ async function main(): Promise<void> {
       config,
       logger,
       access.tokenPlugin,
-      ops.metrics,
+      ops.metrics?.reverse ?? null,
       isWorkerProcess(process.env) ? processParentChannel : null,
       provider ? () => provider.current() : undefined,
     );
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
   }
   const server = new WebsockifyServer(config, logger, {
     access,
-    ...(reverse ? { reverse: reverse.broker, reverseMetrics: ops.metrics } : {}),
+    ...(reverse ? { reverse: reverse.broker, reverseMetrics: ops.metrics?.reverse ?? null } : {}),
     ...ops.serverParts(process.stdout, logger),
     ...(tls ? { tls: createTlsUpgrader(tls, config) } : {}),
     ...(requestHandler ? { requestHandler } : {}),

@@ -26,7 +26,7 @@ export function closeCodeLabel(code: number): string {
  * chunk: sessions are counted at open and close, bytes of open sessions are read at scrape
  * time from `liveBytes`, and bytes of closed sessions are added once from their summary.
  */
-export class Metrics implements ReverseMetrics {
+export class Metrics {
   readonly registry = new Registry();
   private readonly sessionsOpen: Gauge;
   private readonly sessionsTotal: Counter;
@@ -35,7 +35,7 @@ export class Metrics implements ReverseMetrics {
   private readonly closeCodes: Counter<'code'>;
   private readonly handshakeSeconds: Histogram;
   /** --reverse-listen (docs/reverse.md). Registered always, so dashboards see zeros, not gaps. */
-  private readonly reverse: ReverseCounters;
+  readonly reverse: ReverseCounters;
   private closedUpBytes = 0;
   private closedDownBytes = 0;
   private reportedUpBytes = 0;
@@ -107,22 +107,6 @@ export class Metrics implements ReverseMetrics {
 
   setLiveBytes(source: LiveBytes): void {
     this.liveBytes = source;
-  }
-
-  setHeld(count: number): void {
-    this.reverse.setHeld(count);
-  }
-
-  registered(): void {
-    this.reverse.registered();
-  }
-
-  paired(): void {
-    this.reverse.paired();
-  }
-
-  refused(reason: ReverseRefusal): void {
-    this.reverse.refused(reason);
   }
 
   handshakeFailed(reason: string): void {

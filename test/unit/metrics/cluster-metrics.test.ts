@@ -12,8 +12,8 @@ function value(text: string, series: string): number {
 describe('ClusterMetrics with the primary figures (--reverse-listen under --workers)', () => {
   it("adds the primary's reverse figures to the workers' sum, and counts only workers as reporting", async () => {
     const workers = [new Metrics({ processMetrics: false }), new Metrics({ processMetrics: false })];
-    workers[0]!.paired();
-    workers[1]!.refused('busy');
+    workers[0]!.reverse.paired();
+    workers[1]!.reverse.refused('busy');
     const primaryRegistry = new Registry();
     const primary = new ReverseCounters([primaryRegistry]);
     primary.registered();
