@@ -23,6 +23,7 @@ const USAGE = `usage: npm run bench -- [options]
   --runs N          repeat every scenario N times; tables show the median and min-max
   --prof            run our proxy under --cpu-prof and print where its CPU went
   --ours-entry PATH the JavaScript entry of our CLI (default: dist/src/cli/main.js)
+  --ours-node-arg F a Node flag for our proxy, after the launcher's (repeatable), to measure a flag
   --help            this text
 `;
 
@@ -34,6 +35,8 @@ interface BenchOptions {
   runs: number;
   prof: boolean;
   oursEntry: string;
+  /** Node flags added to our launcher's, for measuring a flag (--ours-node-arg). */
+  oursNodeArgs: string[];
 }
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -54,6 +57,7 @@ function parseOptions(argv: string[]): BenchOptions {
     runs: 1,
     prof: false,
     oursEntry: `${ROOT}dist/src/cli/main.js`,
+    oursNodeArgs: [],
   };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i] as string;
@@ -101,6 +105,9 @@ function parseOptions(argv: string[]): BenchOptions {
       }
       case '--ours-entry':
         options.oursEntry = takeValue();
+        break;
+      case '--ours-node-arg':
+        options.oursNodeArgs.push(takeValue());
         break;
       case '--help':
         process.stdout.write(USAGE);
@@ -207,7 +214,7 @@ async function main(): Promise<number> {
   );
   const subjectOptions = {
     oursEntry: options.oursEntry,
-    oursNodeArgs: options.prof ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
+    oursNodeArgs: [...options.oursNodeArgs, ...(options.prof ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])],
     nodePeerEntries: Object.fromEntries(Object.entries(nodePeers).map(([name, peer]) => [name, peer.entry])),
   };
   if (options.prof) {

@@ -6,6 +6,16 @@ import { fileURLToPath } from 'node:url';
 export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 /**
+ * The Node flags of the built CLI's `#!/usr/bin/env -S node FLAGS` line (the collector flags of
+ * docs/performance.md): every test runs the proxy under them, as its launchers start it.
+ */
+export const LAUNCHER_NODE_FLAGS: readonly string[] = (
+  /^#!\/usr\/bin\/env -S node (.+)$/.exec(readFileSync(CLI_PATH, 'utf8').split('\n', 1)[0] ?? '')?.[1] ?? ''
+)
+  .split(/\s+/)
+  .filter(Boolean);
+
+/**
  * Arguments put before every test's own, from WSFY_TEST_EXTRA_ARGS (split on spaces), so the
  * whole suite can run against another mode: `WSFY_TEST_EXTRA_ARGS="--workers 2" ./run-tests integration`.
  */
@@ -44,7 +54,7 @@ export interface StartOptions {
 }
 
 export async function startProxy(args: readonly string[], options: StartOptions = {}): Promise<ProxyProcess> {
-  const proc = spawn(process.execPath, [CLI_PATH, ...withExtraArgs(args)], {
+  const proc = spawn(process.execPath, [...LAUNCHER_NODE_FLAGS, CLI_PATH, ...withExtraArgs(args)], {
     cwd: options.cwd ?? process.cwd(),
     env: options.env ?? process.env,
     stdio: [options.stdio0 ?? 'ignore', 'pipe', 'pipe'],
@@ -125,7 +135,7 @@ export async function runCli(
   timeoutMs = 10_000,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, [CLI_PATH, ...withExtraArgs(args)], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const proc = spawn(process.execPath, [...LAUNCHER_NODE_FLAGS, CLI_PATH, ...withExtraArgs(args)], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

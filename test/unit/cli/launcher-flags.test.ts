@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { LAUNCHER_NODE_FLAGS } from '../../support/proxy-process.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const read = (file: string): string => readFileSync(`${root}${file}`, 'utf8');
@@ -12,8 +13,12 @@ describe('launchers pass the same Node flags', () => {
   const shebang = /^#!\/usr\/bin\/env -S node (.+)$/.exec(read('src/cli/main.ts').split('\n', 1)[0] ?? '');
   const flags = shebang?.[1]?.trim() ?? '';
 
-  it('the CLI entry passes --single-threaded-gc through env -S', () => {
+  it('the CLI entry passes the collector flags through env -S', () => {
     assert.equal(flags, '--single-threaded-gc');
+  });
+
+  it('the tests start the proxy with the same flags', () => {
+    assert.deepEqual(LAUNCHER_NODE_FLAGS, flags.split(/\s+/));
   });
 
   it('./run starts node with the same flags', () => {
@@ -23,6 +28,7 @@ describe('launchers pass the same Node flags', () => {
   it('the container entrypoint starts node with the same flags', () => {
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(read('contrib/docker/Dockerfile'))?.[1] ?? '[]';
     const argv = JSON.parse(entrypoint) as string[];
-    assert.deepEqual(argv.slice(0, 3), ['node', ...flags.split(/\s+/), '/app/dist/src/cli/main.js']);
+    const expected = ['node', ...flags.split(/\s+/), '/app/dist/src/cli/main.js'];
+    assert.deepEqual(argv.slice(0, expected.length), expected);
   });
 });
