@@ -13,7 +13,7 @@ import { findTool } from '../support/system-tool.js';
 import { startTelnetServer } from '../support/telnet-server.js';
 import { waitFor } from '../support/wait.js';
 import { DESKTOP_HEIGHT, DESKTOP_WIDTH, startDesktop, XTERM_AT, type Desktop } from '../support/x-desktop.js';
-import type { CanvasLike } from '../support/desktop-canvas.js';
+import { canvasGrid, type CanvasLike } from '../support/desktop-canvas.js';
 
 /**
  * Recordings an auditor can replay: a real desktop (Xvfb + x11vnc) used through the built-in
@@ -36,28 +36,7 @@ interface PlayerApi {
   entries(): Array<{ file: string }>;
   player: { duration: number; position: number } | null;
 }
-type Win = { recordingsPlayer: PlayerApi; document: { querySelectorAll(q: string): Iterable<CanvasLike> } };
-
-/** Samples a canvas every STEP px: [r, g, b, ...]. `which`: the live console's or the player's. */
-function grid(page: Page, which: 'console' | 'player'): Promise<number[] | null> {
-  return page.evaluate(
-    ([w, step]) => {
-      const win = globalThis as unknown as Win;
-      const canvas = w === 'player' ? win.recordingsPlayer.canvas() : [...win.document.querySelectorAll('canvas')].find((c) => c.width > 100);
-      if (!canvas || canvas.width < 100) return null;
-      const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-      const out: number[] = [];
-      for (let y = 0; y < canvas.height; y += step) {
-        for (let x = 0; x < canvas.width; x += step) {
-          const i = (y * canvas.width + x) * 4;
-          out.push(data[i]!, data[i + 1]!, data[i + 2]!);
-        }
-      }
-      return out;
-    },
-    [which, STEP] as const,
-  );
-}
+type Win = { recordingsPlayer: PlayerApi };
 
 /** Mean absolute difference per channel (0-255). */
 function diff(a: number[], b: number[]): number {
@@ -140,7 +119,7 @@ test('a recorded VNC session replays in the player: the last frame matches the l
   await live.goto(`http://127.0.0.1:${proxy.port}/vnc.html?autoconnect=1&resize=off#password=${encodeURIComponent(desktop.password)}`);
   const before = await waitFor(
     async () => {
-      const g = await grid(live, 'console');
+      const g = await canvasGrid(live, STEP, 'console');
       return g !== null && diff(g, xwdGrid(desktop)) < 6 && g;
     },
     { ...POLL, what: 'the live canvas to show the desktop' },
@@ -154,7 +133,7 @@ test('a recorded VNC session replays in the player: the last frame matches the l
   await waitFor(() => desktop.typedLines().includes(line), { ...POLL, what: 'the xterm to receive the line' });
   await waitFor(
     async () => {
-      const g = await grid(live, 'console');
+      const g = await canvasGrid(live, STEP, 'console');
       return g !== null && diff(g, xwdGrid(desktop)) < 3 && diff(g, before) > 0.05;
     },
     { ...POLL, what: 'the live canvas to show the typed line' },
@@ -162,7 +141,7 @@ test('a recorded VNC session replays in the player: the last frame matches the l
   // Stable: nothing more arrives before the session ends. A fixed time: it stands for "nothing
   // else happens", which no condition can signal.
   await new Promise((r) => setTimeout(r, 500));
-  const last = (await grid(live, 'console'))!;
+  const last = (await canvasGrid(live, STEP, 'console'))!;
   await live.screenshot({ path: path.join(ARTIFACTS, 'e2e-recording-live.png') });
   await live.close();
 
@@ -177,7 +156,7 @@ test('a recorded VNC session replays in the player: the last frame matches the l
 
   // The end: the replayed canvas is the last live frame.
   await seekAndSettle(player, duration);
-  const end = (await grid(player, 'player'))!;
+  const end = (await canvasGrid(player, STEP, 'player'))!;
   assert.ok(end, 'the player drew no canvas');
   const endDiff = diff(end, last);
   t.diagnostic(`replayed end vs last live frame: mean difference ${endDiff.toFixed(3)} per channel`);
@@ -188,7 +167,7 @@ test('a recorded VNC session replays in the player: the last frame matches the l
   const middle = typedAt - Date.parse(entry.start) - 100;
   assert.ok(middle > 0 && middle < duration);
   await seekAndSettle(player, middle);
-  const mid = (await grid(player, 'player'))!;
+  const mid = (await canvasGrid(player, STEP, 'player'))!;
   const midToBefore = diff(mid, before);
   const midToLast = diff(mid, last);
   t.diagnostic(`replayed middle vs live before typing ${midToBefore.toFixed(3)}, vs the end ${midToLast.toFixed(3)}`);
@@ -201,7 +180,7 @@ test('a recorded VNC session replays in the player: the last frame matches the l
   await player.selectOption('#speed', '32');
   await player.click('#play');
   await player.waitForSelector('#state[data-state="ended"]', { timeout: WAIT_MS, state: 'attached' });
-  assert.equal(await grid(player, 'player').then((g) => diff(g!, last) < 1), true, 'played to the end, the canvas is the last frame');
+  assert.equal(await canvasGrid(player, STEP, 'player').then((g) => diff(g!, last) < 1), true, 'played to the end, the canvas is the last frame');
   assert.deepEqual(pageErrors, []);
 });
 

@@ -9,24 +9,34 @@ export interface CanvasLike {
   getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> & Iterable<number> } } | null;
 }
 
-/** Samples the page's VNC canvas (the first wider than 100 px) every `step` px: [r, g, b, ...] row by row; null before there is one. */
-function canvasGrid(page: Page, step: number): Promise<number[] | null> {
-  return page.evaluate((s) => {
-    // Runs in chromium.
-    const doc = (globalThis as unknown as { document: { querySelectorAll(q: string): Iterable<CanvasLike> } }).document;
-    const canvas = [...doc.querySelectorAll('canvas')].find((c) => c.width > 100);
-    const ctx = canvas?.getContext('2d');
-    if (!canvas || !ctx) return null;
-    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    const out: number[] = [];
-    for (let y = 0; y < canvas.height; y += s) {
-      for (let x = 0; x < canvas.width; x += s) {
-        const i = (y * canvas.width + x) * 4;
-        out.push(data[i]!, data[i + 1]!, data[i + 2]!);
+/**
+ * Samples a canvas every `step` px: [r, g, b, ...] row by row; null before there is one.
+ * `which`: the page's VNC console canvas (the first wider than 100 px), or the recordings page's
+ * player canvas (its `recordingsPlayer.canvas()`).
+ */
+export function canvasGrid(page: Page, step: number, which: 'console' | 'player' = 'console'): Promise<number[] | null> {
+  return page.evaluate(
+    ([w, s]) => {
+      // Runs in chromium.
+      const win = globalThis as unknown as {
+        document: { querySelectorAll(q: string): Iterable<CanvasLike> };
+        recordingsPlayer?: { canvas(): CanvasLike | null };
+      };
+      const canvas = w === 'player' ? win.recordingsPlayer?.canvas() : [...win.document.querySelectorAll('canvas')].find((c) => c.width > 100);
+      const ctx = canvas && canvas.width >= 100 ? canvas.getContext('2d') : null;
+      if (!canvas || !ctx) return null;
+      const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      const out: number[] = [];
+      for (let y = 0; y < canvas.height; y += s) {
+        for (let x = 0; x < canvas.width; x += s) {
+          const i = (y * canvas.width + x) * 4;
+          out.push(data[i]!, data[i + 1]!, data[i + 2]!);
+        }
       }
-    }
-    return out;
-  }, step);
+      return out;
+    },
+    [which, step] as const,
+  );
 }
 
 /** Mean absolute difference per channel between the sampled canvas and the X server's own capture. */
