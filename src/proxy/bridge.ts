@@ -7,6 +7,7 @@ import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } fro
 import type { MemoryBudget } from './memory-budget.js';
 import { EarnedThreshold, provenBytes } from './earned-threshold.js';
 import { smallBinaryFrame } from './small-frame.js';
+import { useSharedReads } from './read-buffer.js';
 
 type ClosedBy = 'client' | 'target' | 'server';
 
@@ -170,6 +171,12 @@ export class Bridge implements ClientDataSink, TurnAccount {
     this.upThreshold = new EarnedThreshold(budget.start, budget.highWater, provenBytes());
     (ws as unknown as Carrier)[kBridge] = this;
     (target as unknown as Carrier)[kBridge] = this;
+    // Both sockets read into the shared buffer (read-buffer.ts): the client's was accepted by a
+    // server, which cannot be given `onread`; a dialled target has it already (this sets how it
+    // pauses), a reverse target not.
+    const clientSocket = clientSocketOf(ws);
+    if (clientSocket !== undefined) useSharedReads(clientSocket);
+    useSharedReads(target);
     ws.on('message', wsOnMessage);
     ws.on('close', wsOnClose);
     ws.on('error', wsOnError);

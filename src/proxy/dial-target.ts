@@ -3,12 +3,12 @@ import tls from 'node:tls';
 import { TargetConnectError } from '../errors.js';
 import { describeTarget, type TargetSpec } from '../config/config.js';
 import { connectFailureReason } from '../log/connect-failure-reason.js';
+import { SHARED_READS } from './read-buffer.js';
 
 /*
- * Target sockets read with Node's default 64 KiB reads, one WebSocket message per read, as the
- * reference's 64 KiB recv. A shared 1 MiB `onread` buffer was tried twice:
- * within the noise before the client writes were batched per event-loop turn, worse after it
- * (0.79-0.85 ms/MiB against 0.62-0.70 on `down`); docs/performance-history.md has the figures.
+ * Target sockets read up to 64 KiB at a time, one WebSocket message per read, as the reference's
+ * 64 KiB recv; into the process's shared read buffer (read-buffer.ts), so that a short read costs
+ * no ArrayBuffer of its own. TLS sockets decrypt into buffers of their own and keep Node's reads.
  */
 
 export interface DialOptions {
@@ -41,7 +41,7 @@ export function dialTarget(target: TargetSpec, options: DialOptions): Promise<ne
     const label = describeTarget(target);
     if (target.kind === 'unix') {
       if (options.tls) socket = tls.connect({ ...options.tlsOptions, path: target.path });
-      else socket = net.connect({ path: target.path });
+      else socket = net.connect({ path: target.path, onread: SHARED_READS });
     } else if (options.tls) {
       socket = tls.connect({
         ...options.tlsOptions,
@@ -57,6 +57,7 @@ export function dialTarget(target: TargetSpec, options: DialOptions): Promise<ne
         noDelay: true,
         keepAlive: true,
         autoSelectFamily: true,
+        onread: SHARED_READS,
       });
     }
     const connectEvent = options.tls ? 'secureConnect' : 'connect';

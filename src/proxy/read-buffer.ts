@@ -1,0 +1,146 @@
+import type net from 'node:net';
+import { Readable } from 'node:stream';
+
+/**
+ * How a session's two sockets read: into one buffer the whole process shares, copied out.
+ *
+ * Node's own reads allocate a fresh 64 KiB buffer for every read, and for a short read a second,
+ * zero-filled one of the exact length, which becomes the chunk. Each chunk thus carries an
+ * ArrayBuffer of its own, and V8 frees those only in a young-generation collection, one by one:
+ * with an echo or a console (two short reads per round trip) that sweep was 0.25-0.30 ms of a
+ * 0.4-0.5 ms collection. Here a short read is copied from the shared buffer into Node's pooled
+ * buffers (one 8 KiB ArrayBuffer for many chunks), and the sweep takes 0.02 ms
+ * (docs/performance.md, "Reads into one shared buffer").
+ *
+ * A bulk transfer keeps Node's cost. After a read that filled the buffer (libuv then reads again
+ * at once) the socket reads into a 64 KiB buffer of its own, which becomes the chunk as it is if
+ * the read fills it too, as Node's own full reads do; otherwise its bytes are copied out, as Node
+ * copies its own short reads, and the buffer is kept for the next socket that needs one. After a
+ * short read (nothing more to read for now) or once it is paused, a socket goes back to the
+ * shared buffer, so a waiting socket holds none of its own, except one whose last read filled its
+ * buffer exactly and found nothing after it: it holds 64 KiB until it reads again. A buffer
+ * handed on is never read into again: the only buffer several sockets point at is the shared one,
+ * and nothing taken from it is kept without a copy (test/unit/proxy/read-buffer.test.ts keeps
+ * every chunk and checks its bytes).
+ */
+
+/** One read takes up to this much, as Node's own reads do. */
+export const READ_SIZE = 64 * 1024;
+/** Buffers of a socket's own kept for the next socket that needs one, rather than left to the collector. */
+const SPARE_BUFFERS = 4;
+
+const shared = Buffer.allocUnsafeSlow(READ_SIZE);
+/** Own buffers that were read into but not handed on (their bytes were copied out). */
+const spare: Buffer[] = [];
+/**
+ * The buffer the socket that has just read reads into next. Node asks for it (nextReadBuffer)
+ * right after the read's callback returns, for the same socket, so one variable is enough.
+ */
+let next: Buffer = shared;
+
+/**
+ * Node calls this after each read, and once when a socket gets its handle (a new connection):
+ * a buffer of a socket's own is given out once, and every other call gets the shared one.
+ */
+function nextReadBuffer(): Buffer {
+  const buffer = next;
+  next = shared;
+  return buffer;
+}
+
+/** One read of `nread` bytes into `buffer`: the chunk goes into the socket's readable side. */
+function onRead(this: net.Socket, nread: number, buffer: Buffer): boolean {
+  const full = nread === buffer.length;
+  const own = buffer !== shared;
+  let chunk: Buffer;
+  if (own && full) {
+    // A full buffer of the socket's own becomes the chunk, as Node's own full reads do.
+    chunk = buffer;
+  } else {
+    // allocUnsafe takes lengths under 4 KiB from Node's shared pool: no ArrayBuffer of its own.
+    // Longer short reads get a buffer of their length, as Node's own short reads do.
+    chunk = Buffer.allocUnsafe(nread);
+    buffer.copy(chunk, 0, 0, nread);
+  }
+  // push() says false past the socket's high-water mark, and Node then stops reading, as it does
+  // for its own reads; resume() or read() starts it again. The chunk's reader (the bridge) may
+  // also have paused the socket while push() delivered it.
+  const readsOn = this.push(chunk) && !this.isPaused();
+  // libuv reads again at once only after a read that filled the buffer. A socket that waits,
+  // for more bytes (a short read) or for its reader (paused), waits on the shared buffer and
+  // holds none of its own.
+  next = readsOn && full ? (spare.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE)) : shared;
+  // An own buffer whose bytes were copied out is free again (this socket reads next into `next`).
+  if (own && !full && spare.length < SPARE_BUFFERS) spare.push(buffer);
+  return readsOn;
+}
+
+/** `onread` for sockets this process opens (net.connect): the documented way to read this way. */
+export const SHARED_READS: net.OnReadOpts = {
+  buffer: nextReadBuffer,
+  callback: onRead as unknown as net.OnReadOpts['callback'],
+};
+
+/** The net.Socket internals (Node 20's lib/net.js) that an `onread` option sets. */
+interface ReadSymbols {
+  buffer: symbol;
+  callback: symbol;
+  generator: symbol;
+}
+
+interface SocketHandle {
+  useUserBuffer?: (buffer: Uint8Array) => void;
+}
+
+let readSymbols: ReadSymbols | null | undefined;
+
+function findReadSymbols(socket: net.Socket): ReadSymbols | null {
+  const own = Object.getOwnPropertySymbols(socket);
+  const named = (description: string): symbol | undefined => own.find((key) => key.description === description);
+  const buffer = named('kBuffer');
+  const callback = named('kBufferCb');
+  const generator = named('kBufferGen');
+  return buffer && callback && generator ? { buffer, callback, generator } : null;
+}
+
+/**
+ * pause() as Readable has it, for a socket reading into the shared buffer. net.Socket's own
+ * pause() stops reading at once when the socket has an `onread` buffer; this one lets the read
+ * under way finish (onRead then tells Node to stop), as Node's own reads do. Measured with 200
+ * downloads whose clients stop reading (test/integration/bridge-stalled.test.ts, RSS growth per
+ * session): 312-329 KiB with net.Socket's pause, 154-171 with this, 143-185 with Node's reads.
+ */
+function pauseAfterThisRead(this: net.Socket): net.Socket {
+  return Readable.prototype.pause.call(this) as net.Socket;
+}
+
+/**
+ * Has a plain TCP or Unix socket read into the shared buffer from now on: true if it does (now,
+ * or already through SHARED_READS). Node takes `onread` only when a socket is constructed, and a
+ * server constructs the sockets it accepts, so for those this sets what that option would have
+ * set and switches the handle to the shared buffer (StreamBase's useUserBuffer, as net.js does).
+ * A TLS socket's handle decrypts into buffers of its own and keeps Node's reads (false), as does
+ * every socket when this Node's net.Socket lacks the fields expected: slower collections, same
+ * bytes. test/unit/proxy/read-buffer.test.ts pins the fields to the Node this runs on.
+ */
+export function useSharedReads(socket: net.Socket): boolean {
+  const handle = (socket as unknown as { _handle?: SocketHandle | null })._handle;
+  if (!handle || typeof handle.useUserBuffer !== 'function') return false;
+  const kind = (handle as { constructor?: { name?: string } }).constructor?.name;
+  if (kind !== 'TCP' && kind !== 'Pipe') return false;
+  // Harmless where the adoption below fails: without an `onread` buffer, net.Socket's pause()
+  // is Readable's.
+  socket.pause = pauseAfterThisRead;
+  if (readSymbols === undefined) readSymbols = findReadSymbols(socket);
+  const symbols = readSymbols;
+  if (symbols === null) return false;
+  const fields = socket as unknown as Record<symbol, unknown>;
+  if (fields[symbols.callback] === onRead) return true;
+  // Reading into some other buffer of its own: left as it is.
+  if (fields[symbols.buffer] !== null) return false;
+  fields[symbols.buffer] = shared;
+  fields[symbols.callback] = onRead;
+  fields[symbols.generator] = nextReadBuffer;
+  handle.useUserBuffer(shared);
+  return true;
+}
