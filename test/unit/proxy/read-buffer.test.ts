@@ -36,6 +36,8 @@ async function acceptedPair(listenOn: number | string = 0): Promise<Pair> {
   };
 }
 
+const totalLength = (buffers: Buffer[]): number => buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+
 /** Writes `parts` one at a time, each after the reader has taken the one before: one read each. */
 async function oneReadEach(writer: net.Socket, reader: net.Socket, parts: Buffer[]): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
@@ -44,7 +46,7 @@ async function oneReadEach(writer: net.Socket, reader: net.Socket, parts: Buffer
   for (const part of parts) {
     expected += part.length;
     writer.write(part);
-    await waitFor(() => chunks.reduce((sum, chunk) => sum + chunk.length, 0) >= expected, { what: 'the part to arrive' });
+    await waitFor(() => totalLength(chunks) >= expected, { what: 'the part to arrive' });
   }
   return chunks;
 }
@@ -70,13 +72,19 @@ test('a TCP socket the server accepted reads into the shared buffer, on this Nod
   }
 });
 
-test('a paused socket finishes the read under way, as with Node own reads', async () => {
+/** An accepted socket reading into the shared buffer, its chunks collected, paused. */
+async function pausedSharedReader(): Promise<{ pair: Pair; got: Buffer[] }> {
   const pair = await acceptedPair();
+  assert.equal(useSharedReads(pair.accepted), true);
+  const got: Buffer[] = [];
+  pair.accepted.on('data', (chunk: Buffer) => got.push(chunk));
+  pair.accepted.pause();
+  return { pair, got };
+}
+
+test('a paused socket finishes the read under way, as with Node own reads', async () => {
+  const { pair, got } = await pausedSharedReader();
   try {
-    assert.equal(useSharedReads(pair.accepted), true);
-    const got: Buffer[] = [];
-    pair.accepted.on('data', (chunk: Buffer) => got.push(chunk));
-    pair.accepted.pause();
     // net.Socket's own pause() would stop reading at once and leave this in the kernel.
     pair.peer.write('after the pause');
     await waitFor(() => pair.accepted.readableLength === 'after the pause'.length, { what: 'the read under way to land' });
@@ -134,7 +142,7 @@ test('a full read into the socket own buffer is handed on without a copy', async
     await waitFor(() => pair.peer.writableLength === 0, { what: 'the kernel to take every byte' });
     pair.accepted.on('data', (chunk: Buffer) => chunks.push(chunk));
     pair.accepted.resume();
-    await waitFor(() => chunks.reduce((sum, chunk) => sum + chunk.length, 0) === sent.length, { what: 'every byte' });
+    await waitFor(() => totalLength(chunks) === sent.length, { what: 'every byte' });
     assert.deepEqual(Buffer.concat(chunks), sent);
     const handedOn = chunks.filter((chunk) => chunk.length === READ_SIZE && chunk.byteOffset === 0 && chunk.buffer.byteLength === READ_SIZE);
     assert.ok(handedOn.length > 0, `no chunk of ${chunks.length} was a whole read buffer`);
@@ -170,8 +178,10 @@ test('two sockets reading long and short writes at once: every chunk keeps its b
         if (size % 2 === 0) await new Promise((resolve) => setImmediate(resolve));
       }
     }
-    const total = (buffers: Buffer[]): number => buffers.reduce((sum, buffer) => sum + buffer.length, 0);
-    await waitFor(() => total(bulkGot) === total(bulkSent) && total(lightGot) === total(lightSent), { what: 'every byte on both sockets', timeoutMs: 15_000 });
+    await waitFor(() => totalLength(bulkGot) === totalLength(bulkSent) && totalLength(lightGot) === totalLength(lightSent), {
+      what: 'every byte on both sockets',
+      timeoutMs: 15_000,
+    });
     // The chunks were all kept until now: a read that wrote into a buffer already handed on
     // would show here as changed bytes.
     assert.equal(digest(bulkGot), digest(bulkSent));
@@ -183,12 +193,8 @@ test('two sockets reading long and short writes at once: every chunk keeps its b
 });
 
 test('a paused socket stops reading; resumed, it delivers the rest', async () => {
-  const pair = await acceptedPair();
+  const { pair, got } = await pausedSharedReader();
   try {
-    assert.equal(useSharedReads(pair.accepted), true);
-    const got: Buffer[] = [];
-    pair.accepted.on('data', (chunk: Buffer) => got.push(chunk));
-    pair.accepted.pause();
     const sent = randomBytes(16 * 1024 * 1024);
     writeInReads(pair.peer, sent);
     await waitFor(() => pair.peer.writableLength < sent.length, { what: 'the kernel to take bytes' });
@@ -197,7 +203,7 @@ test('a paused socket stops reading; resumed, it delivers the rest', async () =>
     assert.ok(held <= pair.accepted.readableHighWaterMark + READ_SIZE, `${held} bytes read while paused`);
     assert.ok(pair.peer.writableLength > 0, 'the writer is held back');
     pair.accepted.resume();
-    await waitFor(() => got.reduce((sum, chunk) => sum + chunk.length, 0) === sent.length, { what: 'every byte', timeoutMs: 15_000 });
+    await waitFor(() => totalLength(got) === sent.length, { what: 'every byte', timeoutMs: 15_000 });
     assert.deepEqual(Buffer.concat(got), sent);
   } finally {
     pair.close();
