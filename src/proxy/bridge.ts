@@ -191,13 +191,12 @@ export class Bridge implements ClientDataSink, TurnAccount {
     // The frame reader streams payload as it comes; ws instead holds a message until its last
     // byte (up to --max-message-size), so without the reader an unfinished message gets a deadline.
     if (reader === null && messageTimeoutMs > 0) {
-      const socket = clientSocketOf(ws);
       const receiver = (ws as unknown as { _receiver?: WsAssembly })._receiver;
-      if (socket !== undefined && receiver !== undefined && Array.isArray(receiver._fragments) && typeof receiver._bufferedBytes === 'number') {
+      if (clientSocket !== undefined && receiver !== undefined && Array.isArray(receiver._fragments) && typeof receiver._bufferedBytes === 'number') {
         this.receiver = receiver;
-        (socket as unknown as Carrier)[kBridge] = this;
+        (clientSocket as unknown as Carrier)[kBridge] = this;
         // Added after ws's own listener, so the receiver has taken the chunk when this runs.
-        socket.on('data', clientSocketOnData);
+        clientSocket.on('data', clientSocketOnData);
       }
     }
     if (ws.readyState !== ws.OPEN) this.onClientClose(1006);

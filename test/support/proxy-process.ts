@@ -9,11 +9,13 @@ export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.me
  * The Node flags of the built CLI's `#!/usr/bin/env -S node FLAGS` line (the collector flags of
  * docs/performance.md): every test runs the proxy under them, as its launchers start it.
  */
-export const LAUNCHER_NODE_FLAGS: readonly string[] = (
-  /^#!\/usr\/bin\/env -S node (.+)$/.exec(readFileSync(CLI_PATH, 'utf8').split('\n', 1)[0] ?? '')?.[1] ?? ''
-)
-  .split(/\s+/)
-  .filter(Boolean);
+export const LAUNCHER_NODE_FLAGS: readonly string[] = shebangNodeFlags(readFileSync(CLI_PATH, 'utf8'));
+
+/** The flags of a `#!/usr/bin/env -S node FLAGS` first line of `source`; none without one. */
+export function shebangNodeFlags(source: string): string[] {
+  const flags = /^#!\/usr\/bin\/env -S node (.+)$/.exec(source.split('\n', 1)[0] ?? '')?.[1] ?? '';
+  return flags.split(/\s+/).filter(Boolean);
+}
 
 /**
  * Arguments put before every test's own, from WSFY_TEST_EXTRA_ARGS (split on spaces), so the

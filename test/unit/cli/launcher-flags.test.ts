@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LAUNCHER_NODE_FLAGS } from '../../support/proxy-process.js';
+import { LAUNCHER_NODE_FLAGS, shebangNodeFlags } from '../../support/proxy-process.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const read = (file: string): string => readFileSync(`${root}${file}`, 'utf8');
@@ -10,8 +10,7 @@ const read = (file: string): string => readFileSync(`${root}${file}`, 'utf8');
 // The proxy's Node flags (docs/performance.md, "Garbage collection") are written in three
 // launchers: the bin's shebang, ./run and the container's entrypoint. They must not drift apart.
 describe('launchers pass the same Node flags', () => {
-  const shebang = /^#!\/usr\/bin\/env -S node (.+)$/.exec(read('src/cli/main.ts').split('\n', 1)[0] ?? '');
-  const flags = shebang?.[1]?.trim() ?? '';
+  const flags = shebangNodeFlags(read('src/cli/main.ts')).join(' ');
 
   it('the CLI entry passes the collector flags through env -S', () => {
     assert.equal(flags, '--single-threaded-gc');

@@ -6,6 +6,8 @@ import type { WebSocket } from 'ws';
 import { Bridge, type BridgeHost } from '../../../src/proxy/bridge.js';
 import { MemoryBudget } from '../../../src/proxy/memory-budget.js';
 import { useSharedReads } from '../../../src/proxy/read-buffer.js';
+import { oneReadEach } from '../../support/socket-reads.js';
+import { waitFor } from '../../support/wait.js';
 
 // When the bridge corks a socket (batching a turn's writes into one writev) and when it does not:
 // a small write alone in its turn (a keystroke, an echo) must go out at once, without a cork, a
@@ -99,28 +101,20 @@ test('the bridge has both its sockets read into the shared buffer', async () => 
   const { target, peer: targetPeer } = await tcpPair();
   // The client's socket as a server accepted it: it could not be given `onread` when made.
   const { target: clientPeer, peer: clientSocket } = await tcpPair();
+  let received = '';
+  clientPeer.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
   const ws = clientStandIn();
   Object.assign(ws, { _socket: clientSocket });
   new Bridge(ws, target, host, threshold(64 * 1024), 1000);
   // Two short reads of a socket, one ArrayBuffer (Node's own reads make one per read).
-  const twoReads = async (writer: net.Socket, reader: net.Socket, parts: string[]): Promise<Buffer[]> => {
-    const chunks: Buffer[] = [];
-    reader.on('data', (chunk: Buffer) => chunks.push(chunk));
-    for (const part of parts) {
-      const before = chunks.length;
-      writer.write(part);
-      while (chunks.length === before) await nextTurn();
-    }
-    return chunks;
-  };
-  const fromTarget = await twoReads(targetPeer, target, ['RFB 003.008\n', 'a short update']);
+  const fromTarget = await oneReadEach(targetPeer, target, ['RFB 003.008\n', 'a short update']);
   assert.equal(Buffer.concat(fromTarget).toString(), 'RFB 003.008\na short update');
   assert.equal(fromTarget[0]!.buffer, fromTarget[1]!.buffer, 'the target reads into the shared buffer');
-  const fromClient = await twoReads(clientPeer, clientSocket, ['key', 'press']);
+  const fromClient = await oneReadEach(clientPeer, clientSocket, ['key', 'press']);
   assert.equal(fromClient[0]!.buffer, fromClient[1]!.buffer, 'the client socket reads into the shared buffer');
   assert.equal(useSharedReads(clientSocket), true);
   // The bridge sent both on to the client in order.
-  let got = '';
-  while (got.length < 26) got += ((await new Promise<Buffer>((resolve) => clientPeer.once('data', resolve))) as Buffer).toString('latin1');
+  await waitFor(() => received.length >= 26, { what: 'both frames at the client' });
+  const got = received;
   assert.match(got, /RFB 003\.008\n[\s\S]*a short update/);
 });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { READ_SIZE, SHARED_READS, useSharedReads } from '../../../src/proxy/read-buffer.js';
 import { tempDir } from '../../support/temp-dir.js';
+import { oneReadEach, totalLength } from '../../support/socket-reads.js';
 import { waitFor } from '../../support/wait.js';
 
 interface Pair {
@@ -34,21 +35,6 @@ async function acceptedPair(listenOn: number | string = 0): Promise<Pair> {
       server.close();
     },
   };
-}
-
-const totalLength = (buffers: Buffer[]): number => buffers.reduce((sum, buffer) => sum + buffer.length, 0);
-
-/** Writes `parts` one at a time, each after the reader has taken the one before: one read each. */
-async function oneReadEach(writer: net.Socket, reader: net.Socket, parts: Buffer[]): Promise<Buffer[]> {
-  const chunks: Buffer[] = [];
-  reader.on('data', (chunk: Buffer) => chunks.push(chunk));
-  let expected = 0;
-  for (const part of parts) {
-    expected += part.length;
-    writer.write(part);
-    await waitFor(() => totalLength(chunks) >= expected, { what: 'the part to arrive' });
-  }
-  return chunks;
 }
 
 /** One write per READ_SIZE piece, so the writer's queue shrinks as the kernel takes pieces. */
