@@ -7,7 +7,7 @@ import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } fro
 import type { MemoryBudget } from './memory-budget.js';
 import { EarnedThreshold, provenBytes } from './earned-threshold.js';
 import { smallBinaryFrame } from './small-frame.js';
-import { useSharedReads } from './read-buffer.js';
+import { deliverReads, useSharedReads } from './read-buffer.js';
 
 type ClosedBy = 'client' | 'target' | 'server';
 
@@ -180,11 +180,13 @@ export class Bridge implements ClientDataSink, TurnAccount {
     ws.on('message', wsOnMessage);
     ws.on('close', wsOnClose);
     ws.on('error', wsOnError);
-    target.on('data', targetOnData);
     target.on('drain', targetOnDrain);
     target.on('end', targetOnEnd);
     target.on('error', targetOnError);
     target.on('close', targetOnClose);
+    // The target's reads come straight here, not through its readable side (read-buffer.ts),
+    // where it reads into the shared buffer; a TLS target still emits 'data'.
+    if (!deliverReads(target, targetOnData)) target.on('data', targetOnData);
     // Binary data frames skip ws's message assembly (client-frame-reader.ts); recording and
     // --traffic see whole messages, so they keep ws's path.
     const reader = host.mode === 'binary' && host.observer?.onClientMessage === undefined ? attachClientFrameReader(ws, this) : null;

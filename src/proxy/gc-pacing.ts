@@ -50,6 +50,11 @@ export function paceCollection(bytesThisTurn: number): void {
   movedSinceCollection += bytesThisTurn;
   if (movedSinceCollection < PACE_BYTES) return;
   movedSinceCollection = 0;
+  collectYoungGeneration();
+}
+
+/** One minor collection now, where V8's collection function is available. */
+export function collectYoungGeneration(): void {
   if (collector === undefined) collector = loadCollector();
   collector?.({ type: 'minor' });
 }

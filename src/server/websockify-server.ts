@@ -18,6 +18,7 @@ import type { TlsUpgrader } from '../tls/wrap-tls-socket.js';
 import type { ReverseBroker } from '../reverse/reverse-pairing.js';
 import type { ReverseMetrics } from '../metrics/reverse-metrics.js';
 import { completeUpgrade, createWebSocketServer, handleUpgrade, type UpgradeContext } from './upgrade.js';
+import { raiseMallocTrimThreshold } from '../proxy/malloc-trim.js';
 
 export interface ServerParts {
   /** Token plugin, auth checks and session caps, built at startup (loadAccessControl). */
@@ -115,6 +116,8 @@ export class WebsockifyServer {
 
   /** Opens the listener; resolves with where it really listens (port 0 resolved). */
   async listen(): Promise<ListenAddress> {
+    // Before the first client: the read buffers' memory then stays with the process (malloc-trim.ts).
+    raiseMallocTrimThreshold();
     this.listener = await openListener(this.config.listen, this.accept);
     this.listener.server.on('error', (err: Error) => this.logger.error(`listener error: ${err.message}`));
     return this.listener.address;

@@ -97,7 +97,7 @@ test('a bulk read is batched even when it is the first of its turn', async () =>
   assert.equal(target.writableLength < 64 * 1024, true, 'flushed towards the kernel after the turn');
 });
 
-test('the bridge has both its sockets read into the shared buffer', async () => {
+test('the bridge has both its sockets read into the shared buffer, the target straight into the bridge', async () => {
   const { target, peer: targetPeer } = await tcpPair();
   // The client's socket as a server accepted it: it could not be given `onread` when made.
   const { target: clientPeer, peer: clientSocket } = await tcpPair();
@@ -105,11 +105,20 @@ test('the bridge has both its sockets read into the shared buffer', async () => 
   clientPeer.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
   const ws = clientStandIn();
   Object.assign(ws, { _socket: clientSocket });
-  new Bridge(ws, target, host, threshold(64 * 1024), 1000);
-  // Two short reads of a socket, one ArrayBuffer (Node's own reads make one per read).
-  const fromTarget = await oneReadEach(targetPeer, target, ['RFB 003.008\n', 'a short update']);
+  // The observer sees each target chunk as the bridge gets it.
+  const fromTarget: Buffer[] = [];
+  new Bridge(ws, target, { ...host, observer: { onTargetData: (chunk: Buffer) => fromTarget.push(chunk) } }, threshold(64 * 1024), 1000);
+  let dataEvents = 0;
+  target.on('data', () => dataEvents++);
+  for (const part of ['RFB 003.008\n', 'a short update']) {
+    const expected = fromTarget.length + 1;
+    targetPeer.write(part);
+    await waitFor(() => fromTarget.length === expected, { what: 'the part at the bridge' });
+  }
   assert.equal(Buffer.concat(fromTarget).toString(), 'RFB 003.008\na short update');
+  // Two short reads of a socket, one ArrayBuffer (Node's own reads make one per read).
   assert.equal(fromTarget[0]!.buffer, fromTarget[1]!.buffer, 'the target reads into the shared buffer');
+  assert.equal(dataEvents, 0, "the target's reads skip its readable side");
   const fromClient = await oneReadEach(clientPeer, clientSocket, ['key', 'press']);
   assert.equal(fromClient[0]!.buffer, fromClient[1]!.buffer, 'the client socket reads into the shared buffer');
   assert.equal(useSharedReads(clientSocket), true);

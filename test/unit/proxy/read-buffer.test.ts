@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { READ_SIZE, SHARED_READS, useSharedReads } from '../../../src/proxy/read-buffer.js';
+import { deliverReads, READ_SIZE, SHARED_READS, useSharedReads, type ChunkReader } from '../../../src/proxy/read-buffer.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { oneReadEach, totalLength } from '../../support/socket-reads.js';
 import { waitFor } from '../../support/wait.js';
@@ -213,5 +213,133 @@ test('a socket this process connects reads the same way through the onread optio
     socket.destroy();
     writer.destroy();
     server.close();
+  }
+});
+
+/** An accepted socket whose reads go straight to a reader; `data` counts 'data' events (none expected). */
+async function deliveringPair(reader: ChunkReader): Promise<{ pair: Pair; dataEvents: () => number }> {
+  const pair = await acceptedPair();
+  assert.equal(useSharedReads(pair.accepted), true);
+  assert.equal(deliverReads(pair.accepted, reader), true);
+  let events = 0;
+  pair.accepted.on('data', () => events++);
+  return { pair, dataEvents: () => events };
+}
+
+test('delivered reads go straight to the reader, in order, and emit no data event', async () => {
+  const got: Buffer[] = [];
+  const { pair, dataEvents } = await deliveringPair((chunk) => got.push(chunk));
+  try {
+    const parts = ['RFB 003.008\n', 'a short reply', 'x'.repeat(3 * READ_SIZE)].map((part) => Buffer.from(part));
+    for (const part of parts) {
+      pair.peer.write(part);
+      await waitFor(() => totalLength(got) >= totalLength(parts.slice(0, parts.indexOf(part) + 1)), { what: 'the part' });
+    }
+    assert.deepEqual(Buffer.concat(got), Buffer.concat(parts));
+    assert.equal(dataEvents(), 0);
+  } finally {
+    pair.close();
+  }
+});
+
+test('delivered reads: bytes the readable side held before go first', async () => {
+  const pair = await acceptedPair();
+  try {
+    assert.equal(useSharedReads(pair.accepted), true);
+    pair.peer.write('read before the reader');
+    // Nobody listens yet: the read waits in the readable side.
+    await waitFor(() => pair.accepted.readableLength > 0, { what: 'the early read' });
+    const got: Buffer[] = [];
+    assert.equal(
+      deliverReads(pair.accepted, (chunk) => got.push(chunk)),
+      true,
+    );
+    pair.peer.write(', and after it');
+    await waitFor(() => totalLength(got) === 'read before the reader, and after it'.length, { what: 'both reads' });
+    assert.equal(Buffer.concat(got).toString(), 'read before the reader, and after it');
+  } finally {
+    pair.close();
+  }
+});
+
+test('delivered reads: paused, the read under way is held and no more are made; resumed, the rest comes in order', async () => {
+  const got: Buffer[] = [];
+  let pauseAt = 4 * READ_SIZE;
+  const { pair } = await deliveringPair(function (this: net.Socket, chunk: Buffer) {
+    got.push(chunk);
+    if (totalLength(got) >= pauseAt) {
+      pauseAt = Infinity;
+      this.pause();
+    }
+  });
+  try {
+    const sent = randomBytes(32 * 1024 * 1024);
+    writeInReads(pair.peer, sent);
+    await waitFor(() => pair.accepted.isPaused(), { what: 'the reader to pause' });
+    const atPause = totalLength(got);
+    // Reading on would move the whole 32 MiB in this time (a fixed wait: what is awaited is nothing).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(totalLength(got), atPause, 'nothing delivered while paused');
+    // Not read and kept either: at most the read under way was taken from the kernel.
+    assert.ok(pair.accepted.bytesRead <= atPause + READ_SIZE, `${pair.accepted.bytesRead - atPause} bytes read past the pause`);
+    pair.accepted.resume();
+    await waitFor(() => totalLength(got) === sent.length, { what: 'every byte', timeoutMs: 15_000 });
+    assert.equal(digest(got), digest([sent]));
+  } finally {
+    pair.close();
+  }
+});
+
+test('delivered reads: a reader that pauses and resumes at random loses, repeats and reorders nothing', async () => {
+  const got: Buffer[] = [];
+  let turn = 0;
+  const { pair } = await deliveringPair(function (this: net.Socket, chunk: Buffer) {
+    got.push(chunk);
+    turn += 1;
+    if (turn % 3 === 0) {
+      this.pause();
+      // Resumed from outside the read, a tick or a turn later, sometimes paused again first.
+      if (turn % 2 === 0) setImmediate(() => this.resume());
+      else
+        process.nextTick(() => {
+          this.resume();
+          this.pause();
+          setTimeout(() => this.resume(), 1);
+        });
+    }
+  });
+  try {
+    const sent = randomBytes(24 * 1024 * 1024);
+    for (let offset = 0; offset < sent.length; offset += 100_000) pair.peer.write(sent.subarray(offset, offset + 100_000));
+    await waitFor(() => totalLength(got) === sent.length, { what: 'every byte', timeoutMs: 20_000 });
+    assert.equal(digest(got), digest([sent]));
+  } finally {
+    pair.close();
+  }
+});
+
+test('delivered reads: the end of the stream still comes as end, after every byte', async () => {
+  const got: Buffer[] = [];
+  const { pair } = await deliveringPair((chunk) => got.push(chunk));
+  try {
+    const ended = new Promise<number>((resolve) => pair.accepted.once('end', () => resolve(totalLength(got))));
+    pair.peer.end(Buffer.alloc(200_000, 1));
+    assert.equal(await ended, 200_000);
+  } finally {
+    pair.close();
+  }
+});
+
+test('delivered reads need the shared reads: a socket on Node own reads keeps its data events', async () => {
+  const pair = await acceptedPair();
+  try {
+    assert.equal(
+      deliverReads(pair.accepted, () => assert.fail('no chunk should come here')),
+      false,
+    );
+    const chunks = await oneReadEach(pair.peer, pair.accepted, ['still a data event']);
+    assert.equal(Buffer.concat(chunks).toString(), 'still a data event');
+  } finally {
+    pair.close();
   }
 });
