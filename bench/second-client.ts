@@ -19,6 +19,9 @@ interface Figures {
   echoP999: number;
   /** p99.9 of the first FIRST_ROUNDS measured round trips only: the figure as it was measured before. */
   echoP999First: number;
+  /** A fresh process: ms from spawn until it accepts a connection, and its CPU ms by then (--inetd and --run-once pay this per connection). */
+  startMs: number;
+  startCpuMs: number;
   downWarm: number;
   upWarm: number;
   coldDown: number;
@@ -75,7 +78,16 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startSubject(name: SubjectName, targetPort: number): Promise<{ child: ChildProcess; port: number }> {
+interface Subject {
+  child: ChildProcess;
+  port: number;
+  /** From spawn until the port accepted a connection. */
+  startMs: number;
+  /** The process tree's CPU time by then. */
+  startCpuMs: number;
+}
+
+async function startSubject(name: SubjectName, targetPort: number): Promise<Subject> {
   const port = await freePort();
   // Ours starts with the Node flags of its own `#!/usr/bin/env -S node FLAGS` line, as its launchers do.
   const entry = `${ROOT}dist/src/cli/main.js`;
@@ -84,6 +96,7 @@ async function startSubject(name: SubjectName, targetPort: number): Promise<{ ch
     name === 'ours'
       ? [...(shebang ? (shebang[1] as string).split(/\s+/) : []), entry, `127.0.0.1:${port}`, `127.0.0.1:${targetPort}`]
       : [`127.0.0.1:${port}`, `127.0.0.1:${targetPort}`];
+  const spawned = process.hrtime.bigint();
   const child = spawn(name === 'ours' ? process.execPath : '/usr/bin/websockify', args, { stdio: 'ignore', detached: true });
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -94,9 +107,10 @@ async function startSubject(name: SubjectName, targetPort: number): Promise<{ ch
       });
       probe.on('error', () => resolve(false));
     });
-    if (up) return { child, port };
+    if (up) return { child, port, startMs: Number(process.hrtime.bigint() - spawned) / 1e6, startCpuMs: treeCpuSeconds(child.pid as number) * 1000 };
     if (Date.now() > deadline) throw new Error(`${name} did not start listening`);
-    await new Promise((r) => setTimeout(r, 50));
+    // Polled often: the time to listen is a figure of its own (startMs).
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 
@@ -300,6 +314,8 @@ async function measure(name: SubjectName, sizes: { warm: number; cold: number },
   {
     const target = await startTarget('echo');
     const subject = await startSubject(name, target.port);
+    figures.startMs = subject.startMs;
+    figures.startCpuMs = subject.startCpuMs;
     const inOrder = await echo(subject.port, 3000, echoRounds);
     const samples = inOrder.slice().sort((a, b) => a - b);
     figures.echoP50 = pick(samples, 0.5);
@@ -352,6 +368,8 @@ const LABELS: [keyof Figures, string, 'higher' | 'lower'][] = [
   ['echoP999First', 'echo p99.9 us, first 5,000 round trips', 'lower'],
   ['coldDown', 'down, first transfer MiB/s', 'higher'],
   ['coldCpuMsPerMiB', 'down, first transfer CPU ms/MiB', 'lower'],
+  ['startMs', 'start: ms until it accepts a connection', 'lower'],
+  ['startCpuMs', 'start: CPU ms by then', 'lower'],
 ];
 
 async function main(): Promise<void> {

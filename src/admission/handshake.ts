@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import * as wsPackage from 'ws';
+import { wsPackage } from '../ws-package.js';
 import { HttpRejection } from '../errors.js';
 
 /** The data encoding on the wire, chosen from Sec-WebSocket-Protocol. */

@@ -1,7 +1,8 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { wsPackage } from '../ws-package.js';
 import type { Config, TargetSpec } from '../config/config.js';
 import { HttpRejection, PluginFailure, PluginTimeout, TokenRejection, WebsockifyError } from '../errors.js';
 import type { AccessControl } from '../admission/access-control.js';
@@ -186,7 +187,7 @@ function chosenProtocol(): string | false {
 
 /** The server's one WebSocketServer: it writes the 101 and frames; we never let it listen or track clients. */
 export function createWebSocketServer(config: Config): WebSocketServer {
-  return new WebSocketServer({
+  return new wsPackage.WebSocketServer({
     noServer: true,
     clientTracking: false,
     // Off, so ws never reads Sec-WebSocket-Extensions. Turning it on would need the same

@@ -28,6 +28,10 @@ const LAYERS: readonly { name: string; why: string }[] = [
   { name: 'plugins', why: 'the built-in token and auth plugins and their loader' },
   { name: 'tls', why: 'certificates, their reload, TLS towards the target' },
   { name: 'wrap', why: 'the wrapped program (WRAP_COMMAND_LINE) and its respawn' },
+  {
+    name: 'ws-package',
+    why: 'the ws package, loaded once with require (src/ws-package.ts) for the upgrade path and the handshake check; imports nothing of ours',
+  },
   { name: 'config', why: 'the Config shape and pure parsing helpers, no behaviour' },
   { name: 'log', why: 'the logger and its sinks, and the words of errors in log lines; anything may log' },
   { name: 'clock', why: 'the time and the timers (src/clock.ts) of deadlines and heartbeats, so tests advance them by hand; imports nothing of ours' },
