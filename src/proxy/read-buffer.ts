@@ -187,6 +187,9 @@ function stopDelivery(this: DeliveringSocket): net.Socket {
 function resumeDelivery(this: DeliveringSocket): net.Socket {
   if (!stopped(this)) return this;
   this[kStopped] = false;
+  // A socket that was paused when delivery began (a held reverse server) flows from here, as
+  // one with a 'data' listener would.
+  if (this.readableFlowing !== true) Readable.prototype.resume.call(this);
   if (this[kHeld] !== undefined) process.nextTick(deliverHeld, this);
   else restartReads(this);
   return this;
@@ -237,8 +240,9 @@ export function deliverReads(socket: net.Socket, reader: ChunkReader): boolean {
   delivering.pause = stopDelivery;
   delivering.resume = resumeDelivery;
   delivering.isPaused = deliveryStopped;
-  // Flowing, so that the end of the stream is emitted as 'end' once nothing is left unread.
-  Readable.prototype.resume.call(socket);
+  // Flowing, as with a 'data' listener (the end of the stream still comes as 'end'); a paused
+  // socket is set flowing when it is resumed (resuming now would read).
+  if (!paused) Readable.prototype.resume.call(socket);
   if (waiting.length > 0) {
     const early = waiting.length === 1 ? waiting[0]! : Buffer.concat(waiting);
     if (paused) delivering[kHeld] = early;

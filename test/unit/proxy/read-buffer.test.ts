@@ -330,6 +330,31 @@ test('delivered reads: the end of the stream still comes as end, after every byt
   }
 });
 
+test('delivered reads: a socket paused before delivery began keeps its bytes for resume, and its end', async () => {
+  const pair = await acceptedPair();
+  try {
+    assert.equal(useSharedReads(pair.accepted), true);
+    // As a reverse server waits: paused, what it sent held in its readable side.
+    pair.accepted.pause();
+    pair.peer.write('sent while held');
+    await waitFor(() => pair.accepted.readableLength > 0, { what: 'the held bytes' });
+    const got: Buffer[] = [];
+    assert.equal(
+      deliverReads(pair.accepted, (chunk) => got.push(chunk)),
+      true,
+    );
+    assert.equal(pair.accepted.isPaused(), true);
+    pair.peer.end(', then the rest');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(totalLength(got), 0, 'nothing delivered while paused');
+    const ended = new Promise<string>((resolve) => pair.accepted.once('end', () => resolve(Buffer.concat(got).toString())));
+    pair.accepted.resume();
+    assert.equal(await ended, 'sent while held, then the rest');
+  } finally {
+    pair.close();
+  }
+});
+
 test('delivered reads need the shared reads: a socket on Node own reads keeps its data events', async () => {
   const pair = await acceptedPair();
   try {
