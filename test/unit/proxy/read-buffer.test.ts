@@ -211,10 +211,15 @@ test('delivered reads go straight to the reader, in order, and emit no data even
   assert.equal(dataEvents(), 0);
 });
 
-test('delivered reads: bytes the readable side held before go first', async (t) => {
+/**
+ * A pair whose accepted socket read `early` into its readable side (paused first if asked, as a
+ * held reverse server is) before its reads were handed to a collector, `got`.
+ */
+async function deliveredAfterEarlyRead(t: TestContext, early: string, pauseFirst: boolean): Promise<{ pair: Pair; got: Buffer[] }> {
   const pair = await acceptedPair(t);
   assert.equal(useSharedReads(pair.accepted), true);
-  pair.peer.write('read before the reader');
+  if (pauseFirst) pair.accepted.pause();
+  pair.peer.write(early);
   // Nobody listens yet: the read waits in the readable side.
   await waitFor(() => pair.accepted.readableLength > 0, { what: 'the early read' });
   const got: Buffer[] = [];
@@ -222,6 +227,11 @@ test('delivered reads: bytes the readable side held before go first', async (t) 
     deliverReads(pair.accepted, (chunk) => got.push(chunk)),
     true,
   );
+  return { pair, got };
+}
+
+test('delivered reads: bytes the readable side held before go first', async (t) => {
+  const { pair, got } = await deliveredAfterEarlyRead(t, 'read before the reader', false);
   pair.peer.write(', and after it');
   await waitFor(() => totalLength(got) === 'read before the reader, and after it'.length, { what: 'both reads' });
   assert.equal(Buffer.concat(got).toString(), 'read before the reader, and after it');
@@ -284,17 +294,7 @@ test('delivered reads: the end of the stream still comes as end, after every byt
 });
 
 test('delivered reads: a socket paused before delivery began keeps its bytes for resume, and its end', async (t) => {
-  const pair = await acceptedPair(t);
-  assert.equal(useSharedReads(pair.accepted), true);
-  // As a reverse server waits: paused, what it sent held in its readable side.
-  pair.accepted.pause();
-  pair.peer.write('sent while held');
-  await waitFor(() => pair.accepted.readableLength > 0, { what: 'the held bytes' });
-  const got: Buffer[] = [];
-  assert.equal(
-    deliverReads(pair.accepted, (chunk) => got.push(chunk)),
-    true,
-  );
+  const { pair, got } = await deliveredAfterEarlyRead(t, 'sent while held', true);
   assert.equal(pair.accepted.isPaused(), true);
   pair.peer.end(', then the rest');
   await new Promise((resolve) => setTimeout(resolve, 50));
