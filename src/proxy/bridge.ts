@@ -171,9 +171,9 @@ export class Bridge implements ClientDataSink, TurnAccount {
     this.upThreshold = new EarnedThreshold(budget.start, budget.highWater, provenBytes());
     (ws as unknown as Carrier)[kBridge] = this;
     (target as unknown as Carrier)[kBridge] = this;
-    // Both sockets read into the shared buffer (read-buffer.ts): the client's was accepted by a
-    // server, which cannot be given `onread`; a dialled target has it already (this sets how it
-    // pauses), a reverse target not.
+    // Both sockets read into the shared buffer (read-buffer.ts): the client's and a reverse
+    // target's were accepted by a server, which cannot be given `onread`; a dialled target has it
+    // already.
     const clientSocket = clientSocketOf(ws);
     if (clientSocket !== undefined) useSharedReads(clientSocket);
     useSharedReads(target);

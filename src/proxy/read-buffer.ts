@@ -126,6 +126,12 @@ interface SocketHandle {
 
 let readSymbols: ReadSymbols | null | undefined;
 
+/** The fields, looked up once per process on the first socket that asks. */
+function readSymbolsOf(socket: net.Socket): ReadSymbols | null {
+  if (readSymbols === undefined) readSymbols = findReadSymbols(socket);
+  return readSymbols;
+}
+
 function findReadSymbols(socket: net.Socket): ReadSymbols | null {
   const own = Object.getOwnPropertySymbols(socket);
   const named = (description: string): symbol | undefined => own.find((key) => key.description === description);
@@ -163,8 +169,7 @@ export function useSharedReads(socket: net.Socket): boolean {
   // Harmless where the adoption below fails: without an `onread` buffer, net.Socket's pause()
   // is Readable's.
   socket.pause = pauseAfterThisRead;
-  if (readSymbols === undefined) readSymbols = findReadSymbols(socket);
-  const symbols = readSymbols;
+  const symbols = readSymbolsOf(socket);
   if (symbols === null) return false;
   const fields = socket as unknown as Record<symbol, unknown>;
   if (fields[symbols.callback] === onRead) return true;
@@ -229,8 +234,8 @@ function restartReads(socket: net.Socket): void {
  * the stream still comes as 'end', through the readable side, which is set flowing for it.
  */
 export function deliverReads(socket: net.Socket, reader: ChunkReader): boolean {
-  const fields = socket as unknown as Record<symbol, unknown>;
-  if (readSymbols == null || fields[readSymbols.callback] !== onRead) return false;
+  const symbols = readSymbolsOf(socket);
+  if (symbols === null || (socket as unknown as Record<symbol, unknown>)[symbols.callback] !== onRead) return false;
   const delivering = socket as DeliveringSocket;
   const waiting: Buffer[] = [];
   for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) waiting.push(chunk);

@@ -4,7 +4,7 @@ import type net from 'node:net';
 import { test } from 'node:test';
 import { TRIM_RAISING_BYTES } from '../../src/proxy/malloc-trim.js';
 import { startProxy } from '../support/proxy-process.js';
-import { startTcpTarget } from '../support/targets.js';
+import { startTcpTarget, writeRepeated } from '../support/targets.js';
 import { closeEvent, openClient } from '../support/ws-client.js';
 
 /**
@@ -26,18 +26,15 @@ function minorFaults(pid: number): number {
 
 test('a fresh proxy moving 128 MiB down faults in fewer than one page in four of what it moves', { timeout: 120_000 }, async () => {
   const block = Buffer.alloc(64 * 1024, 0x61);
-  const target = await startTcpTarget((socket: net.Socket) => {
-    let sent = 0;
-    socket.on('error', () => undefined);
-    const pump = (): void => {
-      while (sent < DOWNLOAD) {
-        sent += block.length;
-        if (!socket.write(block)) return void socket.once('drain', pump);
-      }
-      socket.end();
-    };
-    pump();
-  });
+  const target = await startTcpTarget((socket: net.Socket) =>
+    writeRepeated(
+      socket,
+      block,
+      DOWNLOAD,
+      () => undefined,
+      () => socket.end(),
+    ),
+  );
   const proxy = await startProxy(['127.0.0.1:0', `127.0.0.1:${target.port}`]);
   try {
     const pid = proxy.proc.pid!;

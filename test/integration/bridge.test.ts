@@ -4,7 +4,7 @@ import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { closePayload, connect, encodeFrame, FrameReader, readHttpAnswer, upgradeRequest } from '../support/raw-ws.js';
-import { closedPort, startEchoTarget, startTcpTarget, type TcpTarget } from '../support/targets.js';
+import { closedPort, startEchoTarget, startTcpTarget, writeRepeated, type TcpTarget } from '../support/targets.js';
 import { closeEvent, openClient, receiveBytes } from '../support/ws-client.js';
 
 async function rawSession(port: number, protocol = 'binary'): Promise<{ socket: net.Socket; frames: FrameReader }> {
@@ -38,23 +38,6 @@ async function untilStill(progress: () => number, timeoutMs = 15_000): Promise<n
     await sleep(500);
   }
   return last;
-}
-
-/**
- * Writes `chunk` over and over until `total` bytes are written, honouring backpressure;
- * `progress` gets the bytes handed to the socket so far.
- */
-function writeRepeated(socket: net.Socket, chunk: Buffer, total: number, progress: (bytes: number) => void, onDone?: () => void): void {
-  let written = 0;
-  const pump = (): void => {
-    while (written < total) {
-      written += chunk.length;
-      progress(written);
-      if (!socket.write(chunk)) return void socket.once('drain', pump);
-    }
-    onDone?.();
-  };
-  pump();
 }
 
 /**

@@ -49,3 +49,20 @@ export function ipv6LoopbackAvailable(): Promise<boolean> {
     server.listen(0, '::1', () => server.close(() => resolve(true)));
   });
 }
+
+/**
+ * Writes `chunk` over and over until `total` bytes are written, honouring backpressure;
+ * `progress` gets the bytes handed to the socket so far.
+ */
+export function writeRepeated(socket: net.Socket, chunk: Buffer, total: number, progress: (bytes: number) => void, onDone?: () => void): void {
+  let written = 0;
+  const pump = (): void => {
+    while (written < total) {
+      written += chunk.length;
+      progress(written);
+      if (!socket.write(chunk)) return void socket.once('drain', pump);
+    }
+    onDone?.();
+  };
+  pump();
+}
