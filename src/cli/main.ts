@@ -8,10 +8,7 @@ import { ListenError, UsageError, WebsockifyError } from '../errors.js';
 import { loadAccessControl } from '../admission/load-access-control.js';
 import type { ListenAddress } from '../listen/listener.js';
 import { WebsockifyServer } from '../server/websockify-server.js';
-import { isWorkerProcess, setUpWorkers } from '../cluster/set-up-workers.js';
-import { findWrappedProgram } from '../wrap/find-program.js';
-import { findPreloadLibrary } from '../wrap/preload-library.js';
-import { startWrappedProgram } from '../wrap/wrapped-program.js';
+import { isWorkerProcess, SINGLE_PROCESS, takesPartInWorkers } from '../cluster/worker-role.js';
 import { DAEMON_CWD_ENV, isDaemonChild, reportDaemonFailed, reportDaemonReady, runDaemonParent } from './daemonize.js';
 import { processParentChannel } from './parent-channel.js';
 import { EXIT_FAILURE, EXIT_USAGE, Lifecycle, serve } from './lifecycle.js';
@@ -24,13 +21,11 @@ import { resolveKeyPassword } from './key-password.js';
 import { lookupGroupId } from './group-id.js';
 import { consoleUrl, novncCommandArgv, servesConsolePage } from './novnc-command.js';
 import { createWebHandler } from '../http/web-handler.js';
-import { createRecordingsHandler, withRecordings } from '../http/recordings-handler.js';
-import { withWebAuth } from '../http/web-auth.js';
 import { connectionOf } from '../server/connection.js';
 import type { Logger } from '../log/logger.js';
 import { createTlsUpgrader, setupTls } from '../tls/setup-tls.js';
 import { loadTargetTls, targetTlsBaseOptions } from '../tls/target-tls.js';
-import { setUpServerReverse, type ServerReverse } from '../reverse/start-reverse.js';
+import type { ServerReverse } from '../reverse/start-reverse.js';
 
 /** Annotated: TypeScript ends the control flow at `lifecycle.exit()` (never) only through an explicitly typed name. */
 const lifecycle: Lifecycle = new Lifecycle();
@@ -119,7 +114,12 @@ async function main(): Promise<void> {
     lifecycle.exit(EXIT_FAILURE);
   };
   // --workers N: this process only supervises N workers, each of which runs the rest of main().
-  const workers = setUpWorkers(config, logger, process.env, lifecycle, processParentChannel);
+  // What only some starts use (--workers, wrap mode, --web-auth and its pages, --reverse-listen)
+  // is imported when they do: a plain start loads ~20 ms of CPU less (docs/performance.md,
+  // "Starting up"), which a --inetd or --run-once process pays per connection.
+  const workers = takesPartInWorkers(config, process.env)
+    ? (await import('../cluster/set-up-workers.js')).setUpWorkers(config, logger, process.env, lifecycle, processParentChannel)
+    : SINGLE_PROCESS;
   if (workers.primary) {
     const code = await workers.primary;
     await logger.close();
@@ -127,8 +127,8 @@ async function main(): Promise<void> {
   }
   // Wrap mode without its library or its program cannot work: say so before taking the port.
   if (config.wrap) {
-    findPreloadLibrary();
-    findWrappedProgram(config.wrap.command[0] ?? '', process.env.PATH);
+    (await import('../wrap/preload-library.js')).findPreloadLibrary();
+    (await import('../wrap/find-program.js')).findWrappedProgram(config.wrap.command[0] ?? '', process.env.PATH);
   }
   // TLS files, the web root and the target CA are checked before listening, so a bad file
   // fails the launch with a message naming it (exit 1) instead of failing clients later.
@@ -146,32 +146,37 @@ async function main(): Promise<void> {
   // start here with a clear message (exit 1) instead of failing every connection later.
   const access = await loadAccessControl(config, logger, workers.speaksForServer);
   const webAuthLogger = (req: IncomingMessage): Logger => connectionOf(req.socket)?.logger ?? logger;
+  const webAuth = config.webAuth ? await import('../http/web-auth.js') : null;
   // The recordings player exists only behind --web-auth (docs/recording.md).
-  if (requestHandler && config.webAuth && config.record !== null) {
+  if (requestHandler && webAuth && config.record !== null) {
+    const { createRecordingsHandler, withRecordings } = await import('../http/recordings-handler.js');
     try {
       requestHandler = withRecordings(requestHandler, createRecordingsHandler(config.record, logger));
     } catch (err) {
       return failLogged(err instanceof WebsockifyError ? err.message : String(err));
     }
   }
-  if (requestHandler && config.webAuth) requestHandler = withWebAuth(requestHandler, access, webAuthLogger);
+  if (requestHandler && webAuth) requestHandler = webAuth.withWebAuth(requestHandler, access, webAuthLogger);
   const ops = await OpsRuntime.create(config, workers.clusterMetrics);
   // A password on the pages covers the metrics on the same port too (docs/security.md).
-  if (config.webAuth) ops.guardMainPortMetrics((handler) => withWebAuth(handler, access, webAuthLogger));
+  if (webAuth) ops.guardMainPortMetrics((handler) => webAuth.withWebAuth(handler, access, webAuthLogger));
   // --reverse-listen (docs/reverse.md): VNC servers that connect in; under --workers the primary listens.
-  let reverse: ServerReverse | null;
-  try {
-    const provider = tls;
-    reverse = setUpServerReverse(
-      config,
-      logger,
-      access.tokenPlugin,
-      ops.metrics?.reverse ?? null,
-      isWorkerProcess(process.env) ? processParentChannel : null,
-      provider ? () => provider.current() : undefined,
-    );
-  } catch (err) {
-    return failLogged(err instanceof WebsockifyError ? err.message : String(err));
+  let reverse: ServerReverse | null = null;
+  if (config.reverse !== null) {
+    const { setUpServerReverse } = await import('../reverse/start-reverse.js');
+    try {
+      const provider = tls;
+      reverse = setUpServerReverse(
+        config,
+        logger,
+        access.tokenPlugin,
+        ops.metrics?.reverse ?? null,
+        isWorkerProcess(process.env) ? processParentChannel : null,
+        provider ? () => provider.current() : undefined,
+      );
+    } catch (err) {
+      return failLogged(err instanceof WebsockifyError ? err.message : String(err));
+    }
   }
   const server = new WebsockifyServer(config, logger, {
     access,
@@ -241,6 +246,7 @@ async function main(): Promise<void> {
   // Wrap mode: the program starts once we listen (the reference's started()), so it binds the
   // port we really got; exit mode ends us with the program's own exit code.
   if (config.wrap) {
+    const { startWrappedProgram } = await import('../wrap/wrapped-program.js');
     const wrapped = await startWrappedProgram(config, logger, {
       listenPort: address.kind === 'tcp' ? address.port : null,
       env: process.env,
