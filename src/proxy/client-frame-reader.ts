@@ -108,8 +108,10 @@ function unmaskRange(buf: Buffer, start: number, end: number, key: number, phase
     buf[i + 2] = (buf[i + 2] as number) ^ k2;
     buf[i + 3] = (buf[i + 3] as number) ^ k3;
   }
-  const tail = [k0, k1, k2];
-  for (let t = 0; i < end; i += 1, t += 1) buf[i] = (buf[i] as number) ^ (tail[t] as number);
+  // The last 0-3 bytes, without a list of the key's bytes: this runs for every frame.
+  if (i < end) buf[i] = (buf[i] as number) ^ k0;
+  if (i + 1 < end) buf[i + 1] = (buf[i + 1] as number) ^ k1;
+  if (i + 2 < end) buf[i + 2] = (buf[i + 2] as number) ^ k2;
 }
 
 function readerWrite(this: WsReceiver, chunk: Buffer): boolean {
