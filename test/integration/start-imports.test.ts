@@ -56,24 +56,9 @@ describe('what a start loads', () => {
   it('a start with --web-auth, --record and --reverse-listen loads those parts', async () => {
     const tokens = path.join(dir, 'tokens');
     writeFileSync(tokens, 'tok: reverse:abc\n');
-    const modules = await modulesLoadedBy([
-      '--web',
-      dir,
-      '--web-auth',
-      '--auth-plugin',
-      'BasicHTTPAuth',
-      '--auth-source',
-      'alice:pw',
-      '--record',
-      path.join(dir, 'rec'),
-      '--token-plugin',
-      'TokenFile',
-      '--token-source',
-      tokens,
-      '--reverse-listen',
-      '127.0.0.1:0',
-      '127.0.0.1:0',
-    ]);
+    const webAuth = ['--web', dir, '--web-auth', '--auth-plugin', 'BasicHTTPAuth', '--auth-source', 'alice:pw', '--record', path.join(dir, 'rec')];
+    const reverse = ['--token-plugin', 'TokenFile', '--token-source', tokens, '--reverse-listen', '127.0.0.1:0'];
+    const modules = await modulesLoadedBy([...webAuth, ...reverse, '127.0.0.1:0']);
     for (const part of ['/http/web-auth.js', '/http/recordings-handler.js', '/reverse/start-reverse.js']) {
       assert.ok(modules.includes(part), `${part} loaded`);
     }
