@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   };
   // --workers N: this process only supervises N workers, each of which runs the rest of main().
   // What only some starts use (--workers, wrap mode, --web-auth and its pages, --reverse-listen)
-  // is imported when they do: a plain start resolves ~20 modules fewer and takes ~10 ms of CPU
+  // is imported when they do: a plain start loads 17 modules fewer and takes ~10 ms of CPU
   // less (docs/performance.md, "Starting up"), which --inetd and --run-once pay per connection.
   const workers = takesPartInWorkers(config, process.env)
     ? (await import('../cluster/set-up-workers.js')).setUpWorkers(config, logger, process.env, lifecycle, processParentChannel)
