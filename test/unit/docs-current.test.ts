@@ -121,6 +121,7 @@ describe('the documentation', () => {
       'no-expose-gc',
       'trace-gc-nvp',
       'no-parallel-scavenge',
+      'no-concurrent-recompilation',
       'rm',
       'from',
       'stop-timeout',
