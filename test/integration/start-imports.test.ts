@@ -5,7 +5,6 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startProxy } from '../support/proxy-process.js';
-import { startEchoTarget } from '../support/targets.js';
 
 /**
  * A plain start loads only what it runs: --workers, wrap mode, --web-auth with its pages and
@@ -25,6 +24,9 @@ const OPTIONAL = [
   '/reverse/reverse-listener.js',
   '/reverse/reverse-registry.js',
 ];
+
+/** No client connects, so the target is never dialled. */
+const TARGET = '127.0.0.1:9';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'wsfy-imports-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,9 +48,7 @@ const optionalIn = (modules: string[]): string[] => modules.filter((m) => OPTION
 
 describe('what a start loads', () => {
   it('a plain start loads the data path and none of the optional parts', async () => {
-    const target = await startEchoTarget();
-    after(() => target.close());
-    const modules = await modulesLoadedBy(['127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    const modules = await modulesLoadedBy(['127.0.0.1:0', TARGET]);
     assert.ok(modules.includes('/proxy/bridge.js'), `the recorder saw the data path: ${modules.length} modules`);
     assert.deepEqual(optionalIn(modules), []);
   });
@@ -69,9 +69,7 @@ describe('what a start loads', () => {
   });
 
   it('a --workers 2 primary loads the supervisor', async () => {
-    const target = await startEchoTarget();
-    after(() => target.close());
-    const modules = await modulesLoadedBy(['--workers', '2', '127.0.0.1:0', `127.0.0.1:${target.port}`]);
+    const modules = await modulesLoadedBy(['--workers', '2', '127.0.0.1:0', TARGET]);
     assert.ok(modules.includes('/cluster/supervisor.js'));
   });
 });
