@@ -2,12 +2,12 @@ import type net from 'node:net';
 import type { WebSocket } from 'ws';
 import type { WireMode } from '../admission/handshake.js';
 import type { SessionObserver } from './session-observer.js';
-import { attachClientFrameReader, type ClientDataSink } from './client-frame-reader.js';
+import { attachClientFrameReader, type ClientDataSink, type ClientFrameReader } from './client-frame-reader.js';
 import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } from './fair-turns.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { EarnedThreshold, provenBytes } from './earned-threshold.js';
 import { smallBinaryFrame } from './small-frame.js';
-import { deliverReads, useSharedReads } from './read-buffer.js';
+import { deliverReads, takeHeldChunk, useSharedReads, type ChunkSink } from './read-buffer.js';
 
 type ClosedBy = 'client' | 'target' | 'server';
 
@@ -73,6 +73,11 @@ function wsOnError(this: WebSocket, err: Error & { code?: string }): void {
 function clientSocketOnData(this: net.Socket): void {
   bridgeOf(this).onClientChunk();
 }
+/** Before ws's own 'close' listener: bytes a paused client socket held go to ws first (see onSocketChunk). */
+function clientSocketOnClose(this: net.Socket): void {
+  const held = takeHeldChunk(this);
+  if (held !== undefined) bridgeOf(this).onSocketChunk(this, held);
+}
 function messageOverdue(bridge: Bridge): void {
   bridge.onMessageOverdue();
 }
@@ -97,6 +102,9 @@ function clientSocketOf(ws: WebSocket): net.Socket | undefined {
   return (ws as unknown as { _socket?: net.Socket })._socket;
 }
 
+/** ws 8's 'data' listener on its socket (lib/websocket.js), which onSocketChunk stands in for. */
+const WS_DATA_LISTENER = 'socketOnData';
+
 /** The ws 8 Receiver fields that show a message in assembly (lib/receiver.js). */
 interface WsAssembly {
   /** Bytes read but not yet parsed: a partial header or frame payload. */
@@ -116,7 +124,7 @@ function uncorkClient(bridge: Bridge, socket: net.Socket): void {
   bridge.endTurn();
 }
 
-export class Bridge implements ClientDataSink, TurnAccount {
+export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
   /** Payload bytes up (client -> target) and down (target -> client); see SessionSummary. */
   upBytes = 0;
   downBytes = 0;
@@ -147,6 +155,8 @@ export class Bridge implements ClientDataSink, TurnAccount {
   private upHeld = 0;
   /** ws's receiver, watched for an unfinished message when ws assembles messages. */
   private receiver: WsAssembly | null = null;
+  /** The frame reader in front of ws's receiver, when the client's reads come straight here (onSocketChunk). */
+  private clientFrames: ClientFrameReader | null = null;
   private messageTimer: NodeJS.Timeout | null = null;
   /** Made on the first send that crosses the high-water mark; most sessions never need it. */
   private flushedCallback: (() => void) | null = null;
@@ -184,12 +194,29 @@ export class Bridge implements ClientDataSink, TurnAccount {
     target.on('end', targetOnEnd);
     target.on('error', targetOnError);
     target.on('close', targetOnClose);
-    // The target's reads come straight here, not through its readable side (read-buffer.ts),
-    // where it reads into the shared buffer; a TLS target still emits 'data'.
-    if (!deliverReads(target, targetOnData)) target.on('data', targetOnData);
+    // The target's reads come straight to onSocketChunk, not through its readable side
+    // (read-buffer.ts), where it reads into the shared buffer; a TLS target still emits 'data'.
+    if (!deliverReads(target, this)) target.on('data', targetOnData);
     // Binary data frames skip ws's message assembly (client-frame-reader.ts); recording and
     // --traffic see whole messages, so they keep ws's path.
     const reader = host.mode === 'binary' && host.observer?.onClientMessage === undefined ? attachClientFrameReader(ws, this) : null;
+    // The client's reads, too, come straight to onSocketChunk, rather than through its readable
+    // side and ws's 'data' listener, which onSocketChunk stands in for. Where ws's listener is not
+    // found by name (another ws), or the socket keeps Node's reads (TLS), ws's path stays.
+    const wsDataListener = clientSocket?.listeners('data').find((listener) => listener.name === WS_DATA_LISTENER) as ((chunk: Buffer) => void) | undefined;
+    if (reader !== null && clientSocket !== undefined && wsDataListener !== undefined) {
+      this.clientFrames = reader;
+      // ws's listener goes first: deliverReads hands over what the readable side holds by
+      // reading it, and each read() also emits 'data'.
+      clientSocket.removeListener('data', wsDataListener);
+      if (deliverReads(clientSocket, this)) {
+        (clientSocket as unknown as Carrier)[kBridge] = this;
+        clientSocket.prependListener('close', clientSocketOnClose);
+      } else {
+        this.clientFrames = null;
+        clientSocket.on('data', wsDataListener);
+      }
+    }
     // The frame reader streams payload as it comes; ws instead holds a message until its last
     // byte (up to --max-message-size), so without the reader an unfinished message gets a deadline.
     if (reader === null && messageTimeoutMs > 0) {
@@ -228,6 +255,19 @@ export class Bridge implements ClientDataSink, TurnAccount {
   /** Bytes a client sent before the bridge existed (while the target was being dialled). */
   replay(data: Buffer, isBinary: boolean): void {
     this.onClientMessage(data, isBinary);
+  }
+
+  /**
+   * A chunk read from one of the two sockets (read-buffer.ts deliverReads). The client's goes to
+   * the frame reader in front of ws's receiver, as ws's own 'data' listener hands it on: a full
+   * receiver pauses the socket until it drains. This skips, per read, the readable side's push,
+   * its 'data' event and its read-more tick (docs/performance.md, "Reads handed straight to the
+   * bridge"). A client socket that closes while paused hands what it held here first
+   * (clientSocketOnClose), where ws would have read it from the readable side.
+   */
+  onSocketChunk(socket: net.Socket, chunk: Buffer): void {
+    if (socket === this.target) this.onTargetData(chunk);
+    else if (!this.clientFrames!.write(chunk)) socket.pause();
   }
 
   /** A chunk from the client went through ws: start the deadline if a message is left unfinished. */

@@ -1,3 +1,6 @@
+// Imported rather than the global: `Buffer` on globalThis is a getter, one call per use, and
+// onRead uses it on every read.
+import { Buffer } from 'node:buffer';
 import type net from 'node:net';
 import { Readable } from 'node:stream';
 
@@ -48,26 +51,34 @@ function nextReadBuffer(): Buffer {
   return buffer;
 }
 
-/** Takes each chunk a socket reads, in order (deliverReads). */
-export type ChunkReader = (this: net.Socket, chunk: Buffer) => void;
+/**
+ * Takes each chunk a socket reads, in order (deliverReads). An object with a method rather than
+ * a function: the read callback then calls one method of one kind of object (the bridge), a call
+ * V8 inlines, where a function called through `.call` stays a call of its own, and a small one is
+ * then compiled on its own thousands of reads into a session (docs/performance.md, "The first
+ * round trips of a process").
+ */
+export interface ChunkSink {
+  onSocketChunk(socket: net.Socket, chunk: Buffer): void;
+}
 
-const kReader = Symbol('wsfy.chunkReader');
+const kSink = Symbol('wsfy.chunkSink');
 const kStopped = Symbol('wsfy.readsStopped');
 const kHeld = Symbol('wsfy.heldChunk');
 
-/** A socket whose chunks go straight to a reader (deliverReads), and what pausing it left. */
+/** A socket whose chunks go straight to a sink (deliverReads), and what pausing it left. */
 interface DeliveringSocket extends net.Socket {
-  [kReader]?: ChunkReader;
+  [kSink]?: ChunkSink;
   /** Paused: reads stop after the one under way. */
   [kStopped]?: boolean;
   /** What reads landed while paused, delivered first on resume. */
   [kHeld]?: Buffer | undefined;
 }
 
-/** Paused (a function, as the reader may pause the socket while it runs). */
+/** Paused (a function, as the sink may pause the socket while it runs). */
 const stopped = (socket: DeliveringSocket): boolean => socket[kStopped] === true;
 
-/** One read of `nread` bytes into `buffer`: the chunk goes to the socket's reader or its readable side. */
+/** One read of `nread` bytes into `buffer`: the chunk goes to the socket's sink or its readable side. */
 function onRead(this: DeliveringSocket, nread: number, buffer: Buffer): boolean {
   const full = nread === buffer.length;
   const own = buffer !== shared;
@@ -81,9 +92,9 @@ function onRead(this: DeliveringSocket, nread: number, buffer: Buffer): boolean 
     chunk = Buffer.allocUnsafe(nread);
     buffer.copy(chunk, 0, 0, nread);
   }
-  const reader = this[kReader];
+  const sink = this[kSink];
   let readsOn: boolean;
-  if (reader === undefined) {
+  if (sink === undefined) {
     // push() says false past the socket's high-water mark, and Node then stops reading, as it
     // does for its own reads; resume() or read() starts it again. The chunk's reader (the
     // bridge) may also have paused the socket while push() delivered it.
@@ -95,11 +106,11 @@ function onRead(this: DeliveringSocket, nread: number, buffer: Buffer): boolean 
     this[kHeld] = held === undefined ? chunk : Buffer.concat([held, chunk]);
     readsOn = false;
   } else {
-    reader.call(this, chunk);
+    sink.onSocketChunk(this, chunk);
     readsOn = !stopped(this);
   }
   // libuv reads again at once only after a read that filled the buffer. A socket that waits,
-  // for more bytes (a short read) or for its reader (paused), waits on the shared buffer and
+  // for more bytes (a short read) or for its sink (paused), waits on the shared buffer and
   // holds none of its own.
   next = readsOn && full ? (spare.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE)) : shared;
   // An own buffer whose bytes were copied out is free again (this socket reads next into `next`).
@@ -209,7 +220,7 @@ function deliverHeld(socket: DeliveringSocket): void {
   // Paused again before this tick: the chunk waits for the next resume.
   if (held === undefined || stopped(socket) || socket.destroyed) return;
   socket[kHeld] = undefined;
-  socket[kReader]!.call(socket, held);
+  socket[kSink]!.onSocketChunk(socket, held);
   if (!stopped(socket)) restartReads(socket);
 }
 
@@ -220,7 +231,7 @@ function restartReads(socket: net.Socket): void {
 }
 
 /**
- * Hands every chunk a socket reads straight to `reader`, not through its readable side: true if
+ * Hands every chunk a socket reads straight to `sink`, not through its readable side: true if
  * it does from now on, false (nothing changed) for a socket that does not read into the shared
  * buffer. For a bulk transfer this skips Readable's work per read (push, the flow, the 'data'
  * event, a read-more tick): measured with a fresh proxy, 256 MiB down, `npm run bench:second`'s
@@ -230,17 +241,17 @@ function restartReads(socket: net.Socket): void {
  *
  * pause() and resume() keep their meaning: paused, the read under way lands and is held, and no
  * more are made; resumed, the held chunk is delivered on the next tick and reads restart.
- * Bytes the readable side holds already (read before this call) go to `reader` first. The end of
+ * Bytes the readable side holds already (read before this call) go to `sink` first. The end of
  * the stream still comes as 'end', through the readable side, which is set flowing for it.
  */
-export function deliverReads(socket: net.Socket, reader: ChunkReader): boolean {
+export function deliverReads(socket: net.Socket, sink: ChunkSink): boolean {
   const symbols = readSymbolsOf(socket);
   if (symbols === null || (socket as unknown as Record<symbol, unknown>)[symbols.callback] !== onRead) return false;
   const delivering = socket as DeliveringSocket;
   const waiting: Buffer[] = [];
   for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) waiting.push(chunk);
   const paused = socket.isPaused();
-  delivering[kReader] = reader;
+  delivering[kSink] = sink;
   delivering[kStopped] = paused;
   delivering.pause = stopDelivery;
   delivering.resume = resumeDelivery;
@@ -251,7 +262,18 @@ export function deliverReads(socket: net.Socket, reader: ChunkReader): boolean {
   if (waiting.length > 0) {
     const early = waiting.length === 1 ? waiting[0]! : Buffer.concat(waiting);
     if (paused) delivering[kHeld] = early;
-    else reader.call(socket, early);
+    else sink.onSocketChunk(socket, early);
   }
   return true;
+}
+
+/**
+ * The chunk a paused delivering socket holds, taken from it (undefined if none): for a socket
+ * that closes while paused, whose last bytes ws would otherwise read from its readable side.
+ */
+export function takeHeldChunk(socket: net.Socket): Buffer | undefined {
+  const delivering = socket as DeliveringSocket;
+  const held = delivering[kHeld];
+  delivering[kHeld] = undefined;
+  return held;
 }

@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+
 /**
  * One unmasked binary WebSocket frame (RFC 6455 §5.2), header and payload in one buffer, for a
  * small server-to-client message written straight to the client's socket.

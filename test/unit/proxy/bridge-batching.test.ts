@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import type { WebSocket } from 'ws';
+import { WebSocket as WsClient, WebSocketServer, type WebSocket } from 'ws';
 import { Bridge, type BridgeHost } from '../../../src/proxy/bridge.js';
 import { MemoryBudget } from '../../../src/proxy/memory-budget.js';
 import { useSharedReads } from '../../../src/proxy/read-buffer.js';
@@ -126,4 +126,29 @@ test('the bridge has both its sockets read into the shared buffer, the target st
   await waitFor(() => received.length >= 26, { what: 'both frames at the client' });
   const got = received;
   assert.match(got, /RFB 003\.008\n[\s\S]*a short update/);
+});
+
+test("a binary session reads the client's socket straight into the bridge: no data event, every byte in order", async (t) => {
+  const { target, peer: targetPeer } = await tcpPair();
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  t.after(() => wss.close());
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
+  const client = new WsClient(`ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}/`);
+  t.after(() => client.terminate());
+  const serverSide = await accepted;
+  await new Promise((resolve) => client.once('open', resolve));
+  const clientSocket = (serverSide as unknown as { _socket: net.Socket })._socket;
+  new Bridge(serverSide, target, host, threshold(64 * 1024), 1000);
+  let dataEvents = 0;
+  clientSocket.on('data', () => dataEvents++);
+  // Small messages (each its own read) and one that spans several reads.
+  const sent = [Buffer.from('key'), Buffer.from('press'), Buffer.alloc(300_000, 0x5a), Buffer.from('end')];
+  for (const message of sent) client.send(message, { binary: true });
+  const total = sent.reduce((sum, message) => sum + message.length, 0);
+  const got: Buffer[] = [];
+  targetPeer.on('data', (chunk: Buffer) => got.push(chunk));
+  await waitFor(() => got.reduce((sum, chunk) => sum + chunk.length, 0) >= total, { what: 'every byte at the target' });
+  assert.deepEqual(Buffer.concat(got), Buffer.concat(sent));
+  assert.equal(dataEvents, 0, "the client socket's reads skip its readable side and ws's data listener");
 });

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { deliverReads, READ_SIZE, SHARED_READS, useSharedReads, type ChunkReader } from '../../../src/proxy/read-buffer.js';
+import { deliverReads, READ_SIZE, SHARED_READS, takeHeldChunk, useSharedReads, type ChunkSink } from '../../../src/proxy/read-buffer.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { oneReadEach, totalLength } from '../../support/socket-reads.js';
 import { waitFor } from '../../support/wait.js';
@@ -189,11 +189,16 @@ test('a socket this process connects reads the same way through the onread optio
   }
 });
 
+/** A sink that hands each chunk, with its socket, to `take`. */
+function sinkOf(take: (socket: net.Socket, chunk: Buffer) => void): ChunkSink {
+  return { onSocketChunk: take };
+}
+
 /** An accepted socket whose reads go straight to a reader; `data` counts 'data' events (none expected). */
-async function deliveringPair(t: TestContext, reader: ChunkReader): Promise<{ pair: Pair; dataEvents: () => number }> {
+async function deliveringPair(t: TestContext, take: (socket: net.Socket, chunk: Buffer) => void): Promise<{ pair: Pair; dataEvents: () => number }> {
   const pair = await acceptedPair(t);
   assert.equal(useSharedReads(pair.accepted), true);
-  assert.equal(deliverReads(pair.accepted, reader), true);
+  assert.equal(deliverReads(pair.accepted, sinkOf(take)), true);
   let events = 0;
   pair.accepted.on('data', () => events++);
   return { pair, dataEvents: () => events };
@@ -201,7 +206,7 @@ async function deliveringPair(t: TestContext, reader: ChunkReader): Promise<{ pa
 
 test('delivered reads go straight to the reader, in order, and emit no data event', async (t) => {
   const got: Buffer[] = [];
-  const { pair, dataEvents } = await deliveringPair(t, (chunk) => got.push(chunk));
+  const { pair, dataEvents } = await deliveringPair(t, (_socket, chunk) => got.push(chunk));
   const parts = ['RFB 003.008\n', 'a short reply', 'x'.repeat(3 * READ_SIZE)].map((part) => Buffer.from(part));
   for (const part of parts) {
     pair.peer.write(part);
@@ -224,7 +229,10 @@ async function deliveredAfterEarlyRead(t: TestContext, early: string, pauseFirst
   await waitFor(() => pair.accepted.readableLength > 0, { what: 'the early read' });
   const got: Buffer[] = [];
   assert.equal(
-    deliverReads(pair.accepted, (chunk) => got.push(chunk)),
+    deliverReads(
+      pair.accepted,
+      sinkOf((_socket, chunk) => got.push(chunk)),
+    ),
     true,
   );
   return { pair, got };
@@ -240,11 +248,11 @@ test('delivered reads: bytes the readable side held before go first', async (t) 
 test('delivered reads: paused, the read under way is held and no more are made; resumed, the rest comes in order', async (t) => {
   const got: Buffer[] = [];
   let pauseAt = 4 * READ_SIZE;
-  const { pair } = await deliveringPair(t, function (this: net.Socket, chunk: Buffer) {
+  const { pair } = await deliveringPair(t, (socket, chunk) => {
     got.push(chunk);
     if (totalLength(got) >= pauseAt) {
       pauseAt = Infinity;
-      this.pause();
+      socket.pause();
     }
   });
   const sent = randomBytes(32 * 1024 * 1024);
@@ -264,18 +272,18 @@ test('delivered reads: paused, the read under way is held and no more are made; 
 test('delivered reads: a reader that pauses and resumes at random loses, repeats and reorders nothing', async (t) => {
   const got: Buffer[] = [];
   let turn = 0;
-  const { pair } = await deliveringPair(t, function (this: net.Socket, chunk: Buffer) {
+  const { pair } = await deliveringPair(t, (socket, chunk) => {
     got.push(chunk);
     turn += 1;
     if (turn % 3 === 0) {
-      this.pause();
+      socket.pause();
       // Resumed from outside the read, a tick or a turn later, sometimes paused again first.
-      if (turn % 2 === 0) setImmediate(() => this.resume());
+      if (turn % 2 === 0) setImmediate(() => socket.resume());
       else
         process.nextTick(() => {
-          this.resume();
-          this.pause();
-          setTimeout(() => this.resume(), 1);
+          socket.resume();
+          socket.pause();
+          setTimeout(() => socket.resume(), 1);
         });
     }
   });
@@ -287,7 +295,7 @@ test('delivered reads: a reader that pauses and resumes at random loses, repeats
 
 test('delivered reads: the end of the stream still comes as end, after every byte', async (t) => {
   const got: Buffer[] = [];
-  const { pair } = await deliveringPair(t, (chunk) => got.push(chunk));
+  const { pair } = await deliveringPair(t, (_socket, chunk) => got.push(chunk));
   const ended = new Promise<number>((resolve) => pair.accepted.once('end', () => resolve(totalLength(got))));
   pair.peer.end(Buffer.alloc(200_000, 1));
   assert.equal(await ended, 200_000);
@@ -304,10 +312,23 @@ test('delivered reads: a socket paused before delivery began keeps its bytes for
   assert.equal(await ended, 'sent while held, then the rest');
 });
 
+test('delivered reads: the chunk a paused socket holds can be taken, once, and is then not delivered on resume', async (t) => {
+  const { pair, got } = await deliveredAfterEarlyRead(t, 'held at the pause', true);
+  assert.equal(takeHeldChunk(pair.accepted)?.toString(), 'held at the pause');
+  assert.equal(takeHeldChunk(pair.accepted), undefined);
+  pair.peer.write(', and what came after');
+  pair.accepted.resume();
+  await waitFor(() => totalLength(got) === ', and what came after'.length, { what: 'the later read' });
+  assert.equal(Buffer.concat(got).toString(), ', and what came after');
+});
+
 test('delivered reads need the shared reads: a socket on Node own reads keeps its data events', async (t) => {
   const pair = await acceptedPair(t);
   assert.equal(
-    deliverReads(pair.accepted, () => assert.fail('no chunk should come here')),
+    deliverReads(
+      pair.accepted,
+      sinkOf(() => assert.fail('no chunk should come here')),
+    ),
     false,
   );
   const chunks = await oneReadEach(pair.peer, pair.accepted, ['still a data event']);
