@@ -7,7 +7,7 @@ import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } fro
 import type { MemoryBudget } from './memory-budget.js';
 import { EarnedThreshold, provenBytes } from './earned-threshold.js';
 import { smallBinaryFrame } from './small-frame.js';
-import { deliverReads, takeHeldChunk, useSharedReads, type ChunkSink } from './read-buffer.js';
+import { deliverReads, useSharedReads, type ChunkSink } from './read-buffer.js';
 
 type ClosedBy = 'client' | 'target' | 'server';
 
@@ -72,11 +72,6 @@ function wsOnError(this: WebSocket, err: Error & { code?: string }): void {
 }
 function clientSocketOnData(this: net.Socket): void {
   bridgeOf(this).onClientChunk();
-}
-/** Before ws's own 'close' listener: bytes a paused client socket held go to ws first (see onSocketChunk). */
-function clientSocketOnClose(this: net.Socket): void {
-  const held = takeHeldChunk(this);
-  if (held !== undefined) bridgeOf(this).onSocketChunk(this, held);
 }
 function messageOverdue(bridge: Bridge): void {
   bridge.onMessageOverdue();
@@ -209,10 +204,7 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
       // ws's listener goes first: deliverReads hands over what the readable side holds by
       // reading it, and each read() also emits 'data'.
       clientSocket.removeListener('data', wsDataListener);
-      if (deliverReads(clientSocket, this)) {
-        (clientSocket as unknown as Carrier)[kBridge] = this;
-        clientSocket.prependListener('close', clientSocketOnClose);
-      } else {
+      if (!deliverReads(clientSocket, this)) {
         this.clientFrames = null;
         clientSocket.on('data', wsDataListener);
       }
@@ -262,8 +254,8 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
    * the frame reader in front of ws's receiver, as ws's own 'data' listener hands it on: a full
    * receiver pauses the socket until it drains. This skips, per read, the readable side's push,
    * its 'data' event and its read-more tick (docs/performance.md, "Reads handed straight to the
-   * bridge"). A client socket that closes while paused hands what it held here first
-   * (clientSocketOnClose), where ws would have read it from the readable side.
+   * bridge"). A client socket that closes while paused hands what it held here before ws's
+   * 'close' listener runs, as ws would have read it from the readable side (read-buffer.ts).
    */
   onSocketChunk(socket: net.Socket, chunk: Buffer): void {
     if (socket === this.target) this.onTargetData(chunk);

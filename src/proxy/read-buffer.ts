@@ -102,8 +102,7 @@ function onRead(this: DeliveringSocket, nread: number, buffer: Buffer): boolean 
   } else if (stopped(this)) {
     // The read under way when the socket was paused: kept for resume (normally the only one; a
     // second, had something else restarted the reads, is joined to it rather than lost).
-    const held = this[kHeld];
-    this[kHeld] = held === undefined ? chunk : Buffer.concat([held, chunk]);
+    hold(this, chunk);
     readsOn = false;
   } else {
     sink.onSocketChunk(this, chunk);
@@ -261,19 +260,28 @@ export function deliverReads(socket: net.Socket, sink: ChunkSink): boolean {
   if (!paused) Readable.prototype.resume.call(socket);
   if (waiting.length > 0) {
     const early = waiting.length === 1 ? waiting[0]! : Buffer.concat(waiting);
-    if (paused) delivering[kHeld] = early;
+    if (paused) hold(delivering, early);
     else sink.onSocketChunk(socket, early);
   }
   return true;
 }
 
 /**
- * The chunk a paused delivering socket holds, taken from it (undefined if none): for a socket
- * that closes while paused, whose last bytes ws would otherwise read from its readable side.
+ * Keeps a chunk a paused socket read, for resume (deliverHeld). A socket that closes first hands
+ * it to its sink before the socket's other 'close' listeners run: ws, on the client's side, reads
+ * what a paused socket buffered when it closes, and so does this. The listener is added only to a
+ * socket that ever holds a chunk (rare: a pause from outside a read, with a read under way), so
+ * the other sockets carry nothing for it.
  */
-export function takeHeldChunk(socket: net.Socket): Buffer | undefined {
-  const delivering = socket as DeliveringSocket;
-  const held = delivering[kHeld];
-  delivering[kHeld] = undefined;
-  return held;
+function hold(socket: DeliveringSocket, chunk: Buffer): void {
+  const held = socket[kHeld];
+  socket[kHeld] = held === undefined ? chunk : Buffer.concat([held, chunk]);
+  if (!socket.listeners('close').includes(deliverHeldOnClose)) socket.prependListener('close', deliverHeldOnClose);
+}
+
+function deliverHeldOnClose(this: DeliveringSocket): void {
+  const held = this[kHeld];
+  if (held === undefined) return;
+  this[kHeld] = undefined;
+  this[kSink]!.onSocketChunk(this, held);
 }

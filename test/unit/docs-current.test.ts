@@ -109,6 +109,7 @@ describe('the documentation', () => {
       'always-sparkplug',
       'interrupt-budget',
       'ticks-before-optimization',
+      'max-bytecode-size-for-early-opt',
       'trace-deopt',
       'no-lazy-feedback-allocation',
       'no-cppheap-concurrent-marking',
