@@ -270,8 +270,8 @@ export function deliverReads(socket: net.Socket, sink: ChunkSink): boolean {
  * Keeps a chunk a paused socket read, for resume (deliverHeld). A socket that closes first hands
  * it to its sink before the socket's other 'close' listeners run: ws, on the client's side, reads
  * what a paused socket buffered when it closes, and so does this. The listener is added only to a
- * socket that ever holds a chunk (rare: a pause from outside a read, with a read under way), so
- * the other sockets carry nothing for it.
+ * socket that ever holds a chunk (a pause from outside a read with a read under way, or a held
+ * reverse server's early bytes), so an idle session's sockets carry nothing for it.
  */
 function hold(socket: DeliveringSocket, chunk: Buffer): void {
   const held = socket[kHeld];
