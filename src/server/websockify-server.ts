@@ -19,6 +19,7 @@ import type { ReverseBroker } from '../reverse/reverse-pairing.js';
 import type { ReverseMetrics } from '../metrics/reverse-metrics.js';
 import { completeUpgrade, createWebSocketServer, handleUpgrade, type UpgradeContext } from './upgrade.js';
 import { raiseMallocTrimThreshold } from '../proxy/malloc-trim.js';
+import { holdYoungGeneration } from '../proxy/gc-pacing.js';
 
 export interface ServerParts {
   /** Token plugin, auth checks and session caps, built at startup (loadAccessControl). */
@@ -118,6 +119,7 @@ export class WebsockifyServer {
   async listen(): Promise<ListenAddress> {
     // Before the first client: the read buffers' memory then stays with the process (malloc-trim.ts).
     raiseMallocTrimThreshold();
+    holdYoungGeneration();
     this.listener = await openListener(this.config.listen, this.accept);
     this.listener.server.on('error', (err: Error) => this.logger.error(`listener error: ${err.message}`));
     return this.listener.address;

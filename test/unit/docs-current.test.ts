@@ -106,6 +106,7 @@ describe('the documentation', () => {
       'single-threaded-gc',
       'min-semi-space-size',
       'max-semi-space-size',
+      'semi-space-growth-factor',
       'always-sparkplug',
       'interrupt-budget',
       'ticks-before-optimization',
