@@ -71,8 +71,8 @@ let youngGenerationHeld = false;
  * before it serves. V8 doubles the young generation after a scavenge in which much survived,
  * up to 16 MiB a semi-space, and never shrinks it while the process is busy: opening a few
  * thousand sessions (each a few long-lived objects) grew it to that, 20-30 MiB of RSS that held
- * sessions then paid for (`npm run bench` hold: 16.3 KiB per held session; 11.8 with the young
- * generation at most 4 MiB). An echo or a console keeps little and never grows it.
+ * sessions then paid for (`npm run bench` hold: 16.3 KiB per held session, 11.0 held here). An
+ * echo or a console keeps little and never grows it.
  *
  * Set at run time because the same limit as a launcher flag (`--max-semi-space-size`) cost every
  * start 25-30 ms of CPU: V8 rejects Node's compiled code for its own modules when such a flag
