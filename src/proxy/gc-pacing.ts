@@ -74,10 +74,10 @@ let youngGenerationHeld = false;
  * sessions then paid for (`npm run bench` hold: 16.3 KiB per held session, 11.0 held here). An
  * echo or a console keeps little and never grows it.
  *
- * Set at run time because the same limit as a launcher flag (`--max-semi-space-size`) cost every
- * start 25-30 ms of CPU: V8 rejects Node's compiled code for its own modules when such a flag
- * differs from the build's (docs/performance.md, "A young generation that does not grow"). The
- * growth factor is read at each growth, so setting it to 1 stops the growth from here on.
+ * Set at run time because the same limit as a launcher flag (`--max-semi-space-size`, any value)
+ * cost every start 25-30 ms of CPU (docs/performance.md, "A young generation that does not
+ * grow"). The growth factor is read at each growth, so setting it to 1 stops the growth from
+ * here on.
  */
 export function holdYoungGeneration(): void {
   if (youngGenerationHeld) return;
