@@ -130,14 +130,20 @@ function stopSubject(child: ChildProcess): Promise<void> {
   });
 }
 
-/** utime + stime of one process, in seconds, from /proc (Python websockify forks per client: sum the tree). */
+/**
+ * CPU seconds of a process and its descendants, from /proc. Python websockify forks a child per
+ * client, and a child that has exited and been waited for is in no `children` list any more: its
+ * time is then in the parent's cutime and cstime, which count too. Without them a transfer whose
+ * child was reaped before the reading lost that child's whole cost.
+ */
 function treeCpuSeconds(pid: number): number {
   let total = 0;
   const visit = (p: number): void => {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      // After the ')' of the name: field 3 (state) first, so utime (14) is [11] and cstime (17) [14].
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+      total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
       for (const task of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/)) if (task) visit(Number(task));
     } catch {
       // gone

@@ -7,7 +7,7 @@ import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } fro
 import type { MemoryBudget } from './memory-budget.js';
 import { EarnedThreshold, provenBytes } from './earned-threshold.js';
 import { smallBinaryFrame } from './small-frame.js';
-import { deliverReads, useSharedReads, type ChunkSink } from './read-buffer.js';
+import { deliverReads, READ_SIZE, useSharedReads, type ChunkSink } from './read-buffer.js';
 
 type ClosedBy = 'client' | 'target' | 'server';
 
@@ -106,6 +106,26 @@ interface WsAssembly {
   _bufferedBytes: number;
   /** Payloads of the frames of a fragmented message so far. */
   _fragments: Buffer[];
+}
+
+/**
+ * Hands a corked socket's batch so far to the kernel, and says what the socket still holds in
+ * user space; used where a pause threshold of one read or less (--initial-buffer-size, 64 KiB,
+ * until the reader has proved itself: earned-threshold.ts) is crossed. Every read crosses such a
+ * threshold, and the batch is that one read, so waiting for the turn's check phase gains
+ * nothing: the read goes out now, and the source is paused only if the kernel did not take it
+ * all. Pausing at every crossing cost each 64 KiB read a pause and a restart of the source's
+ * reads (two epoll_ctl) and a turn of the loop (docs/performance.md, "The proof phase of a
+ * session"). The socket stays corked for the rest of the turn, and the bound is unchanged: what
+ * a paused source leaves held is at most the threshold and one read. Above one read a crossing
+ * still pauses at once: there the batch of several reads is what makes a bulk transfer cheap.
+ */
+function flushBatch(socket: net.Socket, corked: boolean): number {
+  if (corked) {
+    socket.uncork();
+    socket.cork();
+  }
+  return socket.writableLength;
 }
 
 function uncorkTarget(bridge: Bridge): void {
@@ -335,7 +355,8 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
     }
     // write() says false (and so 'drain' will come) past Node's 16 KiB mark; only then may we pause.
     const full = !target.write(bytes);
-    if (full && target.writableLength >= Math.min(this.upThreshold.limit, this.budget.pauseAt) && !this.clientPaused) {
+    const limit = Math.min(this.upThreshold.limit, this.budget.pauseAt);
+    if (full && !this.clientPaused && target.writableLength >= limit && (limit > READ_SIZE || flushBatch(target, this.targetCorked) > 0)) {
       this.clientPaused = true;
       this.upThreshold.paused(performance.now());
       this.upHeld = target.writableLength;
@@ -386,15 +407,20 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
       this.pausedForTurn = true;
       this.target.pause();
     }
-    if (ws.bufferedAmount + chunk.length >= Math.min(this.downThreshold.limit, this.budget.pauseAt)) {
-      this.target.pause();
-      this.downThreshold.paused(performance.now());
+    const limit = Math.min(this.downThreshold.limit, this.budget.pauseAt);
+    if (ws.bufferedAmount + chunk.length >= limit) {
       ws.send(payload, base64 ? TEXT : BINARY, (this.flushedCallback ??= () => this.onClientFlushed()));
-      // Reported once per pause (a second crossing before the flush only adds its growth).
+      const socket = clientSocketOf(ws);
+      if (socket !== undefined && limit <= READ_SIZE) flushBatch(socket, this.clientCorked);
       const held = ws.bufferedAmount;
-      if (held > this.downHeld) {
-        this.budget.hold(held - this.downHeld);
-        this.downHeld = held;
+      if (held > 0) {
+        this.target.pause();
+        this.downThreshold.paused(performance.now());
+        // Reported once per pause (a second crossing before the flush only adds its growth).
+        if (held > this.downHeld) {
+          this.budget.hold(held - this.downHeld);
+          this.downHeld = held;
+        }
       }
     } else if (straight && !base64) {
       // One write of header and payload (small-frame.ts); ws's bufferedAmount counts it, as it
@@ -421,7 +447,9 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
     // The crossing send is flushed, and every byte before it.
     this.downThreshold.resumed(this.downBytes, performance.now());
     this.releaseClientHold();
-    if (!this.targetClosed) this.target.resume();
+    // A target paused for its turn (fair turns) reads again at the turn's end (endTurn), not
+    // here: a crossing send the kernel took at once is flushed in the middle of the turn.
+    if (!this.targetClosed && !this.pausedForTurn) this.target.resume();
   }
 
   private releaseClientHold(): void {

@@ -152,3 +152,66 @@ test("a binary session reads the client's socket straight into the bridge: no da
   assert.deepEqual(Buffer.concat(got), Buffer.concat(sent));
   assert.equal(dataEvents, 0, "the client socket's reads skip its readable side and ws's data listener");
 });
+
+/** A bridge between a real ws session and a TCP target, the pause threshold 64 KiB both ways. */
+async function wsSession(t: { after(fn: () => void): void }): Promise<{ client: WsClient; serverSide: WebSocket; target: net.Socket; targetPeer: net.Socket }> {
+  const { target, peer: targetPeer } = await tcpPair();
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  t.after(() => wss.close());
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
+  const client = new WsClient(`ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}/`);
+  t.after(() => client.terminate());
+  const serverSide = await accepted;
+  await new Promise((resolve) => client.once('open', resolve));
+  new Bridge(serverSide, target, host, threshold(64 * 1024), 1000);
+  return { client, serverSide, target, targetPeer };
+}
+
+/** Counts calls of a method of `object`, from now on. */
+function countCalls(object: object, method: string): { calls: number } {
+  const counter = { calls: 0 };
+  const record = object as Record<string, (...args: unknown[]) => unknown>;
+  const original = record[method]!;
+  record[method] = function (this: unknown, ...args: unknown[]) {
+    counter.calls += 1;
+    return original.apply(this, args);
+  };
+  return counter;
+}
+
+test('down: a reader that keeps up costs no pause per read at a 64 KiB threshold, and gets every byte in order', async (t) => {
+  const { client, target, targetPeer } = await wsSession(t);
+  const pauses = countCalls(target, 'pause');
+  const sent = Buffer.alloc(16 * 1024 * 1024);
+  for (let i = 0; i < sent.length; i += 4) sent.writeUInt32BE(i, i);
+  const got: Buffer[] = [];
+  let received = 0;
+  client.on('message', (data: Buffer) => {
+    got.push(data);
+    received += data.length;
+  });
+  targetPeer.write(sent);
+  await waitFor(() => received >= sent.length, { what: 'every byte at the client', timeoutMs: 20_000 });
+  assert.deepEqual(Buffer.concat(got), sent);
+  // Each 64 KiB read crosses the threshold: it used to pause the target every time (256 pauses).
+  // The crossing send is written at once, and the target pauses only when the kernel kept some.
+  assert.ok(pauses.calls < got.length / 4, `${pauses.calls} pauses for ${got.length} frames`);
+});
+
+test('up: a target that keeps up costs no pause of the client per read at a 64 KiB threshold, and gets every byte in order', async (t) => {
+  const { client, serverSide, targetPeer } = await wsSession(t);
+  const pauses = countCalls(serverSide, 'pause');
+  const sent = Buffer.alloc(16 * 1024 * 1024);
+  for (let i = 0; i < sent.length; i += 4) sent.writeUInt32BE(i, i);
+  const got: Buffer[] = [];
+  let received = 0;
+  targetPeer.on('data', (chunk: Buffer) => {
+    got.push(chunk);
+    received += chunk.length;
+  });
+  for (let i = 0; i < sent.length; i += 64 * 1024) client.send(sent.subarray(i, i + 64 * 1024), { binary: true });
+  await waitFor(() => received >= sent.length, { what: 'every byte at the target', timeoutMs: 20_000 });
+  assert.deepEqual(Buffer.concat(got), sent);
+  assert.ok(pauses.calls < 256 / 4, `${pauses.calls} pauses for 256 messages of 64 KiB`);
+});
