@@ -7,7 +7,7 @@ import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } fro
 import type { MemoryBudget } from './memory-budget.js';
 import { EarnedThreshold, provenBytes } from './earned-threshold.js';
 import { smallBinaryFrame } from './small-frame.js';
-import { deliverReads, READ_SIZE, useSharedReads, type ChunkSink } from './read-buffer.js';
+import { deliverReads, READ_SIZE, recycleChunk, useSharedReads, type ChunkSink } from './read-buffer.js';
 
 type ClosedBy = 'client' | 'target' | 'server';
 
@@ -411,8 +411,12 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
     if (ws.bufferedAmount + chunk.length >= limit) {
       ws.send(payload, base64 ? TEXT : BINARY, (this.flushedCallback ??= () => this.onClientFlushed()));
       const socket = clientSocketOf(ws);
-      if (socket !== undefined && limit <= READ_SIZE) flushBatch(socket, this.clientCorked);
+      const flushed = socket !== undefined && limit <= READ_SIZE;
+      if (flushed) flushBatch(socket, this.clientCorked);
       const held = ws.bufferedAmount;
+      // The kernel took the read, and nothing here keeps it (no observer, no TLS layer): its
+      // buffer takes the next read of a socket.
+      if (held === 0 && flushed && !base64 && this.host.observer === null && (socket as { encrypted?: boolean }).encrypted !== true) recycleChunk(chunk);
       if (held > 0) {
         this.target.pause();
         this.downThreshold.paused(performance.now());

@@ -117,6 +117,20 @@ function onRead(this: DeliveringSocket, nread: number, buffer: Buffer): boolean 
   return readsOn;
 }
 
+/**
+ * Takes back a chunk whose bytes have all gone on, when nothing holds it any more: a 64 KiB
+ * buffer of its own (a full read) is then read into again, rather than left to the collector
+ * with a fresh one allocated for the next read. The caller vouches that nothing keeps the chunk:
+ * the bridge calls this only for a read it wrote at once to a plain socket that took it all,
+ * with no observer (bridge.ts, flushBatch), and Node drops its references to a write that
+ * completed at once. Any other chunk is left alone.
+ */
+export function recycleChunk(chunk: Buffer): void {
+  if (chunk.length !== READ_SIZE || chunk.byteOffset !== 0 || chunk.buffer.byteLength !== READ_SIZE) return;
+  if (chunk.buffer === shared.buffer || spare.length >= SPARE_BUFFERS || spare.includes(chunk)) return;
+  spare.push(chunk);
+}
+
 /** `onread` for sockets this process opens (net.connect): the documented way to read this way. */
 export const SHARED_READS: net.OnReadOpts = {
   buffer: nextReadBuffer,

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { deliverReads, READ_SIZE, SHARED_READS, useSharedReads, type ChunkSink } from '../../../src/proxy/read-buffer.js';
+import { deliverReads, READ_SIZE, recycleChunk, SHARED_READS, useSharedReads, type ChunkSink } from '../../../src/proxy/read-buffer.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { oneReadEach, totalLength } from '../../support/socket-reads.js';
 import { waitFor } from '../../support/wait.js';
@@ -333,4 +333,37 @@ test('delivered reads need the shared reads: a socket on Node own reads keeps it
   );
   const chunks = await oneReadEach(pair.peer, pair.accepted, ['still a data event']);
   assert.equal(Buffer.concat(chunks).toString(), 'still a data event');
+});
+
+test('a chunk taken back has its buffer read into again: no buffer allocated per read; every byte still arrives, in order', async (t) => {
+  // As the bridge does for a read the kernel took at once: the bytes are gone on (copied here),
+  // and the chunk is given back.
+  const copies: Buffer[] = [];
+  const fullBuffers: ArrayBufferLike[] = [];
+  const short = Buffer.alloc(100);
+  const { pair } = await deliveringPair(t, (_socket, chunk) => {
+    copies.push(Buffer.from(chunk));
+    if (chunk.length === READ_SIZE) fullBuffers.push(chunk.buffer);
+    recycleChunk(chunk);
+    recycleChunk(short);
+  });
+  pair.accepted.pause();
+  const sent = randomBytes(32 * READ_SIZE + 7);
+  writeInReads(pair.peer, sent);
+  await waitFor(() => pair.peer.writableLength === 0, { what: 'the kernel to take every byte' });
+  // Read buffers of a socket's own come from Buffer.allocUnsafeSlow (read-buffer.ts).
+  const allocate = Buffer.allocUnsafeSlow;
+  let allocations = 0;
+  Buffer.allocUnsafeSlow = (size: number) => {
+    allocations += 1;
+    return allocate(size);
+  };
+  t.after(() => (Buffer.allocUnsafeSlow = allocate));
+  pair.accepted.resume();
+  await waitFor(() => totalLength(copies) === sent.length, { what: 'every byte' });
+  assert.equal(digest(copies), digest([sent]));
+  assert.ok(fullBuffers.length >= 8, `only ${fullBuffers.length} full reads`);
+  // Without the recycling each full read past the few spare buffers allocates one of its own.
+  assert.ok(allocations <= 2, `${allocations} buffers allocated for ${fullBuffers.length} full reads`);
+  assert.ok(!fullBuffers.includes(short.buffer), 'a chunk that is not a whole read buffer is not taken back');
 });
