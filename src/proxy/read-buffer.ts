@@ -22,7 +22,8 @@ import { Readable } from 'node:stream';
  * short read (nothing more to read for now) or once it is paused, a socket goes back to the
  * shared buffer, so a waiting socket holds none of its own, except one whose last read filled its
  * buffer exactly and found nothing after it: it holds 64 KiB until it reads again. A buffer
- * handed on is never read into again: the only buffer several sockets point at is the shared one,
+ * handed on is read into again only once its reader gives it back, all its bytes gone on and
+ * nothing holding it (recycleChunk); the only buffer several sockets point at is the shared one,
  * and nothing taken from it is kept without a copy (test/unit/proxy/read-buffer.test.ts keeps
  * every chunk and checks its bytes).
  */
@@ -33,7 +34,7 @@ export const READ_SIZE = 64 * 1024;
 const SPARE_BUFFERS = 4;
 
 const shared = Buffer.allocUnsafeSlow(READ_SIZE);
-/** Own buffers that were read into but not handed on (their bytes were copied out). */
+/** Own buffers free to read into: not handed on (their bytes were copied out), or given back (recycleChunk). */
 const spare: Buffer[] = [];
 /**
  * The buffer the socket that has just read reads into next. Node asks for it (nextReadBuffer)
