@@ -128,31 +128,6 @@ test('the bridge has both its sockets read into the shared buffer, the target st
   assert.match(got, /RFB 003\.008\n[\s\S]*a short update/);
 });
 
-test("a binary session reads the client's socket straight into the bridge: no data event, every byte in order", async (t) => {
-  const { target, peer: targetPeer } = await tcpPair();
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  t.after(() => wss.close());
-  await new Promise((resolve) => wss.once('listening', resolve));
-  const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
-  const client = new WsClient(`ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}/`);
-  t.after(() => client.terminate());
-  const serverSide = await accepted;
-  await new Promise((resolve) => client.once('open', resolve));
-  const clientSocket = (serverSide as unknown as { _socket: net.Socket })._socket;
-  new Bridge(serverSide, target, host, threshold(64 * 1024), 1000);
-  let dataEvents = 0;
-  clientSocket.on('data', () => dataEvents++);
-  // Small messages (each its own read) and one that spans several reads.
-  const sent = [Buffer.from('key'), Buffer.from('press'), Buffer.alloc(300_000, 0x5a), Buffer.from('end')];
-  for (const message of sent) client.send(message, { binary: true });
-  const total = sent.reduce((sum, message) => sum + message.length, 0);
-  const got: Buffer[] = [];
-  targetPeer.on('data', (chunk: Buffer) => got.push(chunk));
-  await waitFor(() => got.reduce((sum, chunk) => sum + chunk.length, 0) >= total, { what: 'every byte at the target' });
-  assert.deepEqual(Buffer.concat(got), Buffer.concat(sent));
-  assert.equal(dataEvents, 0, "the client socket's reads skip its readable side and ws's data listener");
-});
-
 /** A bridge between a real ws session and a TCP target, the pause threshold 64 KiB both ways. */
 async function wsSession(t: { after(fn: () => void): void }): Promise<{ client: WsClient; serverSide: WebSocket; target: net.Socket; targetPeer: net.Socket }> {
   const { target, peer: targetPeer } = await tcpPair();
@@ -168,6 +143,22 @@ async function wsSession(t: { after(fn: () => void): void }): Promise<{ client: 
   return { client, serverSide, target, targetPeer };
 }
 
+test("a binary session reads the client's socket straight into the bridge: no data event, every byte in order", async (t) => {
+  const { serverSide, client, targetPeer } = await wsSession(t);
+  const clientSocket = (serverSide as unknown as { _socket: net.Socket })._socket;
+  let dataEvents = 0;
+  clientSocket.on('data', () => dataEvents++);
+  // Small messages (each its own read) and one that spans several reads.
+  const sent = [Buffer.from('key'), Buffer.from('press'), Buffer.alloc(300_000, 0x5a), Buffer.from('end')];
+  for (const message of sent) client.send(message, { binary: true });
+  const total = sent.reduce((sum, message) => sum + message.length, 0);
+  const got: Buffer[] = [];
+  targetPeer.on('data', (chunk: Buffer) => got.push(chunk));
+  await waitFor(() => got.reduce((sum, chunk) => sum + chunk.length, 0) >= total, { what: 'every byte at the target' });
+  assert.deepEqual(Buffer.concat(got), Buffer.concat(sent));
+  assert.equal(dataEvents, 0, "the client socket's reads skip its readable side and ws's data listener");
+});
+
 /** Counts calls of a method of `object`, from now on. */
 function countCalls(object: object, method: string): { calls: number } {
   const counter = { calls: 0 };
@@ -180,20 +171,36 @@ function countCalls(object: object, method: string): { calls: number } {
   return counter;
 }
 
+/** 16 MiB whose every 4 bytes hold their own offset: a byte lost, repeated or moved shows. */
+function numberedBytes(): Buffer {
+  const bytes = Buffer.alloc(16 * 1024 * 1024);
+  for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32BE(i, i);
+  return bytes;
+}
+
+/** Sends `sent` with `send` and waits until what `collect` hands over adds up to it; returns the pieces. */
+async function transfer(sent: Buffer, collect: (take: (piece: Buffer) => void) => void, send: () => void): Promise<Buffer[]> {
+  const got: Buffer[] = [];
+  let received = 0;
+  collect((piece) => {
+    got.push(piece);
+    received += piece.length;
+  });
+  send();
+  await waitFor(() => received >= sent.length, { what: 'every byte', timeoutMs: 20_000 });
+  assert.deepEqual(Buffer.concat(got), sent);
+  return got;
+}
+
 test('down: a reader that keeps up costs no pause per read at a 64 KiB threshold, and gets every byte in order', async (t) => {
   const { client, target, targetPeer } = await wsSession(t);
   const pauses = countCalls(target, 'pause');
-  const sent = Buffer.alloc(16 * 1024 * 1024);
-  for (let i = 0; i < sent.length; i += 4) sent.writeUInt32BE(i, i);
-  const got: Buffer[] = [];
-  let received = 0;
-  client.on('message', (data: Buffer) => {
-    got.push(data);
-    received += data.length;
-  });
-  targetPeer.write(sent);
-  await waitFor(() => received >= sent.length, { what: 'every byte at the client', timeoutMs: 20_000 });
-  assert.deepEqual(Buffer.concat(got), sent);
+  const sent = numberedBytes();
+  const got = await transfer(
+    sent,
+    (take) => client.on('message', take),
+    () => targetPeer.write(sent),
+  );
   // Each 64 KiB read crosses the threshold: it used to pause the target every time (256 pauses).
   // The crossing send is written at once, and the target pauses only when the kernel kept some.
   assert.ok(pauses.calls < got.length / 4, `${pauses.calls} pauses for ${got.length} frames`);
@@ -202,16 +209,13 @@ test('down: a reader that keeps up costs no pause per read at a 64 KiB threshold
 test('up: a target that keeps up costs no pause of the client per read at a 64 KiB threshold, and gets every byte in order', async (t) => {
   const { client, serverSide, targetPeer } = await wsSession(t);
   const pauses = countCalls(serverSide, 'pause');
-  const sent = Buffer.alloc(16 * 1024 * 1024);
-  for (let i = 0; i < sent.length; i += 4) sent.writeUInt32BE(i, i);
-  const got: Buffer[] = [];
-  let received = 0;
-  targetPeer.on('data', (chunk: Buffer) => {
-    got.push(chunk);
-    received += chunk.length;
-  });
-  for (let i = 0; i < sent.length; i += 64 * 1024) client.send(sent.subarray(i, i + 64 * 1024), { binary: true });
-  await waitFor(() => received >= sent.length, { what: 'every byte at the target', timeoutMs: 20_000 });
-  assert.deepEqual(Buffer.concat(got), sent);
+  const sent = numberedBytes();
+  await transfer(
+    sent,
+    (take) => targetPeer.on('data', take),
+    () => {
+      for (let i = 0; i < sent.length; i += 64 * 1024) client.send(sent.subarray(i, i + 64 * 1024), { binary: true });
+    },
+  );
   assert.ok(pauses.calls < 256 / 4, `${pauses.calls} pauses for 256 messages of 64 KiB`);
 });
