@@ -345,14 +345,28 @@ describe('the container image (contrib/docker/Dockerfile, podman)', { skip: miss
       // The page in a real browser: every script and style it asks for loads, no script error.
       const browser = await launchChromium(CHROMIUM, { ignoreHTTPSErrors: true });
       t.after(() => browser.close());
-      const page2 = await browser.context.newPage();
-      const failures: string[] = [];
-      page2.on('response', (r) => {
-        if (r.status() >= 400) failures.push(`${r.status()} ${r.url()}`);
-      });
-      page2.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
-      page2.on('requestfailed', (r) => failures.push(`failed: ${r.url()}`));
-      await page2.goto(`${base}/vnc.html`, { waitUntil: 'networkidle' });
+      const load = async (): Promise<string[]> => {
+        const page2 = await browser.context.newPage();
+        const failures: string[] = [];
+        page2.on('response', (r) => {
+          if (r.status() >= 400) failures.push(`${r.status()} ${r.url()}`);
+        });
+        page2.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
+        page2.on('requestfailed', (r) => failures.push(`failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+        await page2.goto(`${base}/vnc.html`, { waitUntil: 'networkidle' }).catch((e: Error) => failures.push(`page load: ${e.message}`));
+        await page2.close();
+        return failures;
+      };
+      // Chromium aborts every request in flight with ERR_NETWORK_CHANGED when the host's network
+      // interfaces change, as podman's do while it sets up or tears down a container's network
+      // (this failed 3 runs in 5 of this test alone, on the code before and after a change): the
+      // host's network, not the proxy. Such a load is made again, at most twice; any other
+      // failure, or a third aborted load, fails the test.
+      let failures = await load();
+      for (let again = 0; again < 2 && failures.length > 0 && failures.every((f) => f.includes('ERR_NETWORK_CHANGED')); again += 1) {
+        t.diagnostic(`load aborted by a network change (${failures.length} requests), loading again`);
+        failures = await load();
+      }
       assert.deepEqual(failures, []);
     } else {
       t.diagnostic(`${CHROMIUM} not found: the console was checked over HTTP only`);
