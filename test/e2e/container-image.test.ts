@@ -359,9 +359,9 @@ describe('the container image (contrib/docker/Dockerfile, podman)', { skip: miss
       };
       // Chromium aborts every request in flight with ERR_NETWORK_CHANGED when the host's network
       // interfaces change, as podman's do while it sets up or tears down a container's network
-      // (this failed 3 runs in 5 of this test alone, on the code before and after a change): the
-      // host's network, not the proxy. Such a load is made again, at most twice; any other
-      // failure, or a third aborted load, fails the test.
+      // (about half the runs of this suite on a 2-core machine lost the page's module files that
+      // way): the host's network, not the proxy. Such a load is made again, at most twice; any
+      // other failure, or a third aborted load, fails the test.
       let failures = await load();
       for (let again = 0; again < 2 && failures.length > 0 && failures.every((f) => f.includes('ERR_NETWORK_CHANGED')); again += 1) {
         t.diagnostic(`load aborted by a network change (${failures.length} requests), loading again`);
