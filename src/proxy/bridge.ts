@@ -411,12 +411,9 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
     if (ws.bufferedAmount + chunk.length >= limit) {
       ws.send(payload, base64 ? TEXT : BINARY, (this.flushedCallback ??= () => this.onClientFlushed()));
       const socket = clientSocketOf(ws);
-      const flushed = socket !== undefined && limit <= READ_SIZE;
-      if (flushed) flushBatch(socket, this.clientCorked);
+      const writtenNow = socket !== undefined && limit <= READ_SIZE;
+      if (writtenNow) flushBatch(socket, this.clientCorked);
       const held = ws.bufferedAmount;
-      // The kernel took the read, and nothing here keeps it (no observer, no TLS layer): its
-      // buffer takes the next read of a socket.
-      if (held === 0 && flushed && !base64 && this.host.observer === null && (socket as { encrypted?: boolean }).encrypted !== true) recycleChunk(chunk);
       if (held > 0) {
         this.target.pause();
         this.downThreshold.paused(performance.now());
@@ -425,6 +422,10 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
           this.budget.hold(held - this.downHeld);
           this.downHeld = held;
         }
+      } else if (writtenNow && !base64 && this.host.observer === null && (socket as { encrypted?: boolean }).encrypted !== true) {
+        // The kernel took the read, and nothing here keeps it (no observer, no TLS layer): its
+        // buffer takes the next read of a socket.
+        recycleChunk(chunk);
       }
     } else if (straight && !base64) {
       // One write of header and payload (small-frame.ts); ws's bufferedAmount counts it, as it

@@ -127,7 +127,9 @@ function onRead(this: DeliveringSocket, nread: number, buffer: Buffer): boolean 
  * completed at once. Any other chunk is left alone.
  */
 export function recycleChunk(chunk: Buffer): void {
-  if (chunk.length !== READ_SIZE || chunk.byteOffset !== 0 || chunk.buffer.byteLength !== READ_SIZE) return;
+  // A whole buffer of its own: the length of both chunk and ArrayBuffer is READ_SIZE. Never the
+  // shared one, and never twice (two sockets would then read into one buffer).
+  if (chunk.length !== READ_SIZE || chunk.buffer.byteLength !== READ_SIZE) return;
   if (chunk.buffer === shared.buffer || spare.length >= SPARE_BUFFERS || spare.includes(chunk)) return;
   spare.push(chunk);
 }
