@@ -7,6 +7,7 @@ import { startProxy, type ProxyProcess } from '../support/proxy-process.js';
 import { connect } from '../support/raw-ws.js';
 import { startEchoTarget, type TcpTarget } from '../support/targets.js';
 import { tempDir } from '../support/temp-dir.js';
+import { waitFor } from '../support/wait.js';
 import { openClient, receiveBytes } from '../support/ws-client.js';
 
 // Every request on a keep-alive connection has a deadline, not only the first: a client that is
@@ -57,6 +58,32 @@ function trickle(socket: net.Socket, text: string, everyMs: number): () => void 
   }, everyMs);
   socket.once('close', () => clearInterval(timer));
   return () => clearInterval(timer);
+}
+
+// A client sees its connection close a moment before the proxy reads the FIN of that close and
+// frees the --max-connections slot; a connection opened in that moment is answered 503 with
+// Retry-After. The two helpers below retry, as a client that honours Retry-After would, for at
+// most 2 s: far less than the trickling would hold a slot without its deadline (for ever).
+const FREE_SLOT = { timeoutMs: 2_000, intervalMs: 50, what: 'a free connection slot' };
+
+/** A new connection that was answered one page with 200 (retried while answered 503). */
+function connectWithPage(port: number): Promise<net.Socket> {
+  return waitFor(async () => {
+    const socket = await connect(port);
+    socket.write(PAGE);
+    const response = await firstResponse(socket);
+    if (response.startsWith('HTTP/1.1 503')) {
+      socket.destroy();
+      return null;
+    }
+    assert.match(response, /^HTTP\/1\.1 200/);
+    return socket;
+  }, FREE_SLOT);
+}
+
+/** An open WebSocket session (retried while answered 503). */
+function openSession(port: number): ReturnType<typeof openClient> {
+  return waitFor(() => openClient(`ws://127.0.0.1:${port}/`).catch((error: Error) => (error.message === 'HTTP 503' ? null : Promise.reject(error))), FREE_SLOT);
 }
 
 /** A proxy with a --web root holding index.html; its own echo target and temp dir. */
@@ -127,16 +154,17 @@ describe('deadlines for every request on a keep-alive connection', () => {
   });
 
   it('trickling connections no longer lock out everyone else once their deadlines pass', async () => {
-    const slow = await Promise.all(Array.from({ length: 4 }, () => connect(proxy.port)));
+    const slow: net.Socket[] = [];
     const stops: Array<() => void> = [];
-    for (const socket of slow) {
-      socket.write(PAGE);
-      await firstResponse(socket);
+    for (let i = 0; i < 4; i++) {
+      const socket = await connectWithPage(proxy.port);
+      slow.push(socket);
       stops.push(trickle(socket, 'GET /index.html HTTP/1.1\r\n' + 'X-A: b\r\n'.repeat(200), 150));
     }
     try {
+      await assert.rejects(openClient(`ws://127.0.0.1:${proxy.port}/`), /HTTP 503/, 'the four trickling connections hold every slot');
       await Promise.all(slow.map((socket) => closedWithin(socket, 6_000)));
-      const ws = await openClient(`ws://127.0.0.1:${proxy.port}/`);
+      const ws = await openSession(proxy.port);
       const back = receiveBytes(ws, 2);
       ws.send(Buffer.from('ok'));
       assert.equal((await back).toString(), 'ok');
