@@ -8,6 +8,7 @@ import type { MemoryBudget } from './memory-budget.js';
 import { EarnedThreshold, provenBytes } from './earned-threshold.js';
 import { smallBinaryFrame } from './small-frame.js';
 import { deliverReads, READ_SIZE, recycleChunk, useSharedReads, type ChunkSink } from './read-buffer.js';
+import { settleWriteStateShape } from './write-state-shape.js';
 
 type ClosedBy = 'client' | 'target' | 'server';
 
@@ -200,8 +201,12 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
     // target's were accepted by a server, which cannot be given `onread`; a dialled target has it
     // already.
     const clientSocket = clientSocketOf(ws);
-    if (clientSocket !== undefined) useSharedReads(clientSocket);
+    if (clientSocket !== undefined) {
+      useSharedReads(clientSocket);
+      settleWriteStateShape(clientSocket);
+    }
     useSharedReads(target);
+    settleWriteStateShape(target);
     ws.on('message', wsOnMessage);
     ws.on('close', wsOnClose);
     ws.on('error', wsOnError);
