@@ -255,6 +255,19 @@ export class ClientFrameReader {
     if (this.partialLength === 0) {
       const length = headerLength(chunk, at, chunk.length - at);
       if (length !== 0 && chunk.length - at >= length) return { buf: chunk, offset: at, length, consumed: length };
+    }
+    return this.readSplitHeader(chunk, at);
+  }
+
+  /**
+   * A header cut by the end of a read: kept, or completed from the read that follows. Apart
+   * from readHeader, which runs once per frame: a function that small V8 optimizes at its first
+   * tick, long before a session's 3,000th round trip, where with this part in it the compile
+   * came at the ~4,400th, inside the window the second client measures (docs/performance.md,
+   * "The first round trips of a process").
+   */
+  private readSplitHeader(chunk: Buffer, at: number): FrameHeader | null {
+    if (this.partialLength === 0) {
       this.partial ??= Buffer.allocUnsafe(14);
       chunk.copy(this.partial, 0, at);
       this.partialLength = chunk.length - at;

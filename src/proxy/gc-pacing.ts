@@ -13,8 +13,9 @@ import vm from 'node:vm';
  * each, medians): 2.66 ms CPU/MiB with ~15,000 page faults per transfer by default; a minor
  * collection every ~2 MiB moved: 1.99 ms/MiB with ~2,200 faults, and the second transfer of the
  * same process 1.91 -> 1.56 ms/MiB. A minor collection of a proxy's young generation (a few
- * sessions' objects) takes tens of microseconds; interactive sessions move far less than the
- * pace, so they do not trigger it.
+ * sessions' objects) takes tens of microseconds. Interactive sessions allocate enough for V8 to
+ * collect on its own far more often than the pace (an echo of 64-byte messages: every ~950
+ * round trips, against one paced collection per 16,384).
  *
  * The collection is asked for in the check phase of a turn (fair-turns.ts calls `paceCollection`
  * at the end of every turn in which data moved), after the turn's writes went out, so the buffers
@@ -53,8 +54,38 @@ export function paceCollection(bytesThisTurn: number): void {
   collectYoungGeneration();
 }
 
+/**
+ * One minor collection now, run through paceCollection's own code while V8 records what that
+ * code meets. Called once per process before it serves (malloc-trim.ts).
+ *
+ * V8 records a function's type feedback only from about its 8th call on, and where code it
+ * optimizes holds an operation that never ran with feedback, that code is thrown away the first
+ * time the operation runs. paceCollection's collection first runs after 2 MiB moved: in an echo
+ * of 64-byte messages, the 16,384th round trip, long after V8 had inlined the check phase into
+ * Node's `processImmediate`. That code was then dropped, and it and four functions compiled
+ * again (~15 ms of compiler time), which cost 5-8 round trips of 1-6 ms each, at the same place
+ * in every run (docs/performance.md, "The first round trips of a process"). With feedback made
+ * at once for this first call, the collection's call has its feedback when V8 optimizes.
+ */
+export function primePacedCollection(): void {
+  const eager = eagerFeedbackAlready();
+  try {
+    if (!eager) v8.setFlagsFromString('--no-lazy-feedback-allocation');
+    paceCollection(PACE_BYTES - movedSinceCollection);
+  } finally {
+    if (!eager) v8.setFlagsFromString('--lazy-feedback-allocation');
+  }
+}
+
+/** The operator asked V8 for feedback at once for every function: it is left so. */
+function eagerFeedbackAlready(): boolean {
+  // V8 takes its flags with - or _ between words.
+  const asked = [...process.execArgv, process.env['NODE_OPTIONS'] ?? ''].join(' ').replaceAll('_', '-');
+  return asked.includes('--no-lazy-feedback-allocation');
+}
+
 /** One minor collection now, where V8's collection function is available. */
-export function collectYoungGeneration(): void {
+function collectYoungGeneration(): void {
   if (collector === undefined) collector = loadCollector();
   collector?.({ type: 'minor' });
 }

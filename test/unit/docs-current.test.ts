@@ -113,6 +113,7 @@ describe('the documentation', () => {
       'max-bytecode-size-for-early-opt',
       'trace-deopt',
       'no-lazy-feedback-allocation',
+      'lazy-feedback-allocation',
       'no-cppheap-concurrent-marking',
       'trace-opt',
       'trace-deopt-verbose',

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { PACE_BYTES, bytesTowardsCollection, paceCollection } from '../../../src/proxy/gc-pacing.js';
@@ -31,4 +32,32 @@ test('every PACE_BYTES moved runs one minor collection, without exposing gc to t
   assert.ok(collections >= 6, `${collections} minor collections for 6 paces`);
   assert.equal(bytesTowardsCollection(), 0);
   assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined');
+});
+
+/**
+ * V8's deoptimizations in a fresh process that moves 2.4 MiB through paceCollection in small
+ * turns, after calling primePacedCollection first or not: the pace is crossed once, long after
+ * V8 has optimized the loop with paceCollection inlined.
+ */
+function deoptimizationsOfAFirstPace(primed: boolean): string[] {
+  const pacing = new URL('../../../src/proxy/gc-pacing.js', import.meta.url).href;
+  const program = `
+    const { paceCollection, primePacedCollection } = await import(${JSON.stringify(pacing)});
+    if (${primed}) primePacedCollection();
+    function turn(bytes) { paceCollection(bytes); }
+    for (let i = 0; i < 300000; i++) turn(8);
+  `;
+  // Compiled on the main thread: V8 has optimized the loop by the time the pace is crossed,
+  // however busy the machine is.
+  const flags = ['--trace-deopt', '--no-concurrent-recompilation', '--no-concurrent-osr'];
+  const run = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', program], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  return run.stdout.split('\n').filter((line) => line.startsWith('[bailout') && line.includes('Insufficient type feedback'));
+}
+
+test('a primed process reaches its first paced collection without throwing optimized code away', () => {
+  // Without the priming, V8 drops the optimized loop when the collection first runs: the check
+  // that this measurement sees the effect at all in this Node.
+  assert.ok(deoptimizationsOfAFirstPace(false).length > 0, 'an unprimed first pace deoptimizes');
+  assert.deepEqual(deoptimizationsOfAFirstPace(true), []);
 });
