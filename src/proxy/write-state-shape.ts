@@ -11,16 +11,17 @@ interface WriteStateCarrier {
  *
  * Node 20 adds two properties to a stream's write state lazily: one when its first write
  * completes, one the first time a write with a callback completes at once (the bridge's writes
- * do, from a session's first reads on). Code V8 optimized during one session had seen only the
- * later shape, so every new session's sockets arrived in an earlier one and threw that code away
- * ("wrong map" deoptimizations of `cork`, `send`, `clearBuffer` and the bridge's `onTargetData`
- * at each session's start), and V8 compiled those functions again. Setting both fields to what
- * they hold between writes (null: no write, no callback pending), in the order Node adds them
- * to a socket that has written, gives every session's sockets one shape from their first byte
- * (docs/performance.md, "The shape of a session's streams").
+ * do, from a session's first reads on). Code V8 optimized during the first session of a process
+ * had seen only the later shape, so the next session's sockets arrived in an earlier one and
+ * threw that code away ("wrong map" deoptimizations of `cork`, `send`, `clearBuffer` and the
+ * bridge's `onTargetData` at its start), and V8 compiled those functions again. Setting both
+ * fields to what they hold between writes (null: no write, no callback pending), in the order
+ * Node adds them to a socket that has written, gives every session's sockets one shape from
+ * their first byte (docs/performance.md, "The shape of a session's streams").
  *
- * Only between writes, and the callback field only when it reads null, so nothing pending is
- * touched; on a Node whose write state has these fields from construction, null goes over null.
+ * Only between writes, when no write's callback can be pending, and the after-write field only
+ * when it reads null (no completed write waits for its tick): nothing pending is touched. On a
+ * Node whose write state has these fields from construction, null goes over null.
  */
 export function settleWriteStateShape(socket: net.Socket): void {
   const state = (socket as unknown as WriteStateCarrier)._writableState;
