@@ -9,6 +9,7 @@ import { Subject, SUBJECT_NAMES, ensurePythonWebsockify, killAllSubjects, python
 import { ensureNodePeer, NODE_PEER_NAMES, type NodePeer, type NodePeerName } from './node-peer.js';
 import { openFileLimit, scenarios, type BenchContext, type Scenario } from './scenarios.js';
 import { cpuTable, scenarioTable, targetChecks, targetsBlock, type BenchRecords, type SubjectRecord } from './bench-report.js';
+import { machineTicks, stealPercent } from './proc-stats.js';
 
 const USAGE = `usage: npm run bench -- [options]
   --only LIST       subjects to run, comma separated: ours,ours-w2,ours-rec,python,node-peer,node-websockify,relay (default: all;
@@ -201,6 +202,7 @@ async function main(): Promise<number> {
   const nodePeerVersions = Object.entries(nodePeers).map(([name, peer]) => `${name} ${peer.version}`);
 
   const started = Date.now();
+  const startedTicks = machineTicks();
   const { worker: targets, hello } = await BenchWorker.start<{ port: number }>('bench-targets', 'targets');
   const context: BenchContext = {
     quick: options.quick,
@@ -270,8 +272,9 @@ async function main(): Promise<number> {
     process.stdout.write(`${summariseProfiles(PROFILE_DIR)}\n`);
   }
   const seconds = (Date.now() - started) / 1000;
+  const steal = stealPercent(startedTicks, machineTicks());
   process.stdout.write(
-    `bench: ${seconds.toFixed(0)} s on ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, node ${process.version}, ` +
+    `bench: ${seconds.toFixed(0)} s on ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'} (hypervisor steal ${steal.toFixed(1)} % of the machine's CPU time), node ${process.version}, ` +
       `python websockify ${subjects.includes('python') ? pythonWebsockifyVersion() : 'not run'}, ` +
       `node peers ${nodePeerVersions.length > 0 ? nodePeerVersions.join(', ') : 'not run'}\n`,
   );
@@ -280,7 +283,7 @@ async function main(): Promise<number> {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const json = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model.trim(), kernel: release(), node: process.version, fdLimit: context.fdLimit },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model.trim(), kernel: release(), node: process.version, fdLimit: context.fdLimit, stealPercent: steal },
     pythonWebsockify: subjects.includes('python') ? pythonWebsockifyVersion() : null,
     nodePeers: nodePeerVersions,
     options,

@@ -94,3 +94,33 @@ export function treeMemory(root: number): TreeMemory {
   }
   return { rss, pss, processes };
 }
+
+/** The machine's CPU time so far, all cores, in clock ticks: all of it, and what the hypervisor took. */
+export interface MachineTicks {
+  total: number;
+  steal: number;
+}
+
+/** From /proc/stat's first line; zeros where it cannot be read (not Linux). */
+export function machineTicks(): MachineTicks {
+  try {
+    const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0] ?? '';
+    // "cpu  user nice system idle iowait irq softirq steal guest guest_nice": guest time is
+    // already counted in user and nice.
+    const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = fields.reduce((sum, value) => sum + (Number.isFinite(value) ? value : 0), 0);
+    return { total, steal: fields[7] ?? 0 };
+  } catch {
+    return { total: 0, steal: 0 };
+  }
+}
+
+/**
+ * The share of the machine's CPU time the hypervisor took between two readings, in percent: on a
+ * virtual machine, time a runnable thread waited for a physical core. A batch in which it is high
+ * measured the host's neighbours as much as the subjects (docs/bench.md).
+ */
+export function stealPercent(from: MachineTicks, to: MachineTicks): number {
+  const total = to.total - from.total;
+  return total > 0 ? (100 * (to.steal - from.steal)) / total : 0;
+}

@@ -153,6 +153,19 @@ function treeCpuSeconds(pid: number): number {
   return total;
 }
 
+/**
+ * [steal, all] clock ticks of the whole machine so far (/proc/stat): steal is the time the
+ * hypervisor ran something else while this virtual machine had work, which slows every subject
+ * alike and most in the tail.
+ */
+function stealAndAllTicks(): [number, number] {
+  const cpuLine = /^cpu\s+(.*)$/m.exec(existsSync('/proc/stat') ? readFileSync('/proc/stat', 'utf8') : '');
+  if (cpuLine === null) return [0, 0];
+  // user nice system idle iowait irq softirq steal (guest time is inside user and nice).
+  const ticks = (cpuLine[1] as string).split(' ').slice(0, 8).map(Number);
+  return [ticks[7] ?? 0, ticks.reduce((all, n) => all + n, 0)];
+}
+
 /** One client frame: FIN, opcode, the mask bit, the payload masked with a fixed key. */
 function maskedFrame(opcode: number, payload: Buffer): Buffer {
   const key = randomBytes(4);
@@ -422,11 +435,15 @@ async function main(): Promise<void> {
   const sizes = quick ? { warm: 64 * MiB, cold: 32 * MiB } : { warm: 512 * MiB, cold: 256 * MiB };
   const subjects: SubjectName[] = existsSync('/usr/bin/websockify') ? ['ours', 'python'] : ['ours'];
   const results: Record<SubjectName, Figures[]> = { ours: [], python: [] };
+  const stealPercent: Record<SubjectName, number[]> = { ours: [], python: [] };
   // Interleaved: ours, python, ours, python... so a slow minute of the machine hits both.
   for (let run = 0; run < runs; run += 1) {
     for (const name of subjects) {
       process.stderr.write(`second-client: ${name} run ${run + 1}/${runs}\n`);
+      const [stealBefore, allBefore] = stealAndAllTicks();
       results[name].push(await measure(name, sizes, echoRounds, quick ? 1 : EARLY_PROCESSES));
+      const [stealAfter, allAfter] = stealAndAllTicks();
+      stealPercent[name].push(allAfter > allBefore ? (100 * (stealAfter - stealBefore)) / (allAfter - allBefore) : 0);
     }
   }
   const median = (values: number[]): number => values.slice().sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
@@ -445,6 +462,14 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
+  const stealCell = (values: number[]): string => {
+    const sorted = values.slice().sort((a, b) => a - b);
+    return `${median(values).toFixed(1)} % (${(sorted[0] ?? 0).toFixed(1)}-${(sorted[sorted.length - 1] ?? 0).toFixed(1)} per run)`;
+  };
+  process.stdout.write(
+    `machine: CPU time the hypervisor took (steal) while each subject ran: ours ${stealCell(stealPercent.ours)}` +
+      `${subjects.includes('python') ? `, python ${stealCell(stealPercent.python)}` : ''}\n`,
+  );
 }
 
 await main();
