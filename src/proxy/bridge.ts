@@ -179,6 +179,12 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
   /** Pause thresholds down (towards the client) and up (towards the target), earned by each reader. */
   private readonly downThreshold: EarnedThreshold;
   private readonly upThreshold: EarnedThreshold;
+  /**
+   * A read written at once to the client, all of it taken by the kernel, is held by nothing
+   * here (no observer, no base64 copy, no TLS layer over the socket), so its buffer can take the
+   * next read of a socket (read-buffer.ts, recycleChunk). The same for the whole session.
+   */
+  private readonly givesReadsBack: boolean;
 
   constructor(
     private readonly ws: WebSocket,
@@ -205,6 +211,8 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
       useSharedReads(clientSocket);
       settleWriteStateShape(clientSocket);
     }
+    this.givesReadsBack =
+      clientSocket !== undefined && host.mode !== 'base64' && host.observer === null && (clientSocket as { encrypted?: boolean }).encrypted !== true;
     useSharedReads(target);
     settleWriteStateShape(target);
     ws.on('message', wsOnMessage);
@@ -427,9 +435,7 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
           this.budget.hold(held - this.downHeld);
           this.downHeld = held;
         }
-      } else if (writtenNow && !base64 && this.host.observer === null && (socket as { encrypted?: boolean }).encrypted !== true) {
-        // The kernel took the read, and nothing here keeps it (no observer, no TLS layer): its
-        // buffer takes the next read of a socket.
+      } else if (writtenNow && this.givesReadsBack) {
         recycleChunk(chunk);
       }
     } else if (straight && !base64) {
