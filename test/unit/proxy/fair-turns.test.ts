@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { countTurnBytes, lightSessionActive, TURN_BUDGET, type TurnAccount } from '../../../src/proxy/fair-turns.js';
+import { countTurnBytes, LIGHT_MEMORY_TURNS, lightSessionActive, TURN_BUDGET, type TurnAccount } from '../../../src/proxy/fair-turns.js';
 
 /** A session that has not moved data yet (the Bridge starts its fields the same way). */
 const newTurnAccount = (): TurnAccount => ({ turnSeen: -1, turnBytes: 0, heavyTurn: -1 });
@@ -32,7 +32,7 @@ test('several heavy sessions do not hold each other back', async () => {
   assert.equal(lightSessionActive(), false, 'the last turn had no light session either');
 });
 
-test('a heavy session yields while a light one moved data this turn or the last, and not after', async () => {
+test('a heavy session yields while a light one moved data this turn or in the LIGHT_MEMORY_TURNS before, and not after', async () => {
   await nextTurn();
   await nextTurn();
   const download = newTurnAccount();
@@ -40,12 +40,33 @@ test('a heavy session yields while a light one moved data this turn or the last,
   assert.equal(countTurnBytes(console, 32), false);
   assert.equal(countTurnBytes(download, TURN_BUDGET), true);
   assert.equal(lightSessionActive(), true, 'the console moved data this turn');
+  for (let after = 1; after <= LIGHT_MEMORY_TURNS; after++) {
+    await nextTurn();
+    assert.equal(countTurnBytes(download, TURN_BUDGET), true);
+    assert.equal(lightSessionActive(), true, `the console moved data ${after} turn(s) ago`);
+  }
   await nextTurn();
   assert.equal(countTurnBytes(download, TURN_BUDGET), true);
-  assert.equal(lightSessionActive(), true, 'the console moved data in the last turn');
+  assert.equal(lightSessionActive(), false, `${LIGHT_MEMORY_TURNS + 1} turns without the console: the download runs freely`);
+});
+
+test("a heavy session's quiet turn does not make it a light session that others, or it, yield to", async () => {
+  const download = newTurnAccount();
+  for (let turn = 0; turn <= LIGHT_MEMORY_TURNS; turn++) {
+    countTurnBytes(download, TURN_BUDGET);
+    await nextTurn();
+  }
+  assert.equal(lightSessionActive(), false);
+  // A short read: under the budget in this turn, but heavy a turn ago.
+  assert.equal(countTurnBytes(download, 1000), false);
+  assert.equal(lightSessionActive(), false, 'the download is still the heavy one');
   await nextTurn();
   assert.equal(countTurnBytes(download, TURN_BUDGET), true);
-  assert.equal(lightSessionActive(), false, 'two turns without the console: the download runs freely');
+  assert.equal(lightSessionActive(), false, 'and in the turn after');
+  // A session that was never heavy is light at its first bytes, and is remembered.
+  const console = newTurnAccount();
+  assert.equal(countTurnBytes(console, 32), false);
+  assert.equal(lightSessionActive(), true);
 });
 
 test('bytes count per turn: a session is light again in the next turn', async () => {
