@@ -7,7 +7,7 @@ import { countTurnBytes, currentTurn, lightSessionActive, type TurnAccount } fro
 import type { MemoryBudget } from './memory-budget.js';
 import { EarnedThreshold, provenBytes } from './earned-threshold.js';
 import { smallBinaryFrame } from './small-frame.js';
-import { deliverReads, READ_SIZE, recycleChunk, useSharedReads, type ChunkSink } from './read-buffer.js';
+import { BULK_READ_SIZE, deliverReads, READ_SIZE, recycleChunk, setBulkReads, useSharedReads, type ChunkSink } from './read-buffer.js';
 import { settleWriteStateShape } from './write-state-shape.js';
 
 type ClosedBy = 'client' | 'target' | 'server';
@@ -33,6 +33,8 @@ const BINARY = { binary: true } as const;
 /** Below this a turn's first write is not corked (interactive traffic); above, batches pay off. */
 const STRAIGHT_WRITE_BYTES = 16 * 1024;
 const TEXT = { binary: false } as const;
+/** The least pause threshold at which a direction's source reads in bulk: four of its reads. */
+const BULK_READS_MIN_LIMIT = 4 * BULK_READ_SIZE;
 
 /** Close codes ws sends for its receive-side errors (ws lib/receiver.js error codes). */
 const WS_ERROR_CLOSE_CODES: Record<string, number> = {
@@ -185,6 +187,9 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
    * next read of a socket (read-buffer.ts, recycleChunk). The same for the whole session.
    */
   private readonly givesReadsBack: boolean;
+  /** Whether the target, and the client, read in bulk now (readsInBulk). */
+  private targetReadsInBulk = false;
+  private clientReadsInBulk = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -385,8 +390,44 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
       this.upThreshold.resumed(this.upBytes, performance.now());
       this.budget.release(this.upHeld);
       this.upHeld = 0;
+      this.setClientReadSize();
       this.ws.resume();
+    } else if (this.upThreshold.limit < this.budget.highWater) {
+      // Never paused (a target that keeps up): its drains prove it all the same.
+      this.upThreshold.drained(this.upBytes);
+      this.setClientReadSize();
     }
+  }
+
+  /** The client's socket reads in bulk as readsInBulk says. */
+  private setClientReadSize(): void {
+    const bulk = this.readsInBulk(this.upThreshold);
+    if (bulk === this.clientReadsInBulk) return;
+    this.clientReadsInBulk = bulk;
+    const socket = clientSocketOf(this.ws);
+    if (socket !== undefined) setBulkReads(socket, bulk);
+  }
+
+  /**
+   * A direction's source reads in bulk (read-buffer.ts) while its pause threshold, under the
+   * memory budget's cap, holds several bulk reads: a proven reader at the default --buffer-size,
+   * not one still proving itself at --initial-buffer-size, so a stalled reader's session holds
+   * what it did. Decided when a pause ends, as the threshold is.
+   */
+  private readsInBulk(threshold: EarnedThreshold): boolean {
+    return Math.min(threshold.limit, this.budget.pauseAt) >= BULK_READS_MIN_LIMIT;
+  }
+
+  /**
+   * The target reads in bulk as readsInBulk says, except while it yields to a light session
+   * (fair-turns.ts): a read lands whole even when the session is paused for its turn, so the
+   * turn a console waits behind stays at about TURN_BUDGET and one 64 KiB read.
+   */
+  private setTargetReadSize(): void {
+    const bulk = this.readsInBulk(this.downThreshold) && !lightSessionActive();
+    if (bulk === this.targetReadsInBulk) return;
+    this.targetReadsInBulk = bulk;
+    setBulkReads(this.target, bulk);
   }
 
   onTargetData(chunk: Buffer): void {
@@ -453,6 +494,7 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
   endTurn(): void {
     if (!this.pausedForTurn) return;
     this.pausedForTurn = false;
+    this.setTargetReadSize();
     // Resumed unless a crossing send will resume it once flushed: a backlog that is over the
     // threshold only because the budget lowered it has no such send, and the next read pauses
     // the target again with one.
@@ -463,6 +505,7 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
     // The crossing send is flushed, and every byte before it.
     this.downThreshold.resumed(this.downBytes, performance.now());
     this.releaseClientHold();
+    this.setTargetReadSize();
     // A target paused for its turn (fair turns) reads again at the turn's end (endTurn), not
     // here: a crossing send the kernel took at once is flushed in the middle of the turn.
     if (!this.targetClosed && !this.pausedForTurn) this.target.resume();

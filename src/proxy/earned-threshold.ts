@@ -41,7 +41,7 @@ export function provenBytes(): number {
  * proof starts over. Bytes already queued are never dropped; --memory-budget caps what all
  * sessions hold together, earned thresholds first (bridge.ts takes the lower of the two).
  *
- * Evaluated only when a pause ends (a flush callback or 'drain'), never per chunk.
+ * Evaluated only when a pause ends (a flush callback or 'drain') or a source's writes drain, never per chunk.
  */
 export class EarnedThreshold {
   /** The pause threshold of this direction now (before the budget's cap). */
@@ -66,6 +66,15 @@ export class EarnedThreshold {
   /** The direction paused its source. */
   paused(now: number): void {
     if (this.pausedAt < 0) this.pausedAt = now;
+  }
+
+  /**
+   * Every one of `moved` bytes was handed to the kernel without a pause (a 'drain' of a source
+   * never paused): proof as good as a pause's end. Without it, a direction whose reader always
+   * kept up never earned its threshold.
+   */
+  drained(moved: number): void {
+    if (this.pausedAt < 0 && moved - this.from >= this.proof) this.limit = this.highWater;
   }
 
   /** The pause ended with every one of `moved` bytes (the direction's total so far) handed to the kernel. */

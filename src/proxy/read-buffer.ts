@@ -30,12 +30,20 @@ import { Readable } from 'node:stream';
 
 /** One read takes up to this much, as Node's own reads do. */
 export const READ_SIZE = 64 * 1024;
-/** Buffers of a socket's own kept for the next socket that needs one, rather than left to the collector. */
+/**
+ * A socket set to bulk reads (setBulkReads) takes up to this much per read once a read has
+ * filled the shared buffer: a quarter of the reads, frames and writes per MiB, and so of the
+ * JavaScript a fresh process runs before V8 has compiled it (docs/performance.md, "Bulk reads").
+ */
+export const BULK_READ_SIZE = 256 * 1024;
+/** Buffers of a socket's own kept, of each size, for the next socket that needs one, rather than left to the collector. */
 const SPARE_BUFFERS = 4;
 
 const shared = Buffer.allocUnsafeSlow(READ_SIZE);
 /** Own buffers free to read into: not handed on (their bytes were copied out), or given back (recycleChunk). */
 const spare: Buffer[] = [];
+/** The same, of BULK_READ_SIZE. */
+const spareBulk: Buffer[] = [];
 /**
  * The buffer the socket that has just read reads into next. Node asks for it (nextReadBuffer)
  * right after the read's callback returns, for the same socket, so one variable is enough.
@@ -66,6 +74,7 @@ export interface ChunkSink {
 const kSink = Symbol('wsfy.chunkSink');
 const kStopped = Symbol('wsfy.readsStopped');
 const kHeld = Symbol('wsfy.heldChunk');
+const kBulk = Symbol('wsfy.bulkReads');
 
 /** A socket whose chunks go straight to a sink (deliverReads), and what pausing it left. */
 interface DeliveringSocket extends net.Socket {
@@ -74,6 +83,8 @@ interface DeliveringSocket extends net.Socket {
   [kStopped]?: boolean;
   /** What reads landed while paused, delivered first on resume. */
   [kHeld]?: Buffer | undefined;
+  /** Reads into buffers of BULK_READ_SIZE after a full read (setBulkReads). */
+  [kBulk]?: boolean;
 }
 
 /** Paused (a function, as the sink may pause the socket while it runs). */
@@ -112,10 +123,22 @@ function onRead(this: DeliveringSocket, nread: number, buffer: Buffer): boolean 
   // libuv reads again at once only after a read that filled the buffer. A socket that waits,
   // for more bytes (a short read) or for its sink (paused), waits on the shared buffer and
   // holds none of its own.
-  next = readsOn && full ? (spare.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE)) : shared;
+  next = readsOn && full ? ownBuffer(this[kBulk] === true) : shared;
   // An own buffer whose bytes were copied out is free again (this socket reads next into `next`).
-  if (own && !full && spare.length < SPARE_BUFFERS) spare.push(buffer);
+  if (own && !full) keepSpare(buffer);
   return readsOn;
+}
+
+/** A buffer for a socket's own next read: a spare one if there is one. */
+function ownBuffer(bulk: boolean): Buffer {
+  if (bulk) return spareBulk.pop() ?? Buffer.allocUnsafeSlow(BULK_READ_SIZE);
+  return spare.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE);
+}
+
+/** Keeps a free own buffer for a later read, up to SPARE_BUFFERS of its size. */
+function keepSpare(buffer: Buffer): void {
+  const list = buffer.length === READ_SIZE ? spare : spareBulk;
+  if (list.length < SPARE_BUFFERS) list.push(buffer);
 }
 
 /**
@@ -127,11 +150,24 @@ function onRead(this: DeliveringSocket, nread: number, buffer: Buffer): boolean 
  * completed at once. Any other chunk is left alone.
  */
 export function recycleChunk(chunk: Buffer): void {
-  // A whole buffer of its own: the length of both chunk and ArrayBuffer is READ_SIZE. Never the
-  // shared one, and never twice (two sockets would then read into one buffer).
-  if (chunk.length !== READ_SIZE || chunk.buffer.byteLength !== READ_SIZE) return;
-  if (chunk.buffer === shared.buffer || spare.length >= SPARE_BUFFERS || spare.includes(chunk)) return;
-  spare.push(chunk);
+  // A whole buffer of its own: the length of both chunk and ArrayBuffer is one of the read
+  // sizes. Never the shared one, and never twice (two sockets would then read into one buffer).
+  const size = chunk.length;
+  if ((size !== READ_SIZE && size !== BULK_READ_SIZE) || chunk.buffer.byteLength !== size) return;
+  const list = size === READ_SIZE ? spare : spareBulk;
+  if (chunk.buffer === shared.buffer || list.length >= SPARE_BUFFERS || list.includes(chunk)) return;
+  list.push(chunk);
+}
+
+/**
+ * Whether a delivering socket (deliverReads) reads up to BULK_READ_SIZE at a time from its next
+ * full read on. The bridge turns it on for a direction whose pause threshold is several bulk
+ * reads, so what a paused source leaves held (the threshold and one read) stays of the
+ * threshold's order; the shared buffer, and so every short read, stays at READ_SIZE.
+ */
+export function setBulkReads(socket: net.Socket, bulk: boolean): void {
+  const delivering = socket as DeliveringSocket;
+  if (delivering[kSink] !== undefined) delivering[kBulk] = bulk;
 }
 
 /** `onread` for sockets this process opens (net.connect): the documented way to read this way. */
@@ -269,6 +305,8 @@ export function deliverReads(socket: net.Socket, sink: ChunkSink): boolean {
   const paused = socket.isPaused();
   delivering[kSink] = sink;
   delivering[kStopped] = paused;
+  // Set here, so that turning bulk reads on later leaves the socket's shape as it is.
+  delivering[kBulk] = false;
   delivering.pause = stopDelivery;
   delivering.resume = resumeDelivery;
   delivering.isPaused = deliveryStopped;

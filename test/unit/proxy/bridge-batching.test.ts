@@ -1,11 +1,14 @@
 import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { WebSocket as WsClient, WebSocketServer, type WebSocket } from 'ws';
 import { Bridge, type BridgeHost } from '../../../src/proxy/bridge.js';
 import { MemoryBudget } from '../../../src/proxy/memory-budget.js';
-import { useSharedReads } from '../../../src/proxy/read-buffer.js';
+import { countTurnBytes, lightSessionActive, type TurnAccount } from '../../../src/proxy/fair-turns.js';
+import { provenBytes } from '../../../src/proxy/earned-threshold.js';
+import { BULK_READ_SIZE, READ_SIZE, useSharedReads } from '../../../src/proxy/read-buffer.js';
 import { oneReadEach } from '../../support/socket-reads.js';
 import { waitFor } from '../../support/wait.js';
 
@@ -128,8 +131,11 @@ test('the bridge has both its sockets read into the shared buffer, the target st
   assert.match(got, /RFB 003\.008\n[\s\S]*a short update/);
 });
 
-/** A bridge between a real ws session and a TCP target, the pause threshold 64 KiB both ways. */
-async function wsSession(t: { after(fn: () => void): void }): Promise<{ client: WsClient; serverSide: WebSocket; target: net.Socket; targetPeer: net.Socket }> {
+/** A bridge between a real ws session and a TCP target, the pause threshold 64 KiB both ways unless `budget` says otherwise. */
+async function wsSession(
+  t: { after(fn: () => void): void },
+  budget = threshold(64 * 1024),
+): Promise<{ client: WsClient; serverSide: WebSocket; target: net.Socket; targetPeer: net.Socket; bridge: Bridge }> {
   const { target, peer: targetPeer } = await tcpPair();
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   t.after(() => wss.close());
@@ -139,8 +145,8 @@ async function wsSession(t: { after(fn: () => void): void }): Promise<{ client: 
   t.after(() => client.terminate());
   const serverSide = await accepted;
   await new Promise((resolve) => client.once('open', resolve));
-  new Bridge(serverSide, target, host, threshold(64 * 1024), 1000);
-  return { client, serverSide, target, targetPeer };
+  const bridge = new Bridge(serverSide, target, host, budget, 1000);
+  return { client, serverSide, target, targetPeer, bridge };
 }
 
 test("a binary session reads the client's socket straight into the bridge: no data event, every byte in order", async (t) => {
@@ -244,4 +250,119 @@ test("both sockets' write states keep the properties they have at the session's 
   // once; code optimized in one session then met every later session's sockets in another shape.
   assert.deepEqual(writeStateKeys(clientSocket), atStart.client, "the client socket's write state");
   assert.deepEqual(writeStateKeys(target), atStart.target, "the target socket's write state");
+});
+
+test('down: the target reads in bulk once its reader has proven itself, and in single reads again while a console shares the process', async (t) => {
+  // --initial-buffer-size 64K, --buffer-size 1M, no memory budget: the defaults.
+  const { client, target, targetPeer, bridge } = await wsSession(t, new MemoryBudget(0, 1024 * 1024, 64 * 1024));
+  const proof = provenBytes();
+  // Every read of the target as the bridge gets it: its size, where it starts, and whether a
+  // light session was active then.
+  const reads: { at: number; size: number; light: boolean }[] = [];
+  let readBytes = 0;
+  const onSocketChunk = bridge.onSocketChunk.bind(bridge);
+  bridge.onSocketChunk = (socket, chunk) => {
+    if (socket === target) {
+      reads.push({ at: readBytes, size: chunk.length, light: lightSessionActive() });
+      readBytes += chunk.length;
+    }
+    onSocketChunk(socket, chunk);
+  };
+  // From the proof plus 16 MiB on, a console moves 32 bytes in every turn (fair-turns.ts).
+  const consoleFrom = proof + 16 * 1024 * 1024;
+  const console: TurnAccount = { turnSeen: -1, turnBytes: 0, heavyTurn: -1 };
+  let consoleOn = true;
+  t.after(() => (consoleOn = false));
+  const keystrokes = (): void => {
+    if (!consoleOn) return;
+    countTurnBytes(console, 32);
+    setImmediate(keystrokes);
+  };
+  const total = consoleFrom + 16 * 1024 * 1024;
+  const sent = Buffer.alloc(total);
+  for (let i = 0; i < total; i += 4) sent.writeUInt32BE(i, i);
+  let received = 0;
+  const hash = createHash('sha256');
+  client.on('message', (message: Buffer) => {
+    hash.update(message);
+    received += message.length;
+  });
+  const sendFrom = (offset: number, end: number): void => {
+    while (offset < end) {
+      const piece = sent.subarray(offset, Math.min(end, offset + 4 * 1024 * 1024));
+      offset += piece.length;
+      if (!targetPeer.write(piece)) return void targetPeer.once('drain', () => sendFrom(offset, end));
+    }
+  };
+  sendFrom(0, consoleFrom);
+  await waitFor(() => received >= consoleFrom, { what: 'the bytes before the console', timeoutMs: 30_000 });
+  keystrokes();
+  sendFrom(consoleFrom, total);
+  await waitFor(() => received >= total, { what: 'every byte', timeoutMs: 30_000 });
+  assert.equal(hash.digest('hex'), createHash('sha256').update(sent).digest('hex'), 'every byte, in order');
+  // Proving itself, the reader gets single reads: what a stalled one leaves held stays a read.
+  const proving = reads.filter((read) => read.at < proof);
+  assert.ok(
+    proving.every((read) => read.size <= READ_SIZE),
+    `a read of ${Math.max(...proving.map((read) => read.size))} bytes before the proof`,
+  );
+  // Proven, with nobody to yield to, the target reads up to BULK_READ_SIZE at a time.
+  const proven = reads.filter((read) => read.at >= proof && read.at < consoleFrom);
+  assert.ok(
+    proven.some((read) => read.size > READ_SIZE),
+    'no read larger than a single one after the proof',
+  );
+  assert.ok(proven.every((read) => read.size <= BULK_READ_SIZE));
+  // Next to the console, single reads again: the read under way when it appeared may be a bulk one.
+  const nextToConsole = reads.filter((read) => read.at >= consoleFrom && read.light);
+  assert.ok(nextToConsole.length > 16, `only ${nextToConsole.length} reads next to the console`);
+  assert.ok(
+    nextToConsole.slice(1).every((read) => read.size <= READ_SIZE),
+    `sizes next to the console: ${nextToConsole.map((read) => read.size).join(' ')}`,
+  );
+});
+
+test("up: the client's socket reads in bulk once the target has proven itself, not before, and every byte arrives in order", async (t) => {
+  const { client, serverSide, targetPeer, bridge } = await wsSession(t, new MemoryBudget(0, 1024 * 1024, 64 * 1024));
+  const clientSocket = (serverSide as unknown as { _socket: net.Socket })._socket;
+  const proof = provenBytes();
+  const reads: { at: number; size: number }[] = [];
+  let readBytes = 0;
+  const onSocketChunk = bridge.onSocketChunk.bind(bridge);
+  bridge.onSocketChunk = (socket, chunk) => {
+    if (socket === clientSocket) {
+      reads.push({ at: readBytes, size: chunk.length });
+      readBytes += chunk.length;
+    }
+    onSocketChunk(socket, chunk);
+  };
+  const total = proof + 16 * 1024 * 1024;
+  const message = Buffer.alloc(256 * 1024);
+  const hash = createHash('sha256');
+  const sentHash = createHash('sha256');
+  let received = 0;
+  targetPeer.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    received += chunk.length;
+  });
+  for (let offset = 0; offset < total; offset += message.length) {
+    for (let i = 0; i < message.length; i += 4) message.writeUInt32BE(offset + i, i);
+    sentHash.update(message);
+    client.send(message, { binary: true });
+    // ws queues what the socket does not take; wait for it to drain now and then.
+    if (client.bufferedAmount > 8 * 1024 * 1024) await waitFor(() => client.bufferedAmount < 1024 * 1024, { what: 'the client to drain', timeoutMs: 30_000 });
+  }
+  await waitFor(() => received >= total, { what: 'every byte', timeoutMs: 30_000 });
+  assert.equal(hash.digest('hex'), sentHash.digest('hex'), 'every byte, in order');
+  const proving = reads.filter((read) => read.at < proof);
+  assert.ok(
+    proving.every((read) => read.size <= READ_SIZE),
+    `a read of ${Math.max(...proving.map((read) => read.size))} bytes before the proof`,
+  );
+  const proven = reads.filter((read) => read.at >= proof + 1024 * 1024);
+  assert.ok(
+    proven.some((read) => read.size > READ_SIZE),
+    'no read larger than a single one after the proof',
+  );
+  assert.ok(proven.every((read) => read.size <= BULK_READ_SIZE));
 });

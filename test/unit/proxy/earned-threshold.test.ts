@@ -30,6 +30,19 @@ describe('earned pause threshold', () => {
     assert.equal(threshold.limit, MiB, 'and keeps it while it flushes quickly');
   });
 
+  it('a reader that never made its source pause earns --buffer-size by its drains, and not while a pause is under way', () => {
+    const threshold = new EarnedThreshold(64 * KiB, MiB, PROOF);
+    threshold.drained(PROOF - 1);
+    assert.equal(threshold.limit, 64 * KiB, 'short of the proof');
+    threshold.paused(0);
+    threshold.drained(PROOF);
+    assert.equal(threshold.limit, 64 * KiB, 'a drain in a pause proves nothing: the pause has to end first');
+    threshold.resumed(PROOF, SLOW_PAUSE_MS + 1);
+    assert.equal(threshold.limit, 64 * KiB, 'that pause was slow: the proof starts over');
+    threshold.drained(2 * PROOF);
+    assert.equal(threshold.limit, MiB);
+  });
+
   it('a slow pause drops back to the start and the proof starts over from there', () => {
     const threshold = new EarnedThreshold(64 * KiB, MiB, PROOF);
     let clock = drain(threshold, 0, PROOF, MiB, 1, 0);
