@@ -16,16 +16,16 @@ import { Readable } from 'node:stream';
  * (docs/performance.md, "Reads into one shared buffer").
  *
  * A bulk transfer keeps Node's cost. After a read that filled the buffer (libuv then reads again
- * at once) the socket reads into a 64 KiB buffer of its own, which becomes the chunk as it is if
- * the read fills it too, as Node's own full reads do; otherwise its bytes are copied out, as Node
- * copies its own short reads, and the buffer is kept for the next socket that needs one. After a
- * short read (nothing more to read for now) or once it is paused, a socket goes back to the
- * shared buffer, so a waiting socket holds none of its own, except one whose last read filled its
- * buffer exactly and found nothing after it: it holds 64 KiB until it reads again. A buffer
- * handed on is read into again only once its reader gives it back, all its bytes gone on and
- * nothing holding it (recycleChunk); the only buffer several sockets point at is the shared one,
- * and nothing taken from it is kept without a copy (test/unit/proxy/read-buffer.test.ts keeps
- * every chunk and checks its bytes).
+ * at once) the socket reads into a 64 KiB buffer of its own (256 KiB for a socket set to bulk
+ * reads), which becomes the chunk as it is if the read fills it too, as Node's own full reads
+ * do; otherwise its bytes are copied out, as Node copies its own short reads, and the buffer is
+ * kept for the next socket that needs one. After a short read (nothing more to read for now) or
+ * once it is paused, a socket goes back to the shared buffer, so a waiting socket holds none of
+ * its own, except one whose last read filled its buffer exactly and found nothing after it: it
+ * holds that buffer until it reads again. A buffer handed on is read into again only once its
+ * reader gives it back, all its bytes gone on and nothing holding it (recycleChunk); the only
+ * buffer several sockets point at is the shared one, and nothing taken from it is kept without
+ * a copy (test/unit/proxy/read-buffer.test.ts keeps every chunk and checks its bytes).
  */
 
 /** One read takes up to this much, as Node's own reads do. */
