@@ -392,8 +392,8 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
       this.upHeld = 0;
       this.setClientReadSize();
       this.ws.resume();
-    } else if (this.upThreshold.limit < this.budget.highWater) {
-      // Never paused (a target that keeps up): its drains prove it all the same.
+    } else {
+      // Not paused (a target that keeps up): its drains prove it all the same.
       this.upThreshold.drained(this.upBytes);
       this.setClientReadSize();
     }
