@@ -390,13 +390,13 @@ export class Bridge implements ClientDataSink, TurnAccount, ChunkSink {
       this.upThreshold.resumed(this.upBytes, performance.now());
       this.budget.release(this.upHeld);
       this.upHeld = 0;
-      this.setClientReadSize();
       this.ws.resume();
     } else {
       // Not paused (a target that keeps up): its drains prove it all the same.
       this.upThreshold.drained(this.upBytes);
-      this.setClientReadSize();
     }
+    // Read by the socket's next full read, which comes in a later poll phase: after the resume is in time.
+    this.setClientReadSize();
   }
 
   /** The client's socket reads in bulk as readsInBulk says. */

@@ -129,16 +129,21 @@ function onRead(this: DeliveringSocket, nread: number, buffer: Buffer): boolean 
   return readsOn;
 }
 
+/** The spare buffers of one of the two read sizes; undefined for any other size. */
+function sparesOfSize(size: number): Buffer[] | undefined {
+  return size === READ_SIZE ? spare : size === BULK_READ_SIZE ? spareBulk : undefined;
+}
+
 /** A buffer for a socket's own next read: a spare one if there is one. */
 function ownBuffer(bulk: boolean): Buffer {
-  if (bulk) return spareBulk.pop() ?? Buffer.allocUnsafeSlow(BULK_READ_SIZE);
-  return spare.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE);
+  const size = bulk ? BULK_READ_SIZE : READ_SIZE;
+  return sparesOfSize(size)!.pop() ?? Buffer.allocUnsafeSlow(size);
 }
 
 /** Keeps a free own buffer for a later read, up to SPARE_BUFFERS of its size. */
 function keepSpare(buffer: Buffer): void {
-  const list = buffer.length === READ_SIZE ? spare : spareBulk;
-  if (list.length < SPARE_BUFFERS) list.push(buffer);
+  const list = sparesOfSize(buffer.length);
+  if (list !== undefined && list.length < SPARE_BUFFERS) list.push(buffer);
 }
 
 /**
@@ -152,11 +157,10 @@ function keepSpare(buffer: Buffer): void {
 export function recycleChunk(chunk: Buffer): void {
   // A whole buffer of its own: the length of both chunk and ArrayBuffer is one of the read
   // sizes. Never the shared one, and never twice (two sockets would then read into one buffer).
-  const size = chunk.length;
-  if ((size !== READ_SIZE && size !== BULK_READ_SIZE) || chunk.buffer.byteLength !== size) return;
-  const list = size === READ_SIZE ? spare : spareBulk;
-  if (chunk.buffer === shared.buffer || list.length >= SPARE_BUFFERS || list.includes(chunk)) return;
-  list.push(chunk);
+  const list = sparesOfSize(chunk.length);
+  if (list === undefined || chunk.buffer.byteLength !== chunk.length) return;
+  if (chunk.buffer === shared.buffer || list.includes(chunk)) return;
+  keepSpare(chunk);
 }
 
 /**
